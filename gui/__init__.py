@@ -1,0 +1,1 @@
+"""The hetero desktop app (PySide6 + pyqtgraph), shipped as hetero.gui."""

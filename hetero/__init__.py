@@ -1,0 +1,29 @@
+"""hetero: a vendor-neutral OpenCL deep-learning runtime. Importing it touches no OpenCL device."""
+
+from ._version import __version__
+from .device import Device, device, devices, memory_stats, select_devices, synchronize
+from .errors import BuildError, DeviceNotFoundError, HeteroError, NoPlatformError, OutOfMemoryError
+from .selection import DeviceInfo
+from .tensor import Tensor, empty, full, ones, tensor, zeros
+
+__all__ = [
+    "__version__",
+    "BuildError",
+    "Device",
+    "DeviceInfo",
+    "DeviceNotFoundError",
+    "HeteroError",
+    "NoPlatformError",
+    "OutOfMemoryError",
+    "Tensor",
+    "device",
+    "devices",
+    "empty",
+    "full",
+    "memory_stats",
+    "ones",
+    "select_devices",
+    "synchronize",
+    "tensor",
+    "zeros",
+]

@@ -1,0 +1,286 @@
+"""OpenCL devices: listing with a one-time probe, selection by spec, and the per-device runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pyopencl as cl
+
+from . import program as programs
+from .errors import HeteroError, NoPlatformError
+from .memory import MemoryPool
+from .selection import DeviceInfo, choose, describe
+
+NO_PLATFORM_HELP = (
+    "no OpenCL platform found. Install an OpenCL driver: on Debian/Ubuntu `apt-get install "
+    "pocl-opencl-icd` gives a CPU device; with conda, `conda install -c conda-forge pocl`; for a GPU, "
+    "install the vendor driver (NVIDIA's driver ships libnvidia-opencl, AMD's ROCm or Mesa rusticl, "
+    "Intel's compute-runtime). An ICD file must be in /etc/OpenCL/vendors or named by OCL_ICD_VENDORS."
+)
+_TYPES = {
+    cl.device_type.GPU: "gpu",
+    cl.device_type.CPU: "cpu",
+    cl.device_type.ACCELERATOR: "accelerator",
+}
+_PROBE_SRC = "__kernel void probe(__global float *a) { int i = get_global_id(0); a[i] = a[i] * 2.0f + 1.0f; }"
+
+_lock = threading.RLock()
+_listing: list[tuple[DeviceInfo, cl.Device]] | None = None
+_open: dict[str, Device] = {}
+
+
+def _platforms() -> list[cl.Platform]:
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:
+        platforms = []
+    if not platforms:
+        raise NoPlatformError(NO_PLATFORM_HELP)
+    return platforms
+
+
+def _type_name(dev: cl.Device) -> str:
+    for bit, name in _TYPES.items():
+        if dev.type & bit:
+            return name
+    return "other"
+
+
+def _describe_cl(pid: int, did: int, plat: cl.Platform, dev: cl.Device) -> DeviceInfo:
+    ext = tuple(dev.extensions.split())
+    try:
+        subs = dev.partition_max_sub_devices
+        equally = cl.device_partition_property.EQUALLY in (dev.partition_properties or [])
+    except cl.Error:
+        subs, equally = 0, False
+    return DeviceInfo(
+        id=f"{pid}:{did}",
+        platform=plat.name.strip(),
+        name=dev.name.strip(),
+        vendor=dev.vendor.strip(),
+        type=_type_name(dev),
+        driver_version=dev.driver_version.strip(),
+        opencl_c_version=dev.get_info(cl.device_info.OPENCL_C_VERSION).strip(),
+        compute_units=dev.max_compute_units,
+        clock_mhz=dev.max_clock_frequency,
+        global_mem_bytes=dev.global_mem_size,
+        local_mem_bytes=dev.local_mem_size,
+        max_work_group_size=dev.max_work_group_size,
+        fp16="cl_khr_fp16" in ext,
+        fp64="cl_khr_fp64" in ext or bool(dev.double_fp_config),
+        max_sub_devices=subs if equally else 0,
+        extensions=ext,
+    )
+
+
+def _probe(dev: cl.Device) -> str:
+    """Build and run a tiny kernel; '' when it works, else why not (the build log's first lines)."""
+    try:
+        ctx = cl.Context(devices=[dev])
+        queue = cl.CommandQueue(ctx)
+        prg = cl.Program(ctx, _PROBE_SRC)
+        try:
+            prg.build()
+        except cl.RuntimeError as e:
+            log = prg.get_build_info(dev, cl.program_build_info.LOG).strip() or str(e)
+            return "kernel build fails: " + " ".join(log.split())[:300]
+        host = np.arange(16, dtype=np.float32)
+        buf = cl.Buffer(ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
+        prg.probe(queue, (16,), None, buf)
+        out = np.empty_like(host)
+        cl.enqueue_copy(queue, out, buf)
+        if not np.array_equal(out, host * 2 + 1):
+            return "probe kernel gave wrong results"
+        return ""
+    except Exception as e:  # any driver failure makes the device unusable, never a crash
+        return f"probe failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+
+
+def _probe_cache_path():
+    return programs.cache_dir() / "probe.json"
+
+
+def _probe_all(found: list[tuple[DeviceInfo, cl.Device]]) -> list[tuple[DeviceInfo, cl.Device]]:
+    """Attach a usable verdict to each device, probing only devices+drivers not seen before."""
+    path = _probe_cache_path()
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    changed = False
+    out = []
+    for info, dev in found:
+        key = f"{info.platform}|{info.name}|{info.driver_version}|{info.opencl_c_version}"
+        if key not in cache:
+            cache[key] = _probe(dev)
+            changed = True
+        reason = cache[key]
+        out.append((DeviceInfo(**{**info.__dict__, "usable": not reason, "reason": reason}), dev))
+    if changed:
+        programs._write_atomic(path, json.dumps(cache, indent=1).encode())
+    return out
+
+
+def _list() -> list[tuple[DeviceInfo, cl.Device]]:
+    global _listing
+    with _lock:
+        if _listing is None:
+            found = []
+            for pid, plat in enumerate(_platforms()):
+                try:
+                    devs = plat.get_devices()
+                except cl.Error:
+                    devs = []
+                for did, dev in enumerate(devs):
+                    found.append(_describe_cl(pid, did, plat, dev))
+                    found[-1] = (found[-1], dev)
+            _listing = _probe_all(found)
+        return _listing
+
+
+def devices() -> list[DeviceInfo]:
+    """Every OpenCL device on every platform, each probed once (verdict cached per device+driver)."""
+    return [info for info, _ in _list()]
+
+
+def _resolve(spec) -> list[DeviceInfo]:
+    if spec is None:
+        spec = os.environ.get("HETERO_DEVICE") or None
+    return choose(devices(), spec)
+
+
+def device(spec: str | int | Device | None = None) -> Device:
+    """The device a spec names (see hetero.selection); None means $HETERO_DEVICE, else the best one."""
+    if isinstance(spec, Device):
+        return spec
+    infos = _resolve(spec)
+    if len(infos) > 1:
+        ids = ", ".join(f"{spec}.{k}" for k in range(len(infos)))
+        raise HeteroError(f"device spec {spec!r} names {len(infos)} sub-devices; pick one ({ids}) "
+                          "or use hetero.select_devices() for all of them")
+    return _open_device(infos[0])
+
+
+def select_devices(specs: str | Sequence[str | int]) -> list[Device]:
+    """Devices for a comma-separated list of specs; "all" is every usable device, "cpu/2" two halves."""
+    if isinstance(specs, str):
+        specs = [s for s in specs.split(",") if s.strip()]
+    out: list[Device] = []
+    for spec in specs:
+        if isinstance(spec, str) and spec.strip().lower() == "all":
+            infos = [d for d in devices() if d.usable]
+        else:
+            infos = _resolve(spec)
+        for info in infos:
+            dev = _open_device(info)
+            if dev not in out:
+                out.append(dev)
+    return out
+
+
+def _open_device(info: DeviceInfo) -> Device:
+    with _lock:
+        dev = _open.get(info.id)
+        if dev is None:
+            dev = Device(info, _cl_device(info))
+            _open[info.id] = dev
+        return dev
+
+
+def _cl_device(info: DeviceInfo) -> cl.Device:
+    parent_id = info.parent or info.id
+    base = next((d for i, d in _list() if i.id == parent_id), None)
+    if base is None:
+        raise HeteroError(f"device {info.id} disappeared; {describe(devices())}")
+    if info.parent is None:
+        return base
+    n, i = (int(x) for x in info.id.rsplit("/", 1)[1].split("."))
+    subs = base.create_sub_devices([cl.device_partition_property.EQUALLY, base.max_compute_units // n])
+    return subs[i]
+
+
+def open_devices() -> list[Device]:
+    """The devices this process has opened so far."""
+    with _lock:
+        return list(_open.values())
+
+
+class Device:
+    """One opened device: its context, in-order queue, memory pool and built programs."""
+
+    def __init__(self, info: DeviceInfo, cl_device: cl.Device):
+        self.info = info
+        self.cl_device = cl_device
+        self.context = cl.Context(devices=[cl_device])
+        self.queue = cl.CommandQueue(self.context)
+        self.pool = MemoryPool(
+            self.context, self.label, info.global_mem_bytes, cl_device.max_mem_alloc_size
+        )
+        self._programs: dict[tuple[str, str], programs.Program] = {}
+        self._lock = threading.Lock()
+        self.recorder: list | None = None  # set by the graph executor to capture launches
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def type(self) -> str:
+        return self.info.type
+
+    @property
+    def label(self) -> str:
+        return f"{self.info.id} {self.info.name}"
+
+    def program(self, file: str, defines: programs.Defines | None = None) -> programs.Program:
+        """kernels_cl/<file> built with these defines, memoised per device."""
+        options = programs.format_options(defines)
+        key = (file, options)
+        prg = self._programs.get(key)
+        if prg is None:
+            with self._lock:
+                prg = self._programs.get(key)
+                if prg is None:
+                    prg = programs.build(self.context, self.cl_device, file, options, self.label)
+                    self._programs[key] = prg
+        return prg
+
+    def kernel(self, file: str, name: str, defines: programs.Defines | None = None) -> cl.Kernel:
+        return self.program(file, defines).kernel(name)
+
+    def launch(self, kernel: cl.Kernel, global_size: Sequence[int], local_size: Sequence[int] | None,
+               *args) -> None:
+        """Enqueue one kernel. Args are cl.Buffer / Tensor / numpy scalars; nothing waits for it."""
+        args = tuple(a.buffer if hasattr(a, "buffer") else a for a in args)
+        if any(g == 0 for g in global_size):
+            return
+        kernel.set_args(*args)
+        cl.enqueue_nd_range_kernel(self.queue, kernel, tuple(global_size),
+                                   None if local_size is None else tuple(local_size))
+        if self.recorder is not None:
+            self.recorder.append((kernel, tuple(global_size), local_size, args))
+
+    def synchronize(self) -> None:
+        self.queue.finish()
+
+    def memory_stats(self) -> dict:
+        return self.pool.stats()
+
+    def __repr__(self) -> str:
+        return f"<hetero.Device {self.label} ({self.info.type})>"
+
+
+def synchronize(dev: str | Device | None = None) -> None:
+    """Wait for all work queued on a device (all opened devices when None)."""
+    targets = open_devices() if dev is None else [device(dev)]
+    for d in targets:
+        d.synchronize()
+
+
+def memory_stats(dev: str | Device | None = None) -> dict:
+    """Bytes in use and cached by hetero's memory pool on a device."""
+    return device(dev).memory_stats()

@@ -1,0 +1,1 @@
+"""Layers, functional ops and initialisers with PyTorch names."""

@@ -1,0 +1,131 @@
+"""Build OpenCL programs from kernels_cl/ with -D defines; memoise them and cache binaries on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import pyopencl as cl
+
+from .errors import BuildError
+
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.M)
+Defines = dict[str, "int | float | str"]
+
+
+def kernel_dir() -> Path:
+    """The folder holding the .cl sources, inside the installed package."""
+    return Path(str(resources.files("hetero.kernels_cl")))
+
+
+def cache_dir() -> Path:
+    """Where probe verdicts and program binaries are cached (HETERO_CACHE_DIR, else ~/.cache/hetero)."""
+    env = os.environ.get("HETERO_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "hetero"
+
+
+def load_source(file: str) -> str:
+    """Source of kernels_cl/<file> with its local #include "x.h" lines inlined (so the hash covers them)."""
+    path = kernel_dir() / file
+    if not path.is_file():
+        names = sorted(p.name for p in kernel_dir().glob("*.cl"))
+        raise FileNotFoundError(f"no kernel file kernels_cl/{file}; available: {', '.join(names)}")
+    text = path.read_text()
+    seen: set[str] = set()
+
+    def inline(m: re.Match) -> str:
+        name = m.group(1)
+        if name in seen:
+            return ""
+        seen.add(name)
+        return _INCLUDE.sub(inline, (kernel_dir() / name).read_text())
+
+    return _INCLUDE.sub(inline, text)
+
+
+def format_options(defines: Defines | None, extra: tuple[str, ...] = ()) -> str:
+    """Compiler options for the defines, sorted so the same set always gives the same key."""
+    opts = [f"-D{k}={_fmt(v)}" for k, v in sorted((defines or {}).items())]
+    return " ".join(opts + list(extra))
+
+
+def _fmt(v: int | float | str | bool) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return repr(v) + "f"
+    return str(v)
+
+
+class Program:
+    """A built program with its kernels fetched once (kernel objects are reused for every launch)."""
+
+    def __init__(self, program: cl.Program, file: str, options: str):
+        self.program = program
+        self.file = file
+        self.options = options
+        self._kernels: dict[str, cl.Kernel] = {}
+
+    def kernel(self, name: str) -> cl.Kernel:
+        k = self._kernels.get(name)
+        if k is None:
+            try:
+                k = cl.Kernel(self.program, name)
+            except cl.Error as e:
+                raise KeyError(f"kernels_cl/{self.file} has no kernel {name!r} ({e})") from None
+            self._kernels[name] = k
+        return k
+
+
+def build(context: cl.Context, device: cl.Device, file: str, options: str, label: str) -> Program:
+    """Build kernels_cl/<file> for one device, from the disk cache when it holds a matching binary."""
+    source = load_source(file)
+    key = _cache_key(device, source, options)
+    path = cache_dir() / "programs" / f"{key}.bin"
+    if path.is_file():
+        try:
+            prg = cl.Program(context, [device], [path.read_bytes()]).build(options=options)
+            return Program(prg, file, options)
+        except cl.Error:
+            pass  # stale or corrupt binary: rebuild from source below and overwrite it
+    prg = cl.Program(context, source)
+    try:
+        prg.build(options=options, devices=[device])
+    except cl.RuntimeError as e:
+        log = _build_log(prg, device) or str(e)
+        raise BuildError(file, label, options, log) from None
+    _write_atomic(path, prg.get_info(cl.program_info.BINARIES)[0])
+    return Program(prg, file, options)
+
+
+def _build_log(prg: cl.Program, device: cl.Device) -> str:
+    try:
+        return prg.get_build_info(device, cl.program_build_info.LOG).strip()
+    except cl.Error:
+        return ""
+
+
+def _cache_key(device: cl.Device, source: str, options: str) -> str:
+    h = hashlib.sha256()
+    for part in (device.platform.name, device.name, device.driver_version, device.version, options, source):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a crash never leaves a half-written cache entry."""
+    if not data:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs rebuild time

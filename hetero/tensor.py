@@ -1,0 +1,175 @@
+"""Device tensors: a shape, a dtype (float32, or int32 for labels) and a pooled OpenCL buffer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyopencl as cl
+
+from .device import Device, device
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.int32))
+
+
+class Storage:
+    """Owns one pooled buffer; gives it back to the pool when the last tensor using it dies."""
+
+    __slots__ = ("buffer", "pool")
+
+    def __init__(self, dev: Device, nbytes: int):
+        self.pool = dev.pool
+        self.buffer = dev.pool.alloc(nbytes)
+
+    def __del__(self):
+        try:
+            self.pool.free(self.buffer)
+        except Exception:  # interpreter shutdown: the driver frees everything anyway
+            pass
+
+
+class Tensor:
+    """A contiguous array on one device. Work on it is queued; .numpy() waits for what it needs."""
+
+    def __init__(self, storage: Storage, shape: Sequence[int], dtype: np.dtype, dev: Device,
+                 requires_grad: bool = False):
+        self.storage = storage
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.device = dev
+        self.requires_grad = requires_grad
+        self.grad: Tensor | None = None
+        self.grad_fn = None  # the autograd node that produced this tensor, if any
+
+    @property
+    def buffer(self) -> cl.Buffer:
+        return self.storage.buffer
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def numel(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def numpy(self) -> np.ndarray:
+        """A host copy; waits for the queued work that writes this tensor."""
+        out = np.empty(self.shape, self.dtype)
+        if out.size:
+            cl.enqueue_copy(self.device.queue, out, self.buffer, is_blocking=True)
+        return out
+
+    def item(self) -> float | int:
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def to(self, dev: str | int | Device) -> Tensor:
+        """This tensor on another device (a copy through the host), or itself if already there."""
+        target = device(dev)
+        if target is self.device:
+            return self
+        return tensor(self.numpy(), device=target, requires_grad=self.requires_grad)
+
+    def backward(self, grad: Tensor | None = None) -> None:
+        """Accumulate the gradient of this tensor into .grad of the leaves it was computed from."""
+        from .autograd import backward
+
+        backward(self, grad)
+
+    def detach(self) -> Tensor:
+        """The same storage without autograd history."""
+        return Tensor(self.storage, self.shape, self.dtype, self.device)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor(shape={self.shape}, dtype={self.dtype.name}, device={self.device.id}{grad})"
+
+
+def _host_array(array, dtype) -> np.ndarray:
+    arr = np.asarray(array)
+    if dtype is None:
+        if arr.dtype.kind in "iub":
+            dtype = np.int32
+        elif arr.dtype.kind == "f":
+            dtype = np.float32
+        else:
+            raise ValueError(f"hetero.tensor: unsupported dtype {arr.dtype}; use float32 data or int32 labels")
+    dtype = np.dtype(dtype)
+    if dtype not in DTYPES:
+        raise ValueError(f"hetero.tensor: dtype {dtype} is not supported; use float32 or int32")
+    if dtype.kind == "i" and arr.dtype.kind in "iu" and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < -(2**31) or hi >= 2**31:
+            raise ValueError(f"hetero.tensor: integer values {lo}..{hi} do not fit in int32")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def tensor(array, device: str | int | Device | None = None, requires_grad: bool = False,
+           dtype=None) -> Tensor:
+    """Copy a host array (or nested lists) to a device: floats become float32, integers int32."""
+    host = _host_array(array, dtype)
+    dev = _device_of(device)
+    t = empty(host.shape, host.dtype, dev)
+    t.requires_grad = requires_grad
+    if host.size:
+        # non-blocking: pyopencl keeps `host` alive until the copy has run
+        cl.enqueue_copy(dev.queue, t.buffer, host, is_blocking=False)
+    return t
+
+
+def empty(shape: Sequence[int], dtype=np.float32, device: str | int | Device | None = None) -> Tensor:
+    """An uninitialised tensor from the device's memory pool."""
+    dev = _device_of(device)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"hetero.empty: negative dimension in shape {shape}")
+    dtype = np.dtype(dtype)
+    if dtype not in DTYPES:
+        raise ValueError(f"hetero.empty: dtype {dtype} is not supported; use float32 or int32")
+    nbytes = math.prod(shape) * dtype.itemsize
+    return Tensor(Storage(dev, nbytes), shape, dtype, dev)
+
+
+def full(shape: Sequence[int], value: float, dtype=np.float32,
+         device: str | int | Device | None = None) -> Tensor:
+    """A tensor filled with one value, filled on the device."""
+    t = empty(shape, dtype, device)
+    fill_(t, value)
+    return t
+
+
+def zeros(shape: Sequence[int], dtype=np.float32, device: str | int | Device | None = None) -> Tensor:
+    return full(shape, 0, dtype, device)
+
+
+def ones(shape: Sequence[int], dtype=np.float32, device: str | int | Device | None = None) -> Tensor:
+    return full(shape, 1, dtype, device)
+
+
+def fill_(t: Tensor, value: float) -> Tensor:
+    """Set every element of t to value in place (a kernel, so graph capture records it)."""
+    n = t.size
+    if n:
+        name = "fill_f32" if t.dtype == np.float32 else "fill_i32"
+        k = t.device.kernel("fill.cl", name)
+        t.device.launch(k, (n,), None, t.buffer, t.dtype.type(value), np.int32(n))
+    return t
+
+
+def _device_of(spec) -> Device:
+    return spec if isinstance(spec, Device) else device(spec)

@@ -1,0 +1,1 @@
+"""OpenCL C sources, shipped inside the package as hetero.kernels_cl (see hetero.program)."""

@@ -1,0 +1,45 @@
+"""Test helpers: compare device results with the float64 numpy reference."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def oclgrind() -> bool:
+    """True under `make oclgrind`: tests use their reduced shapes (the simulator is ~1000x slower)."""
+    return os.environ.get("HETERO_OCLGRIND") == "1"
+
+
+def shapes(full: list, reduced: list) -> list:
+    """The full shape list normally; the reduced one under Oclgrind."""
+    return reduced if oclgrind() else full
+
+
+def assert_close(actual, expected, rtol: float = 1e-4, atol: float = 1e-5, what: str = "") -> None:
+    """float32 device result vs float64 reference: |a - e| <= atol + rtol * max|e| elementwise."""
+    a = actual.numpy() if hasattr(actual, "numpy") else np.asarray(actual)
+    e = np.asarray(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
+    scale = float(np.max(np.abs(e))) if e.size else 0.0
+    err = np.abs(a.astype(np.float64) - e)
+    bound = atol + rtol * max(scale, 1.0)
+    worst = float(err.max()) if err.size else 0.0
+    assert worst <= bound, f"{what}: max abs error {worst:.3g} > {bound:.3g} (max |expected| {scale:.3g})"
+
+
+def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of scalar f at float64 x."""
+    x = x.astype(np.float64).copy()
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f(x)
+        flat[i] = old - eps
+        fm = f(x)
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return g
