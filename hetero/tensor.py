@@ -90,6 +90,30 @@ class Tensor:
         """The same storage without autograd history."""
         return Tensor(self.storage, self.shape, self.dtype, self.device)
 
+    def reshape(self, *shape) -> Tensor:
+        from .ops.elementwise import reshape
+
+        return reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        from .ops.elementwise import flatten
+
+        return flatten(self, start_dim, end_dim)
+
+    def __add__(self, other) -> Tensor:
+        from .ops.elementwise import add
+
+        return add(self, other)
+
+    __radd__ = __add__
+
+    def __mul__(self, other) -> Tensor:
+        from .ops.elementwise import mul
+
+        return mul(self, other)
+
+    __rmul__ = __mul__
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
@@ -116,7 +140,7 @@ def _host_array(array, dtype) -> np.ndarray:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < -(2**31) or hi >= 2**31:
             raise ValueError(f"hetero.tensor: integer values {lo}..{hi} do not fit in int32")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.require(arr, dtype=dtype, requirements="C")  # keeps 0-d shapes, unlike ascontiguousarray
 
 
 def tensor(array, device: str | int | Device | None = None, requires_grad: bool = False,
