@@ -1,0 +1,442 @@
+"""conv2d (PyTorch semantics): im2col + GEMM, direct GEMM for pointwise 1x1, direct kernels for depthwise.
+
+Layouts of the column matrices fed to the GEMMs (see kernels_cl/conv2d.cl):
+- per-image  [nb, R, P]: one GEMM batched over the images (stride = R*P); no transpose of the output.
+- batch-major [R, nb, P]: one GEMM with n = nb*P, so small outputs (P = 1 at the end of a network) still
+  give the GEMM wide matrices; costs a transpose of the output. The weight gradient always uses it,
+  because it folds the sum over images into the GEMM's k.
+Images are processed in chunks so that a column matrix stays under _COLS_BUDGET bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ..autograd import Context, Function
+from ..device import Device
+from ..tensor import Tensor, empty
+from .gemm import launch_gemm
+
+ACT_NONE = 0
+_ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
+_COLS_BUDGET = 64 << 20  # bytes per column matrix; bounds temporaries whatever the batch size
+_PER_IMAGE_MIN_P = 256  # output pixels per image from which the per-image layout is used (see _layout)
+_REDUCE_WG = 64  # REDUCE_WG in conv2d.cl
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Every size a conv2d launch needs, validated. pad_t / pad_l are the top / left padding."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    oc: int
+    kh: int
+    kw: int
+    stride: tuple[int, int]
+    pad_t: int
+    pad_l: int
+    dilation: tuple[int, int]
+    groups: int
+    oh: int
+    ow: int
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.oc, self.oh, self.ow)
+
+    @property
+    def icg(self) -> int:
+        return self.c // self.groups
+
+    @property
+    def ocg(self) -> int:
+        return self.oc // self.groups
+
+    @property
+    def taps(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def p(self) -> int:
+        return self.oh * self.ow
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups == self.c
+
+    @property
+    def pointwise(self) -> bool:
+        """1x1, stride 1, no padding: the input is already the column matrix."""
+        return (self.kh == self.kw == 1 and self.stride == (1, 1) and self.pad_t == self.pad_l == 0
+                and self.oh == self.h and self.ow == self.w)
+
+    def spatial_args(self) -> tuple:
+        """The kernel arguments KH .. OW shared by every conv2d.cl kernel, as int32."""
+        vals = (self.kh, self.kw, *self.stride, self.pad_t, self.pad_l, *self.dilation, self.oh, self.ow)
+        return tuple(np.int32(v) for v in vals)
+
+
+def _pair(op: str, name: str, v) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: {name} must be an int or a pair, got {v!r}")
+        a, b = v
+    else:
+        a = b = v
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (a, b)):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    return int(a), int(b)
+
+
+def conv2d_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride=1, padding=0, dilation=1,
+                    groups: int = 1, op: str = "conv2d") -> ConvGeometry:
+    """Validate shapes and hyperparameters (PyTorch rules) and derive the output size; ValueError if bad."""
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {x_shape}")
+    if len(w_shape) != 4:
+        raise ValueError(f"{op}: weight must be 4-D (out, in/groups, kH, kW), got shape {w_shape}")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    n, c, h, w = x_shape
+    oc, icg, kh, kw = w_shape
+    if min(oc, icg, kh, kw) < 1:
+        raise ValueError(f"{op}: weight {w_shape} has an empty dimension")
+    st = _pair(op, "stride", stride)
+    dil = _pair(op, "dilation", dilation)
+    if min(st) < 1:
+        raise ValueError(f"{op}: stride must be >= 1, got {stride!r} (input {x_shape}, weight {w_shape})")
+    if min(dil) < 1:
+        raise ValueError(f"{op}: dilation must be >= 1, got {dilation!r} (input {x_shape}, weight {w_shape})")
+    span = (dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            pt = pb = pl = pr = 0
+        elif padding == "same":
+            if st != (1, 1):
+                raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride!r}")
+            # PyTorch puts the odd extra row / column at the bottom / right
+            pt, pl = (span[0] - 1) // 2, (span[1] - 1) // 2
+            pb, pr = span[0] - 1 - pt, span[1] - 1 - pl
+        else:
+            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    else:
+        pt, pl = _pair(op, "padding", padding)
+        pb, pr = pt, pl
+        if min(pt, pl) < 0:
+            raise ValueError(f"{op}: padding must be >= 0, got {padding!r} (input {x_shape}, weight {w_shape})")
+    if c % groups:
+        raise ValueError(f"{op}: input {x_shape} has {c} channels, not divisible by groups={groups}")
+    if oc % groups:
+        raise ValueError(f"{op}: weight {w_shape} has {oc} output channels, not divisible by groups={groups}")
+    if c != icg * groups:
+        raise ValueError(f"{op}: input {x_shape} has {c} channels but weight {w_shape} expects {icg * groups}"
+                         + (f" ({icg} x groups={groups})" if groups > 1 else ""))
+    ph, pw = h + pt + pb, w + pl + pr
+    if span[0] > ph or span[1] > pw:
+        raise ValueError(f"{op}: kernel ({kh}, {kw}) with dilation {dil} spans {span}, larger than the padded "
+                         f"input ({ph}, {pw}) of input {x_shape}")
+    oh = (ph - span[0]) // st[0] + 1
+    ow = (pw - span[1]) // st[1] + 1
+    return ConvGeometry(n, c, h, w, oc, kh, kw, st, pt, pl, dil, groups, oh, ow)
+
+
+def _check_tensors(op: str, geo_args: tuple, x, w, b=None) -> ConvGeometry:
+    for name, t in (("input", x), ("weight", w), ("bias", b)):
+        if t is None and name == "bias":
+            continue
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{op}: {name} must be a hetero Tensor, got {type(t).__name__}")
+        if t.dtype != np.float32:
+            raise ValueError(f"{op}: {name} {t.shape} must be float32, got {t.dtype}")
+    geo = conv2d_geometry(x.shape, w.shape, *geo_args, op=op)
+    if b is not None and b.shape != (geo.oc,):
+        raise ValueError(f"{op}: bias {b.shape} must have shape ({geo.oc},) for weight {w.shape}")
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and t.device is not x.device:
+            raise ValueError(f"{op}: input {x.shape} is on device {x.device.id} but {name} {t.shape} is on "
+                             f"{t.device.id}")
+    return geo
+
+
+def _check_act(op: str, act: int) -> None:
+    if int(act) not in _ACT_IDS:
+        raise ValueError(f"{op}: unknown activation id {act} (ACT_* in kernels_cl/common.h)")
+
+
+def _defines(act: int = ACT_NONE, act_alpha: float = 0.0) -> dict:
+    d = {"ACT": int(act)}
+    if act in (2, 3):  # LEAKY_RELU, ELU
+        d["ACT_ALPHA"] = float(act_alpha)
+    return d
+
+
+# --- column matrices -------------------------------------------------------------------------------------
+
+class _Mat(NamedTuple):
+    """A column-layout matrix inside a buffer: element (row r, image i, pixel p) at off + r*ld + i*img + p."""
+
+    buf: Tensor
+    off: int
+    ld: int
+    img: int
+
+
+def _layout(geo: ConvGeometry, backward_weight: bool = False) -> str:
+    # Small outputs make per-image GEMMs thin (n = P) and poorly tiled; a transpose is cheaper then.
+    if backward_weight or geo.p < _PER_IMAGE_MIN_P:
+        return "batch"
+    return "image"
+
+
+def _chunk(geo: ConvGeometry, rows: int) -> int:
+    """Images per chunk so that a [rows, nb * P] float matrix fits the budget (at least one image)."""
+    per_image = max(rows * geo.p * 4, 1)
+    return max(1, min(geo.n, _COLS_BUDGET // per_image))
+
+
+def _empty_mat(dev: Device, rows: int, nb: int, p: int, layout: str) -> _Mat:
+    t = empty((rows * nb * p,), np.float32, dev)
+    return _Mat(t, 0, nb * p, p) if layout == "batch" else _Mat(t, 0, p, rows * p)
+
+
+def _gemm_cols(layout: str, nb: int, p: int) -> tuple[int, int]:
+    """(GEMM n, GEMM batch) for a column matrix of nb images of p pixels."""
+    return (nb * p, 1) if layout == "batch" else (p, nb)
+
+
+def _swap01(dev: Device, src, src_off: int, dst, dst_off: int, a: int, b: int, p: int) -> None:
+    """dst[b][a][p] = src[a][b][p]: NCHW <-> CNHW for one chunk."""
+    k = dev.kernel("conv2d.cl", "swap01", _defines())
+    dev.launch(k, (p, b, a), None, src, np.int32(src_off), dst, np.int32(dst_off),
+               np.int32(a), np.int32(b), np.int32(p))
+
+
+def _nchw_view(t: Tensor, n0: int, channels: int, p: int) -> _Mat:
+    """An NCHW tensor from image n0 on, seen as a per-image column matrix (rows = channels)."""
+    return _Mat(t, n0 * channels * p, p, channels * p)
+
+
+def _unfold(x: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> _Mat:
+    """The column matrix of images n0 .. n0+nb-1 (rows = C*kH*kW, columns = output pixels)."""
+    dev = x.device
+    hw = geo.h * geo.w
+    if geo.pointwise:
+        if layout == "image":
+            return _nchw_view(x, n0, geo.c, hw)
+        cols = _empty_mat(dev, geo.c, nb, hw, layout)
+        _swap01(dev, x, n0 * geo.c * hw, cols.buf, 0, nb, geo.c, hw)
+        return cols
+    rows = geo.c * geo.taps
+    cols = _empty_mat(dev, rows, nb, geo.p, layout)
+    k = dev.kernel("conv2d.cl", "im2col", _defines())
+    dev.launch(k, (geo.p, rows, nb), None, x, np.int32(n0), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w),
+               *geo.spatial_args(), cols.buf, np.int32(cols.ld), np.int32(cols.img))
+    return cols
+
+
+def _fold_target(dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> _Mat:
+    """Where the GEMM writes column gradients: straight into dx for a per-image pointwise conv."""
+    if geo.pointwise and layout == "image":
+        return _nchw_view(dx, n0, geo.c, geo.h * geo.w)
+    return _empty_mat(dx.device, geo.c * geo.taps, nb, geo.p, layout)
+
+
+def _fold(dcols: _Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> None:
+    """Sum column gradients back into dx for images n0 .. n0+nb-1."""
+    dev = dx.device
+    hw = geo.h * geo.w
+    if geo.pointwise:
+        if layout == "batch":
+            _swap01(dev, dcols.buf, 0, dx, n0 * geo.c * hw, geo.c, nb, hw)
+        return
+    k = dev.kernel("conv2d.cl", "col2im", _defines())
+    dev.launch(k, (hw, geo.c, nb), None, dcols.buf, np.int32(dcols.ld), np.int32(dcols.img), np.int32(n0),
+               np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), *geo.spatial_args(), dx)
+
+
+# --- forward -------------------------------------------------------------------------------------------------
+
+def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
+                  out: Tensor) -> None:
+    dev = x.device
+    layout = _layout(geo)
+    kdim = geo.icg * geo.taps
+    nb_max = _chunk(geo, max(geo.c * geo.taps, geo.oc))
+    for n0 in range(0, geo.n, nb_max):
+        nb = min(nb_max, geo.n - n0)
+        cols = _unfold(x, geo, n0, nb, layout)
+        dst = _empty_mat(dev, geo.oc, nb, geo.p, layout) if layout == "batch" else _nchw_view(out, n0, geo.oc, geo.p)
+        gn, batch = _gemm_cols(layout, nb, geo.p)
+        for g in range(geo.groups):
+            launch_gemm(dev, geo.ocg, gn, kdim,
+                        w, g * geo.ocg * kdim, kdim, False,
+                        cols.buf, cols.off + g * kdim * cols.ld, cols.ld, False,
+                        dst.buf, dst.off + g * geo.ocg * dst.ld, dst.ld,
+                        bias=b, bias_offset=g * geo.ocg, bias_axis=None if b is None else "m",
+                        act=act, act_alpha=act_alpha,
+                        batch=batch, stride_a=0, stride_b=cols.img, stride_c=dst.img)
+        if layout == "batch":
+            _swap01(dev, dst.buf, 0, out, n0 * geo.oc * geo.p, geo.oc, nb, geo.p)
+
+
+def _forward_depthwise(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
+                       out: Tensor) -> None:
+    dev = x.device
+    k = dev.kernel("conv2d.cl", "depthwise_fwd", _defines(act, act_alpha))
+    dev.launch(k, (geo.p, geo.oc, geo.n), None, x, w, w if b is None else b, np.int32(b is not None), out,
+               np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oc // geo.c), *geo.spatial_args())
+
+
+def conv2d_forward(x: Tensor, w: Tensor, b: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1,
+                   act: int = ACT_NONE, act_alpha: float = 0.0) -> Tensor:
+    """act(conv2d(x, w, b)) with the activation fused into the epilogue (act: ACT_* id from common.h)."""
+    geo = _check_tensors("conv2d", (stride, padding, dilation, groups), x, w, b)
+    _check_act("conv2d", act)
+    out = empty(geo.out_shape, np.float32, x.device)
+    if geo.n == 0:
+        return out
+    if geo.depthwise:
+        _forward_depthwise(x, w, b, geo, act, act_alpha, out)
+    else:
+        _forward_gemm(x, w, b, geo, act, act_alpha, out)
+    return out
+
+
+# --- backward ------------------------------------------------------------------------------------------------
+
+def _bias_grad(g: Tensor, geo: ConvGeometry) -> Tensor:
+    dev = g.device
+    db = empty((geo.oc,), np.float32, dev)
+    k = dev.kernel("conv2d.cl", "bias_grad", _defines())
+    dev.launch(k, (geo.oc * _REDUCE_WG,), (_REDUCE_WG,), g, np.int32(geo.n), np.int32(geo.oc), np.int32(geo.p), db)
+    return db
+
+
+def _backward_gemm(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need_dx: bool, need_dw: bool):
+    dev = x.device
+    layout = _layout(geo, backward_weight=need_dw)
+    kdim = geo.icg * geo.taps
+    dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev) if need_dx else None
+    dw = empty((geo.oc, geo.icg, geo.kh, geo.kw), np.float32, dev) if need_dw else None
+    nb_max = _chunk(geo, max(geo.c * geo.taps, geo.oc))
+    for n0 in range(0, geo.n, nb_max):
+        nb = min(nb_max, geo.n - n0)
+        gn, batch = _gemm_cols(layout, nb, geo.p)
+        if layout == "batch":
+            dy = _empty_mat(dev, geo.oc, nb, geo.p, layout)
+            _swap01(dev, g, n0 * geo.oc * geo.p, dy.buf, 0, nb, geo.oc, geo.p)
+        else:
+            dy = _nchw_view(g, n0, geo.oc, geo.p)
+        if need_dw:
+            # dW_g += dY_g [ocg, nb*P] . cols_g^T: the sum over images is the GEMM's k
+            cols = _unfold(x, geo, n0, nb, layout)
+            for grp in range(geo.groups):
+                launch_gemm(dev, geo.ocg, kdim, gn,
+                            dy.buf, dy.off + grp * geo.ocg * dy.ld, dy.ld, False,
+                            cols.buf, cols.off + grp * kdim * cols.ld, cols.ld, True,
+                            dw, grp * geo.ocg * kdim, kdim, beta=0.0 if n0 == 0 else 1.0)
+            del cols
+        if need_dx:
+            # dcols_g = W_g^T [kdim, ocg] . dY_g, then col2im
+            dcols = _fold_target(dx, geo, n0, nb, layout)
+            for grp in range(geo.groups):
+                launch_gemm(dev, kdim, gn, geo.ocg,
+                            w, grp * geo.ocg * kdim, kdim, True,
+                            dy.buf, dy.off + grp * geo.ocg * dy.ld, dy.ld, False,
+                            dcols.buf, dcols.off + grp * kdim * dcols.ld, dcols.ld,
+                            batch=batch, stride_a=0, stride_b=dy.img, stride_c=dcols.img)
+            _fold(dcols, dx, geo, n0, nb, layout)
+    return dx, dw
+
+
+def _backward_depthwise(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need_dx: bool, need_dw: bool):
+    dev = x.device
+    mult = np.int32(geo.oc // geo.c)
+    dims = (np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), mult)
+    dx = dw = None
+    if need_dx:
+        dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev)
+        k = dev.kernel("conv2d.cl", "depthwise_bw_input", _defines())
+        dev.launch(k, (geo.h * geo.w, geo.c, geo.n), None, g, w, dx, *dims, *geo.spatial_args())
+    if need_dw:
+        dw = empty(w.shape, np.float32, dev)
+        k = dev.kernel("conv2d.cl", "depthwise_bw_weight", _defines())
+        dev.launch(k, (_REDUCE_WG, geo.taps, geo.oc), (_REDUCE_WG, 1, 1), g, x, dw, np.int32(geo.n), *dims,
+                   *geo.spatial_args())
+    return dx, dw
+
+
+def conv2d_backward(grad: Tensor, x: Tensor, w: Tensor, stride=1, padding=0, dilation=1, groups: int = 1,
+                    needs: tuple[bool, bool, bool] = (True, True, True), act: int = ACT_NONE,
+                    act_alpha: float = 0.0, out: Tensor | None = None):
+    """(dx, dw, db) of conv2d_forward, None where needs is False; with a fused act, out is its saved output."""
+    geo = _check_tensors("conv2d_backward", (stride, padding, dilation, groups), x, w)
+    _check_act("conv2d_backward", act)
+    if not isinstance(grad, Tensor) or grad.shape != geo.out_shape or grad.dtype != np.float32:
+        raise ValueError(f"conv2d_backward: grad {getattr(grad, 'shape', grad)} must be float32 of the output "
+                         f"shape {geo.out_shape} (input {x.shape}, weight {w.shape})")
+    if grad.device is not x.device:
+        raise ValueError(f"conv2d_backward: grad {grad.shape} is on device {grad.device.id}, input on {x.device.id}")
+    need_dx, need_dw, need_db = (bool(v) for v in needs)
+    dev = x.device
+    if act != ACT_NONE:
+        if not isinstance(out, Tensor) or out.shape != geo.out_shape or out.device is not dev:
+            raise ValueError(f"conv2d_backward: a fused activation needs the forward output {geo.out_shape} "
+                             f"on the same device as out=, got {getattr(out, 'shape', out)}")
+        pre = empty(geo.out_shape, np.float32, dev)
+        k = dev.kernel("conv2d.cl", "act_bw", _defines(act, act_alpha))
+        dev.launch(k, (pre.size,), None, grad, out, pre, np.int32(pre.size))
+        grad = pre
+    db = _bias_grad(grad, geo) if need_db else None
+    if not (need_dx or need_dw):
+        return None, None, db
+    if geo.depthwise:
+        dx, dw = _backward_depthwise(grad, x, w, geo, need_dx, need_dw)
+    else:
+        dx, dw = _backward_gemm(grad, x, w, geo, need_dx, need_dw)
+        if need_dw and geo.n == 0:
+            dw = _zeros_like(w)
+    return dx, dw, db
+
+
+def _zeros_like(t: Tensor) -> Tensor:
+    from ..tensor import zeros
+
+    return zeros(t.shape, np.float32, t.device)
+
+
+# --- autograd and the public function ----------------------------------------------------------------------------
+
+class Conv2dFn(Function):
+    """conv2d with an optional fused activation; backward gives input, weight and bias gradients."""
+
+    @staticmethod
+    def forward(ctx: Context, input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                dilation=1, groups: int = 1, act: int = ACT_NONE, act_alpha: float = 0.0) -> Tensor:
+        out = conv2d_forward(input, weight, bias, stride, padding, dilation, groups, act, act_alpha)
+        ctx.save_for_backward(input, weight, out if act != ACT_NONE else None)
+        ctx.params = (stride, padding, dilation, groups, act, act_alpha)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor):
+        x, w, out = ctx.saved_tensors
+        stride, padding, dilation, groups, act, act_alpha = ctx.params
+        needs = tuple(ctx.needs_input_grad[:3]) + (False,) * (3 - len(ctx.needs_input_grad[:3]))
+        dx, dw, db = conv2d_backward(grad, x, w, stride, padding, dilation, groups, needs, act, act_alpha, out)
+        return dx, dw, db, None, None, None, None, None, None
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D cross-correlation over NCHW input, like torch.nn.functional.conv2d."""
+    _check_tensors("conv2d", (stride, padding, dilation, groups), input, weight, bias)
+    return Conv2dFn.apply(input, weight, bias, stride, padding, dilation, groups)

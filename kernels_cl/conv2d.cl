@@ -1,0 +1,224 @@
+// conv2d family (PyTorch semantics, NCHW, weight [OC, C/groups, KH, KW]): the data movement around the
+// GEMMs (im2col, col2im, layout swaps), the bias-gradient reduction, and direct depthwise kernels.
+//
+// Column matrices ("cols") hold one row per (channel, kh, kw) and one column per (image, output pixel).
+// Their layout is given by two strides so one kernel serves both layouts hetero.ops.conv2d uses:
+//   per-image   cols[n][r][p]:  row_stride = OH*OW,      img_stride = R*OH*OW
+//   batch-major cols[r][n][p]:  row_stride = NB*OH*OW,   img_stride = OH*OW
+// pad_h / pad_w are the top / left padding; the bottom / right padding is implied by OH / OW
+// (so PyTorch's asymmetric padding="same" needs nothing extra).
+//
+// Defines:
+//   ACT        activation id from common.h (required; 0 where a kernel has no epilogue), used by the
+//              depthwise forward and act_bw kernels (ACT_ALPHA for LEAKY_RELU / ELU).
+//   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
+#ifndef ACT
+#error "ACT must be defined"
+#endif
+#include "common.h"
+
+#ifndef REDUCE_WG
+#define REDUCE_WG 64
+#endif
+
+// Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (OH*OW, C*KH*KW, nb).
+__kernel void im2col(__global const float *x, const int n0, const int C, const int H, const int W,
+                     const int KH, const int KW, const int stride_h, const int stride_w,
+                     const int pad_h, const int pad_w, const int dil_h, const int dil_w,
+                     const int OH, const int OW,
+                     __global float *cols, const int row_stride, const int img_stride)
+{
+    const int p = get_global_id(0);
+    const int r = get_global_id(1);
+    const int nl = get_global_id(2);
+    if (p >= OH * OW || r >= C * KH * KW) return;
+    const int kw = r % KW;
+    const int kh = (r / KW) % KH;
+    const int c = r / (KW * KH);
+    const int oh = p / OW;
+    const int ow = p % OW;
+    const int ih = oh * stride_h - pad_h + kh * dil_h;
+    const int iw = ow * stride_w - pad_w + kw * dil_w;
+    float v = 0.0f;
+    if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+        v = x[(((size_t)(n0 + nl) * C + c) * H + ih) * W + iw];
+    cols[(size_t)r * row_stride + (size_t)nl * img_stride + p] = v;
+}
+
+// Fold column gradients back into dx [N, C, H, W] for images n0 .. n0+nb-1: global (H*W, C, nb).
+// Each work-item gathers the column entries that read its pixel, so no two work-items write the same
+// address (OpenCL 1.2 has no float atomics).
+__kernel void col2im(__global const float *cols, const int row_stride, const int img_stride,
+                     const int n0, const int C, const int H, const int W,
+                     const int KH, const int KW, const int stride_h, const int stride_w,
+                     const int pad_h, const int pad_w, const int dil_h, const int dil_w,
+                     const int OH, const int OW, __global float *dx)
+{
+    const int hw = get_global_id(0);
+    const int c = get_global_id(1);
+    const int nl = get_global_id(2);
+    if (hw >= H * W || c >= C) return;
+    const int h = hw / W;
+    const int w = hw % W;
+    __global const float *src = cols + (size_t)nl * img_stride;
+    float acc = 0.0f;
+    for (int kh = 0; kh < KH; ++kh) {
+        const int th = h + pad_h - kh * dil_h;
+        if (th < 0 || th % stride_h) continue;
+        const int oh = th / stride_h;
+        if (oh >= OH) continue;
+        for (int kw = 0; kw < KW; ++kw) {
+            const int tw = w + pad_w - kw * dil_w;
+            if (tw < 0 || tw % stride_w) continue;
+            const int ow = tw / stride_w;
+            if (ow >= OW) continue;
+            const int r = (c * KH + kh) * KW + kw;
+            acc += src[(size_t)r * row_stride + oh * OW + ow];
+        }
+    }
+    dx[(((size_t)(n0 + nl) * C + c) * H + h) * W + w] = acc;
+}
+
+// dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (P, B, A).
+// Moves between NCHW and the batch-major CNHW layout of the GEMMs.
+__kernel void swap01(__global const float *src, const int src_offset, __global float *dst, const int dst_offset,
+                     const int A, const int B, const int P)
+{
+    const int p = get_global_id(0);
+    const int b = get_global_id(1);
+    const int a = get_global_id(2);
+    if (p >= P || b >= B || a >= A) return;
+    dst[dst_offset + ((size_t)b * A + a) * P + p] = src[src_offset + ((size_t)a * B + b) * P + p];
+}
+
+// db[o] = sum over n, p of dy[n][o][p] for dy [N, OC, P]: one work-group of REDUCE_WG per channel.
+__kernel void bias_grad(__global const float *dy, const int N, const int OC, const int P, __global float *db)
+{
+    __local float part[REDUCE_WG];
+    const int o = get_group_id(0);
+    const int lid = get_local_id(0);
+    float acc = 0.0f;
+    for (int n = 0; n < N; ++n) {
+        __global const float *row = dy + ((size_t)n * OC + o) * P;
+        for (int p = lid; p < P; p += REDUCE_WG) acc += row[p];
+    }
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) part[lid] += part[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) db[o] = part[0];
+}
+
+// dz = act'(dy) from the saved activation output y: the gradient entering a conv with a fused epilogue.
+__kernel void act_bw(__global const float *dy, __global const float *y, __global float *dz, const int n)
+{
+    const int i = get_global_id(0);
+    if (i < n) dz[i] = act_backward(dy[i], y[i]);
+}
+
+// Depthwise forward (groups == C, OC = C * MULT): one work-item per output element, global (OH*OW, OC, N).
+// HAS_BIAS is an argument, not a define, so one build serves convs with and without bias.
+__kernel void depthwise_fwd(__global const float *x, __global const float *wt, __global const float *bias,
+                            const int has_bias, __global float *y,
+                            const int C, const int H, const int W, const int mult,
+                            const int KH, const int KW, const int stride_h, const int stride_w,
+                            const int pad_h, const int pad_w, const int dil_h, const int dil_w,
+                            const int OH, const int OW)
+{
+    const int p = get_global_id(0);
+    const int o = get_global_id(1);
+    const int n = get_global_id(2);
+    const int OC = C * mult;
+    if (p >= OH * OW || o >= OC) return;
+    const int oh = p / OW;
+    const int ow = p % OW;
+    const int c = o / mult;
+    __global const float *img = x + ((size_t)n * C + c) * H * W;
+    __global const float *k = wt + (size_t)o * KH * KW;
+    const int h0 = oh * stride_h - pad_h;
+    const int w0 = ow * stride_w - pad_w;
+    float acc = has_bias ? bias[o] : 0.0f;
+    for (int kh = 0; kh < KH; ++kh) {
+        const int ih = h0 + kh * dil_h;
+        if (ih < 0 || ih >= H) continue;
+        for (int kw = 0; kw < KW; ++kw) {
+            const int iw = w0 + kw * dil_w;
+            if (iw >= 0 && iw < W) acc = fma(img[ih * W + iw], k[kh * KW + kw], acc);
+        }
+    }
+    y[((size_t)n * OC + o) * OH * OW + p] = act_forward(acc);
+}
+
+// Depthwise input gradient: one work-item per input element gathers from its MULT output channels,
+// global (H*W, C, N).
+__kernel void depthwise_bw_input(__global const float *dy, __global const float *wt, __global float *dx,
+                                 const int C, const int H, const int W, const int mult,
+                                 const int KH, const int KW, const int stride_h, const int stride_w,
+                                 const int pad_h, const int pad_w, const int dil_h, const int dil_w,
+                                 const int OH, const int OW)
+{
+    const int hw = get_global_id(0);
+    const int c = get_global_id(1);
+    const int n = get_global_id(2);
+    if (hw >= H * W || c >= C) return;
+    const int h = hw / W;
+    const int w = hw % W;
+    const int OC = C * mult;
+    float acc = 0.0f;
+    for (int m = 0; m < mult; ++m) {
+        const int o = c * mult + m;
+        __global const float *g = dy + ((size_t)n * OC + o) * OH * OW;
+        __global const float *k = wt + (size_t)o * KH * KW;
+        for (int kh = 0; kh < KH; ++kh) {
+            const int th = h + pad_h - kh * dil_h;
+            if (th < 0 || th % stride_h) continue;
+            const int oh = th / stride_h;
+            if (oh >= OH) continue;
+            for (int kw = 0; kw < KW; ++kw) {
+                const int tw = w + pad_w - kw * dil_w;
+                if (tw < 0 || tw % stride_w) continue;
+                const int ow = tw / stride_w;
+                if (ow < OW) acc = fma(g[oh * OW + ow], k[kh * KW + kw], acc);
+            }
+        }
+    }
+    dx[((size_t)n * C + c) * H * W + hw] = acc;
+}
+
+// Depthwise weight gradient: one work-group of REDUCE_WG per (tap, output channel), global
+// (REDUCE_WG, KH*KW, OC), reducing dy * x over every image and output pixel.
+__kernel void depthwise_bw_weight(__global const float *dy, __global const float *x, __global float *dw,
+                                  const int N, const int C, const int H, const int W, const int mult,
+                                  const int KH, const int KW, const int stride_h, const int stride_w,
+                                  const int pad_h, const int pad_w, const int dil_h, const int dil_w,
+                                  const int OH, const int OW)
+{
+    __local float part[REDUCE_WG];
+    const int lid = get_local_id(0);
+    const int tap = get_global_id(1);
+    const int o = get_global_id(2);
+    const int kh = tap / KW;
+    const int kw = tap % KW;
+    const int c = o / mult;
+    const int OC = C * mult;
+    const int P = OH * OW;
+    float acc = 0.0f;
+    for (int n = 0; n < N; ++n) {
+        __global const float *g = dy + ((size_t)n * OC + o) * P;
+        __global const float *img = x + ((size_t)n * C + c) * H * W;
+        for (int p = lid; p < P; p += REDUCE_WG) {
+            const int ih = (p / OW) * stride_h - pad_h + kh * dil_h;
+            const int iw = (p % OW) * stride_w - pad_w + kw * dil_w;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc = fma(g[p], img[ih * W + iw], acc);
+        }
+    }
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) part[lid] += part[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) dw[(size_t)o * KH * KW + tap] = part[0];
+}
