@@ -1,0 +1,81 @@
+"""Local response normalisation across channels (torch.nn.functional.local_response_norm) and its Function."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import Context, Function, is_grad_enabled
+from ..tensor import Tensor, empty
+
+_INT_MAX = 2**31 - 1
+
+
+def _dims(x: Tensor) -> tuple[int, int]:
+    """(C, S): channels and the product of the dims after them (the input is viewed as (N, C, S))."""
+    return x.shape[1], math.prod(x.shape[2:])
+
+
+def local_response_norm_forward(x: Tensor, size: int, alpha: float, beta: float, k: float,
+                                save_scale: bool) -> tuple[Tensor, Tensor | None]:
+    """Launch the forward; with save_scale also the denominator base D = k + alpha * mean(x^2) for backward."""
+    dev = x.device
+    c, s = _dims(x)
+    out = empty(x.shape, np.float32, dev)
+    scale = empty(x.shape, np.float32, dev) if save_scale else None
+    kern = dev.kernel("local_response_norm.cl", "lrn_forward", {"SAVE_SCALE": int(save_scale)})
+    dev.launch(kern, (x.size,), None, x, out, out if scale is None else scale,  # out: never-written placeholder
+               np.int32(c), np.int32(s), np.int32(size), np.float32(alpha), np.float32(beta), np.float32(k),
+               np.int32(x.size))
+    return out, scale
+
+
+def local_response_norm_backward(g: Tensor, x: Tensor, y: Tensor, scale: Tensor, size: int, alpha: float,
+                                 beta: float) -> Tensor:
+    """Gradient w.r.t. the input in closed form, one kernel (needs the forward's output and scale)."""
+    dev = g.device
+    c, s = _dims(x)
+    gx = empty(x.shape, np.float32, dev)
+    kern = dev.kernel("local_response_norm.cl", "lrn_backward", {"SAVE_SCALE": 1})
+    dev.launch(kern, (x.size,), None, g, x, y, scale, gx, np.int32(c), np.int32(s), np.int32(size),
+               np.float32(alpha), np.float32(beta), np.int32(x.size))
+    return gx
+
+
+class LocalResponseNormFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, size: int, alpha: float, beta: float, k: float,
+                save_scale: bool) -> Tensor:
+        out, scale = local_response_norm_forward(x, size, alpha, beta, k, save_scale)
+        ctx.params = (size, alpha, beta)
+        ctx.save_for_backward(x, out, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 6
+        x, out, scale = ctx.saved_tensors
+        return (local_response_norm_backward(g, x, out, scale, *ctx.params),) + (None,) * 5
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """torch.nn.functional.local_response_norm: normalise each element over `size` neighbouring channels."""
+    op = "local_response_norm"
+    if not isinstance(input, Tensor):
+        raise ValueError(f"{op}: input must be a hetero Tensor, got {type(input).__name__}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: input {input.shape} must have 3 or more dimensions (N, C, ...)")
+    if input.dtype != np.float32:
+        raise ValueError(f"{op}: input {input.shape} must be float32, got {input.dtype}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r} (input {input.shape})")
+    if input.size > _INT_MAX:
+        raise ValueError(f"{op}: input {input.shape} has more than 2^31 - 1 elements")
+    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool) or not math.isfinite(v):
+            raise ValueError(f"{op}: {name} must be a finite number, got {v!r} (input {input.shape})")
+    save = is_grad_enabled() and input.requires_grad
+    return LocalResponseNormFn.apply(input, int(size), float(alpha), float(beta), float(k), save)

@@ -1,0 +1,274 @@
+"""2-D max, average and adaptive average pooling (PyTorch semantics) with their autograd Functions.
+
+Inputs are (N, C, H, W) or unbatched (C, H, W) float32 tensors; every (n, c) plane is pooled alone.
+Max pooling's argmax is int32 h * W + w within the plane (torch returns int64 with the same values).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import pyopencl as cl
+
+from ..autograd import Context, Function, is_grad_enabled
+from ..device import Device
+from ..tensor import Tensor, empty
+
+_INT_MAX = 2**31 - 1
+_POOL_MAX, _POOL_AVG, _POOL_ADAPTIVE, _POOL_GLOBAL = 0, 1, 2, 3
+_GLOBAL_WG = 64  # work-group size of the global average reduction (tuning knob, a power of two)
+
+
+class Geometry(NamedTuple):
+    """One pooling call's shapes: input plane H x W, output OH x OW, kernel, stride, padding, dilation."""
+
+    H: int
+    W: int
+    OH: int
+    OW: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+
+    def args(self) -> list[np.int32]:
+        """Kernel arguments H, W, OH, OW, kh, kw, sh, sw, ph, pw (and dh, dw for max pooling)."""
+        vals = (self.H, self.W, self.OH, self.OW, *self.kernel, *self.stride, *self.padding)
+        return [np.int32(v) for v in vals]
+
+
+def _pair(op: str, name: str, value, shape: tuple[int, ...]) -> tuple[int, int]:
+    """An int or a 1/2-tuple of ints as a pair, as torch's _pair; anything else is a ValueError."""
+    vals = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r} (input {shape})")
+    return int(vals[0]), int(vals[1])
+
+
+def _check_input(op: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{op}: input must be a hetero Tensor, got {type(x).__name__}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: input {x.shape} must be 3-D (C, H, W) or 4-D (N, C, H, W)")
+    if x.dtype != np.float32:
+        raise ValueError(f"{op}: input {x.shape} must be float32, got {x.dtype}")
+    if x.size > _INT_MAX:
+        raise ValueError(f"{op}: input {x.shape} has more than 2^31 - 1 elements")
+
+
+def output_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling_output_shape (floor or ceil division; a ceil window may not start in the right pad)."""
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _geometry(op: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool) -> Geometry:
+    _check_input(op, x)
+    k = _pair(op, "kernel_size", kernel_size, x.shape)
+    no_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    s = k if no_stride else _pair(op, "stride", stride, x.shape)
+    p = _pair(op, "padding", padding, x.shape)
+    d = _pair(op, "dilation", dilation, x.shape)
+    if min(k) <= 0 or min(s) <= 0 or min(d) <= 0:
+        raise ValueError(f"{op}: kernel_size {k}, stride {s} and dilation {d} must be positive (input {x.shape})")
+    if min(p) < 0 or p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {p} must be non-negative and at most half of kernel_size {k} "
+                         f"(input {x.shape})")
+    h, w = x.shape[-2:]
+    oh = output_size(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = output_size(w, k[1], s[1], p[1], d[1], ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: kernel_size {k} with dilation {d} is larger than the padded input {x.shape} "
+                         f"(padding {p}); the output would be {oh}x{ow}")
+    if math.prod(x.shape[:-2]) * oh * ow > _INT_MAX:
+        raise ValueError(f"{op}: output of input {x.shape} would have more than 2^31 - 1 elements")
+    return Geometry(h, w, oh, ow, k, s, p, d)
+
+
+def _out_shape(x: Tensor, geo: Geometry) -> tuple[int, ...]:
+    return x.shape[:-2] + (geo.OH, geo.OW)
+
+
+# ---------------------------------------------------------------- max pooling
+
+def max_pool2d_forward(x: Tensor, geo: Geometry, with_indices: bool) -> tuple[Tensor, Tensor | None]:
+    """Launch the max pooling forward; the int32 argmax is written only when asked for."""
+    dev = x.device
+    out = empty(_out_shape(x, geo), np.float32, dev)
+    idx = empty(out.shape, np.int32, dev) if with_indices else None
+    k = dev.kernel("pool2d.cl", "max_pool2d_forward", {"POOL": _POOL_MAX, "INDICES": int(with_indices)})
+    dev.launch(k, (out.size,), None, x, out, out if idx is None else idx,  # out is a never-written placeholder
+               *geo.args(), *(np.int32(v) for v in geo.dilation), np.int32(out.size))
+    return out, idx
+
+
+def max_pool2d_backward(g: Tensor, indices: Tensor, input_shape: tuple[int, ...], geo: Geometry) -> Tensor:
+    """Gradient of max pooling: each input pixel gathers the gradients of the windows whose argmax it is."""
+    dev = g.device
+    gx = empty(input_shape, np.float32, dev)
+    k = dev.kernel("pool2d.cl", "max_pool2d_backward", {"POOL": _POOL_MAX, "INDICES": 1})
+    dev.launch(k, (gx.size,), None, g, indices, gx,
+               *geo.args(), *(np.int32(v) for v in geo.dilation), np.int32(gx.size))
+    return gx
+
+
+class MaxPool2dFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, geo: Geometry, with_indices: bool):
+        out, idx = max_pool2d_forward(x, geo, with_indices)
+        ctx.geo, ctx.input_shape = geo, x.shape
+        ctx.save_for_backward(idx)
+        return out, idx
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        (idx,) = ctx.saved_tensors
+        return max_pool2d_backward(g, idx, ctx.input_shape, ctx.geo), None, None
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """torch.nn.functional.max_pool2d; with return_indices also the int32 argmax (h * W + w per plane)."""
+    geo = _geometry("max_pool2d", input, kernel_size, stride, padding, dilation, bool(ceil_mode))
+    need_grad = is_grad_enabled() and input.requires_grad
+    out, idx = MaxPool2dFn.apply(input, geo, bool(return_indices or need_grad))
+    return (out, idx) if return_indices else out
+
+
+# ---------------------------------------------------------------- average pooling
+
+def _avg_kernel(dev: Device, name: str, count_include_pad: bool) -> cl.Kernel:
+    return dev.kernel("pool2d.cl", name, {"POOL": _POOL_AVG, "COUNT_INCLUDE_PAD": int(count_include_pad)})
+
+
+def avg_pool2d_forward(x: Tensor, geo: Geometry, count_include_pad: bool, divisor: int) -> Tensor:
+    """Launch the average pooling forward; divisor > 0 overrides the window size (divisor_override)."""
+    dev = x.device
+    out = empty(_out_shape(x, geo), np.float32, dev)
+    k = _avg_kernel(dev, "avg_pool2d_forward", count_include_pad)
+    dev.launch(k, (out.size,), None, x, out, *geo.args(), np.int32(divisor), np.int32(out.size))
+    return out
+
+
+def avg_pool2d_backward(g: Tensor, input_shape: tuple[int, ...], geo: Geometry, count_include_pad: bool,
+                        divisor: int) -> Tensor:
+    """Gradient of average pooling: each input pixel gathers g / divisor from the windows that hold it."""
+    dev = g.device
+    gx = empty(input_shape, np.float32, dev)
+    k = _avg_kernel(dev, "avg_pool2d_backward", count_include_pad)
+    dev.launch(k, (gx.size,), None, g, gx, *geo.args(), np.int32(divisor), np.int32(gx.size))
+    return gx
+
+
+class AvgPool2dFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, geo: Geometry, count_include_pad: bool, divisor: int) -> Tensor:
+        ctx.geo, ctx.input_shape, ctx.mode = geo, x.shape, (count_include_pad, divisor)
+        return avg_pool2d_forward(x, geo, count_include_pad, divisor)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        return avg_pool2d_backward(g, ctx.input_shape, ctx.geo, *ctx.mode), None, None, None
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """torch.nn.functional.avg_pool2d."""
+    geo = _geometry("avg_pool2d", input, kernel_size, stride, padding, 1, bool(ceil_mode))
+    divisor = 0
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) \
+                or divisor_override <= 0:
+            raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r} "
+                             f"(input {input.shape})")
+        divisor = int(divisor_override)
+    return AvgPool2dFn.apply(input, geo, bool(count_include_pad), divisor)
+
+
+# ---------------------------------------------------------------- adaptive average pooling
+
+_global_wg: dict[str, int] = {}
+
+
+def _global_kernel(dev: Device, name: str) -> tuple[cl.Kernel, int]:
+    """The global-average kernel and its work-group size: _GLOBAL_WG, halved until the kernel allows it."""
+    wg = _global_wg.get(dev.id)
+    if wg is None:
+        wg = min(_GLOBAL_WG, 1 << (dev.info.max_work_group_size.bit_length() - 1))
+        while wg > 1:
+            k = dev.kernel("pool2d.cl", "global_avg_pool2d_forward", {"POOL": _POOL_GLOBAL, "GLOBAL_WG": wg})
+            if k.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device) >= wg:
+                break
+            wg //= 2
+        _global_wg[dev.id] = wg
+    return dev.kernel("pool2d.cl", name, {"POOL": _POOL_GLOBAL, "GLOBAL_WG": wg}), wg
+
+
+def adaptive_avg_pool2d_forward(x: Tensor, out_hw: tuple[int, int]) -> Tensor:
+    """Launch adaptive average pooling; a 1x1 output is a per-plane work-group reduction."""
+    dev = x.device
+    h, w = x.shape[-2:]
+    out = empty(x.shape[:-2] + out_hw, np.float32, dev)
+    if out_hw == (1, 1):
+        k, wg = _global_kernel(dev, "global_avg_pool2d_forward")
+        dev.launch(k, (out.size * wg,), (wg,), x, out, np.int32(h * w))
+    else:
+        k = dev.kernel("pool2d.cl", "adaptive_avg_pool2d_forward", {"POOL": _POOL_ADAPTIVE})
+        dev.launch(k, (out.size,), None, x, out, np.int32(h), np.int32(w), *(np.int32(v) for v in out_hw),
+                   np.int32(out.size))
+    return out
+
+
+def adaptive_avg_pool2d_backward(g: Tensor, input_shape: tuple[int, ...]) -> Tensor:
+    """Gradient of adaptive average pooling: each input pixel gathers g / bin area from its bins."""
+    dev = g.device
+    h, w = input_shape[-2:]
+    gx = empty(input_shape, np.float32, dev)
+    if g.shape[-2:] == (1, 1):
+        k, _ = _global_kernel(dev, "global_avg_pool2d_backward")
+        dev.launch(k, (gx.size,), None, g, gx, np.int32(h * w), np.int32(gx.size))
+    else:
+        k = dev.kernel("pool2d.cl", "adaptive_avg_pool2d_backward", {"POOL": _POOL_ADAPTIVE})
+        dev.launch(k, (gx.size,), None, g, gx, np.int32(h), np.int32(w), *(np.int32(v) for v in g.shape[-2:]),
+                   np.int32(gx.size))
+    return gx
+
+
+class AdaptiveAvgPool2dFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, out_hw: tuple[int, int]) -> Tensor:
+        ctx.input_shape = x.shape
+        return adaptive_avg_pool2d_forward(x, out_hw)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        return adaptive_avg_pool2d_backward(g, ctx.input_shape), None
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """torch.nn.functional.adaptive_avg_pool2d; output_size is an int or a pair (None keeps that input size)."""
+    op = "adaptive_avg_pool2d"
+    _check_input(op, input)
+    h, w = input.shape[-2:]
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r} (input {input.shape})")
+    sizes = (h if sizes[0] is None else sizes[0], w if sizes[1] is None else sizes[1])
+    out_hw = _pair(op, "output_size", sizes, input.shape)
+    if min(out_hw) <= 0 or h <= 0 or w <= 0:
+        raise ValueError(f"{op}: output_size {out_hw} and the input's spatial size {input.shape} must be positive")
+    if math.prod(input.shape[:-2]) * out_hw[0] * out_hw[1] > _INT_MAX or max(out_hw) * max(h, w) > _INT_MAX:
+        raise ValueError(f"{op}: output_size {out_hw} is too large for input {input.shape}")
+    return AdaptiveAvgPool2dFn.apply(input, out_hw)
