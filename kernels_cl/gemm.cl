@@ -1,10 +1,19 @@
 // GEMM family: C[m,n] = act(alpha * op(A) @ op(B) + beta * C + bias), row-major, batched.
 //
-// Required defines:
+// Required defines (every kernel):
 //   TRANS_A, TRANS_B  0/1: A stored k x m (lda >= m) / B stored n x k (ldb >= k) when 1.
 //   BIAS              0: none, 1: bias[i] per row (m axis), 2: bias[j] per column (n axis).
 //   ACT               activation id from common.h (ACT_ALPHA for LEAKY_RELU / ELU).
-// Offsets, leading dimensions and batch strides are in float elements. beta == 0 never reads C.
+// Offsets, leading dimensions and batch strides are in float elements. beta == 0 never reads C
+// (it may hold NaN). Kernels:
+//   gemm_naive        one work-item per element; any shape (tiny problems, k == 0).
+//   gemm_pack_a/_b    copy op(A) / op(B) into zero-padded MR- / NR-wide panels for gemm_cpu.
+//   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
+//                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
+//                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
+//   gemm_tiled        GPU local-memory tiling: TSM x TSN tiles per work-group, TSK-deep slices
+//                     staged in local memory, WPTM x WPTN outputs per work-item.
+//   gemm_sum_rows     out[j] = sum_i g[i, j] (the bias gradient of linear).
 #include "common.h"
 
 #ifndef TRANS_A
@@ -20,6 +29,7 @@
 #error "ACT must be defined"
 #endif
 
+// Element (i, p) of op(A) and (p, j) of op(B), given the matrix base pointers `a` / `b`.
 #if TRANS_A
 #define A_AT(i, p) a[(size_t)(p) * lda + (i)]
 #else
@@ -31,9 +41,9 @@
 #define B_AT(p, j) b[(size_t)(p) * ldb + (j)]
 #endif
 
-// The epilogue every variant shares: scale, beta * C, bias, activation, store.
-inline void store_c(__global float *c, size_t idx, float acc, float alpha, float beta,
-                    __global const float *bias, int i, int j)
+// The scalar epilogue every variant shares: scale, beta * C, bias, activation, store.
+inline void store_one(__global float *c, size_t idx, float acc, float alpha, float beta,
+                      __global const float *bias, int i, int j)
 {
     float v = alpha * acc;
     if (beta != 0.0f) v += beta * c[idx];
@@ -45,6 +55,7 @@ inline void store_c(__global float *c, size_t idx, float acc, float alpha, float
     c[idx] = act_forward(v);
 }
 
+// ---------------------------------------------------------------------------------------------
 // One work-item per output element: global (n, m, batch). Simple and correct for every shape.
 __kernel void gemm_naive(const int m, const int n, const int k,
                          __global const float *a, const int a_offset, const int lda, const int stride_a,
@@ -63,5 +74,242 @@ __kernel void gemm_naive(const int m, const int n, const int k,
     bias += bias_offset;
     float acc = 0.0f;
     for (int p = 0; p < k; ++p) acc = fma(A_AT(i, p), B_AT(p, j), acc);
-    store_c(c, (size_t)i * ldc + j, acc, alpha, beta, bias, i, j);
+    store_one(c, (size_t)i * ldc + j, acc, alpha, beta, bias, i, j);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sum over rows: out[j] = sum_{i < rows} g[i * ld + j] for j < cols; global (cols).
+__kernel void gemm_sum_rows(const int rows, const int cols, __global const float *g, const int g_offset,
+                            const int ld, __global float *out, const int out_offset)
+{
+    const int j = get_global_id(0);
+    if (j >= cols) return;
+    g += g_offset + j;
+    float acc = 0.0f;
+    for (int i = 0; i < rows; ++i) acc += g[(size_t)i * ld];
+    out[out_offset + j] = acc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU variant. MR rows x NR columns per work-item (NR = 8 or 16: one OpenCL vector).
+#ifdef MR
+#if !defined(NR) || !defined(A_PACKED)
+#error "NR and A_PACKED must be defined with MR"
+#endif
+#ifndef UNROLL
+#define UNROLL 4
+#endif
+#if NR == 16
+#define floatNR float16
+#define VLOADNR vload16
+#define VSTORENR vstore16
+#elif NR == 8
+#define floatNR float8
+#define VLOADNR vload8
+#define VSTORENR vstore8
+#else
+#error "NR must be 8 or 16"
+#endif
+
+// Panels of op(A): [ceil(m/MR)][k][MR], zero-padded past m. Global (k, ceil(m/MR), batch).
+__kernel void gemm_pack_a(const int m, const int k,
+                          __global const float *a, const int a_offset, const int lda, const int stride_a,
+                          __global float *ap, const int stride_ap)
+{
+    const int p = get_global_id(0);
+    const int it = get_global_id(1);
+    const int batch = get_global_id(2);
+    if (p >= k) return;
+    a += a_offset + (size_t)batch * stride_a;
+    ap += (size_t)batch * stride_ap + ((size_t)it * k + p) * MR;
+    const int i0 = it * MR;
+#pragma unroll
+    for (int r = 0; r < MR; ++r) ap[r] = i0 + r < m ? A_AT(i0 + r, p) : 0.0f;
+}
+
+// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Global (k, ceil(n/NR), batch).
+__kernel void gemm_pack_b(const int n, const int k,
+                          __global const float *b, const int b_offset, const int ldb, const int stride_b,
+                          __global float *bp, const int stride_bp)
+{
+    const int p = get_global_id(0);
+    const int jt = get_global_id(1);
+    const int batch = get_global_id(2);
+    if (p >= k) return;
+    b += b_offset + (size_t)batch * stride_b;
+    bp += (size_t)batch * stride_bp + ((size_t)jt * k + p) * NR;
+    const int j0 = jt * NR;
+#if !TRANS_B
+    if (j0 + NR <= n) {
+        VSTORENR(VLOADNR(0, b + (size_t)p * ldb + j0), 0, bp);
+        return;
+    }
+#endif
+#pragma unroll
+    for (int q = 0; q < NR; ++q) bp[q] = j0 + q < n ? B_AT(p, j0 + q) : 0.0f;
+}
+
+inline floatNR act_vec(floatNR v)
+{
+#if ACT != ACT_NONE
+    float t[NR];
+    VSTORENR(v, 0, t);
+#pragma unroll
+    for (int q = 0; q < NR; ++q) t[q] = act_forward(t[q]);
+    v = VLOADNR(0, t);
+#endif
+    return v;
+}
+
+// C tile (MR x NR) at (it*MR, jt*NR) from A panels (A_PACKED) or A rows, and packed B.
+// Global (ceil(n/NR), ceil(m/MR), batch). With A_PACKED == 0 (op(A) = A, not transposed),
+// rows past m are clamped to m - 1: they compute discarded values and never read out of range.
+__kernel void gemm_cpu(const int m, const int n, const int k,
+                       __global const float *a, const int a_offset, const int lda, const int stride_a,
+                       __global const float *bp, const int stride_bp,
+                       __global float *c, const int c_offset, const int ldc, const int stride_c,
+                       const float alpha, const float beta,
+                       __global const float *bias, const int bias_offset)
+{
+    const int jt = get_global_id(0);
+    const int it = get_global_id(1);
+    const int batch = get_global_id(2);
+    const int i0 = it * MR;
+    const int j0 = jt * NR;
+    if (i0 >= m || j0 >= n) return;
+    a += a_offset + (size_t)batch * stride_a;
+    bp += (size_t)batch * stride_bp + (size_t)jt * k * NR;
+    c += c_offset + (size_t)batch * stride_c;
+    bias += bias_offset;
+
+    floatNR acc[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+#if A_PACKED
+    a += (size_t)it * k * MR;
+#pragma unroll UNROLL
+    for (int p = 0; p < k; ++p) {
+        const floatNR bv = VLOADNR(0, bp + (size_t)p * NR);
+#pragma unroll
+        for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(a[p * MR + r]), bv, acc[r]);
+    }
+#else
+#if TRANS_A
+#error "gemm_cpu reads A rows directly only when TRANS_A == 0; pack A otherwise"
+#endif
+    __global const float *arow[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) arow[r] = a + (size_t)min(i0 + r, m - 1) * lda;
+#pragma unroll UNROLL
+    for (int p = 0; p < k; ++p) {
+        const floatNR bv = VLOADNR(0, bp + (size_t)p * NR);
+#pragma unroll
+        for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(arow[r][p]), bv, acc[r]);
+    }
+#endif
+
+    if (i0 + MR <= m && j0 + NR <= n) {
+#if BIAS == 2
+        const floatNR bias_v = VLOADNR(0, bias + j0);
+#endif
+#pragma unroll
+        for (int r = 0; r < MR; ++r) {
+            __global float *crow = c + (size_t)(i0 + r) * ldc + j0;
+            floatNR v = alpha * acc[r];
+            if (beta != 0.0f) v += beta * VLOADNR(0, crow);
+#if BIAS == 1
+            v += bias[i0 + r];
+#elif BIAS == 2
+            v += bias_v;
+#endif
+            VSTORENR(act_vec(v), 0, crow);
+        }
+    } else {
+        for (int r = 0; r < MR; ++r) {
+            if (i0 + r >= m) break;
+            float t[NR];
+            VSTORENR(acc[r], 0, t);
+            for (int q = 0; q < NR && j0 + q < n; ++q)
+                store_one(c, (size_t)(i0 + r) * ldc + j0 + q, t[q], alpha, beta, bias, i0 + r, j0 + q);
+        }
+    }
+}
+#endif  // MR
+
+// ---------------------------------------------------------------------------------------------
+// GPU variant: work-group (TSN / WPTN, TSM / WPTM) computes a TSM x TSN tile of C; each TSK-deep
+// slice of op(A) and op(B) is staged in local memory (zero past the edges) and every work-item
+// accumulates WPTM x WPTN outputs in registers, spaced one work-group row / column apart so
+// neighbouring work-items read neighbouring local addresses.
+#ifdef TSM
+#if !defined(TSN) || !defined(TSK) || !defined(WPTM) || !defined(WPTN)
+#error "TSN, TSK, WPTM and WPTN must be defined with TSM"
+#endif
+#define RTSM (TSM / WPTM)
+#define RTSN (TSN / WPTN)
+
+__kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))
+void gemm_tiled(const int m, const int n, const int k,
+                __global const float *a, const int a_offset, const int lda, const int stride_a,
+                __global const float *b, const int b_offset, const int ldb, const int stride_b,
+                __global float *c, const int c_offset, const int ldc, const int stride_c,
+                const float alpha, const float beta,
+                __global const float *bias, const int bias_offset)
+{
+    __local float as[TSK][TSM + 1];
+    __local float bs[TSK][TSN + 1];
+    const int tx = get_local_id(0);
+    const int ty = get_local_id(1);
+    const int tid = ty * RTSN + tx;
+    const int i0 = get_group_id(1) * TSM;
+    const int j0 = get_group_id(0) * TSN;
+    const int batch = get_global_id(2);
+    a += a_offset + (size_t)batch * stride_a;
+    b += b_offset + (size_t)batch * stride_b;
+    c += c_offset + (size_t)batch * stride_c;
+    bias += bias_offset;
+
+    float acc[WPTM][WPTN];
+    for (int r = 0; r < WPTM; ++r)
+        for (int q = 0; q < WPTN; ++q) acc[r][q] = 0.0f;
+
+    for (int p0 = 0; p0 < k; p0 += TSK) {
+        // Loads walk the stored row direction fastest, so global reads are coalesced.
+        for (int l = tid; l < TSK * TSM; l += RTSM * RTSN) {
+#if TRANS_A
+            const int ii = l % TSM, pp = l / TSM;
+#else
+            const int pp = l % TSK, ii = l / TSK;
+#endif
+            const int i = i0 + ii, p = p0 + pp;
+            as[pp][ii] = (i < m && p < k) ? A_AT(i, p) : 0.0f;
+        }
+        for (int l = tid; l < TSK * TSN; l += RTSM * RTSN) {
+#if TRANS_B
+            const int pp = l % TSK, jj = l / TSK;
+#else
+            const int jj = l % TSN, pp = l / TSN;
+#endif
+            const int j = j0 + jj, p = p0 + pp;
+            bs[pp][jj] = (j < n && p < k) ? B_AT(p, j) : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int pp = 0; pp < TSK; ++pp) {
+            float bv[WPTN];
+            for (int q = 0; q < WPTN; ++q) bv[q] = bs[pp][tx + q * RTSN];
+            for (int r = 0; r < WPTM; ++r) {
+                const float av = as[pp][ty + r * RTSM];
+                for (int q = 0; q < WPTN; ++q) acc[r][q] = fma(av, bv[q], acc[r][q]);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int r = 0; r < WPTM; ++r) {
+        const int i = i0 + ty + r * RTSM;
+        for (int q = 0; q < WPTN; ++q) {
+            const int j = j0 + tx + q * RTSN;
+            if (i < m && j < n) store_one(c, (size_t)i * ldc + j, acc[r][q], alpha, beta, bias, i, j);
+        }
+    }
+}
+#endif  // TSM

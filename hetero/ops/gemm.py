@@ -10,11 +10,23 @@ from ..tensor import Tensor, empty
 _INT_MAX = 2**31 - 1
 _BIAS_IDS = {None: 0, "m": 1, "n": 2}
 _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
+_NAIVE_MAX_FLOPS = 16 * 16 * 16
+_TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
 
 def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> dict:
-    """Kernel name, tile defines and work sizes for one GEMM shape on one device (autotuner hook)."""
-    return {"kernel": "gemm_naive", "defines": {}, "tile_m": 1, "tile_n": 1}
+    """Kernel variant and tile defines for one GEMM shape on one device (the autotuner's hook).
+
+    "naive": one work-item per element (tiny problems, k == 0). "cpu": register-tiled MR x NR tiles
+    over packed B panels (and packed A panels when A is transposed). "tiled": local-memory tiles for GPUs.
+    """
+    if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
+        return {"variant": "naive"}
+    if dev.type == "cpu":
+        return {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": bool(trans_a)}
+    small = min(m, n) <= 32
+    return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
+            "WPTM": 2 if small else 4, "WPTN": 2 if small else 4}
 
 
 def _buffer(x):
@@ -56,20 +68,53 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
         return
     cfg = gemm_config(dev, m, n, k, bool(trans_a), bool(trans_b))
     defines = {"TRANS_A": int(bool(trans_a)), "TRANS_B": int(bool(trans_b)), "BIAS": _BIAS_IDS[bias_axis],
-               "ACT": int(act), **cfg["defines"]}
+               "ACT": int(act)}
     if act in (2, 3):
         defines["ACT_ALPHA"] = float(act_alpha)
-    kern = dev.kernel("gemm.cl", cfg["kernel"], defines)
+    defines.update({key: cfg[key] for key in _TILE_KEYS if key in cfg})
     c_buf = _buffer(c)
     bias_buf = c_buf if bias is None else _buffer(bias)  # never read when BIAS == 0
-    tm, tn = cfg["tile_m"], cfg["tile_n"]
-    gsize = (-(-n // tn), -(-m // tm), batch)
-    dev.launch(kern, gsize, cfg.get("local"),
-               np.int32(m), np.int32(n), np.int32(k),
-               _buffer(a), np.int32(a_offset), np.int32(lda), np.int32(stride_a),
-               _buffer(b), np.int32(b_offset), np.int32(ldb), np.int32(stride_b),
-               c_buf, np.int32(c_offset), np.int32(ldc), np.int32(stride_c),
-               np.float32(alpha), np.float32(beta), bias_buf, np.int32(bias_offset))
+    i32, f32 = np.int32, np.float32
+    tail = (c_buf, i32(c_offset), i32(ldc), i32(stride_c), f32(alpha), f32(beta), bias_buf, i32(bias_offset))
+    a_args = (_buffer(a), i32(a_offset), i32(lda), i32(stride_a))
+    b_args = (_buffer(b), i32(b_offset), i32(ldb), i32(stride_b))
+    variant = cfg["variant"]
+    if variant == "naive":
+        dev.launch(dev.kernel("gemm.cl", "gemm_naive", defines), (n, m, batch), None,
+                   i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
+    elif variant == "cpu":
+        _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch)
+    elif variant == "tiled":
+        rtsm, rtsn = cfg["TSM"] // cfg["WPTM"], cfg["TSN"] // cfg["WPTN"]
+        gsize = (-(-n // cfg["TSN"]) * rtsn, -(-m // cfg["TSM"]) * rtsm, batch)
+        dev.launch(dev.kernel("gemm.cl", "gemm_tiled", defines), gsize, (rtsn, rtsm, 1),
+                   i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
+    else:
+        raise ValueError(f"gemm: gemm_config gave an unknown variant {variant!r}")
+
+
+def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a_args: tuple, b_args: tuple,
+                tail: tuple, batch: int) -> None:
+    """Pack op(B) (and op(A) when transposed) into panels, then run the register-tiled kernel."""
+    mr, nr = cfg["MR"], cfg["NR"]
+    mt, nt = -(-m // mr), -(-n // nr)
+    i32 = np.int32
+    # A batch stride of 0 means one matrix shared by every batch entry: pack it once.
+    b_batch = batch if int(b_args[3]) else 1
+    stride_bp = nt * nr * k if b_batch > 1 else 0
+    defines = {**defines, "A_PACKED": int(cfg["pack_a"])}  # one program holds the packers and the kernel
+    bp = empty((b_batch * nt * nr * k,), np.float32, dev)
+    dev.launch(dev.kernel("gemm.cl", "gemm_pack_b", defines), (k, nt, b_batch), None,
+               i32(n), i32(k), *b_args, bp, i32(stride_bp))
+    if cfg["pack_a"]:
+        a_batch = batch if int(a_args[3]) else 1
+        stride_ap = mt * mr * k if a_batch > 1 else 0
+        ap = empty((a_batch * mt * mr * k,), np.float32, dev)
+        dev.launch(dev.kernel("gemm.cl", "gemm_pack_a", defines), (k, mt, a_batch), None,
+                   i32(m), i32(k), *a_args, ap, i32(stride_ap))
+        a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
+    dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (nt, mt, batch), None,
+               i32(m), i32(n), i32(k), *a_args, bp, i32(stride_bp), *tail)
 
 
 def gemm(a: Tensor, b: Tensor, trans_a: bool = False, trans_b: bool = False, bias: Tensor | None = None,
