@@ -163,9 +163,12 @@ def test_max_pool2d_ties_route_gradient_to_first_maximum(dev, rng):
 
 def test_max_pool2d_propagates_nan(dev):
     x = np.zeros((1, 1, 4, 4), np.float32)
-    x[0, 0, 0, 1] = np.nan
-    out = max_pool2d(hetero.tensor(x, device=dev), 2).numpy()
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan  # as torch's CPU kernel, the last NaN in scan order is the argmax
+    out, idx = max_pool2d(hetero.tensor(x, device=dev), 2, return_indices=True)
+    out = out.numpy()
     assert np.isnan(out[0, 0, 0, 0]) and np.array_equal(out[0, 0, 1], [0, 0]) and out[0, 0, 0, 1] == 0
+    r_idx = ref.max_pool2d(x, 2)[1]
+    assert idx.numpy()[0, 0, 0, 0] == r_idx[0, 0, 0, 0] == 4
 
 
 def test_max_pool2d_without_grad_returns_plain_output(dev, rng):
