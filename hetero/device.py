@@ -218,9 +218,12 @@ class Device:
         self.context = cl.Context(devices=[cl_device])
         self.queue = cl.CommandQueue(self.context)
         self.pool = MemoryPool(
-            self.context, self.label, info.global_mem_bytes, cl_device.max_mem_alloc_size
+            self.context, self.label, info.global_mem_bytes, cl_device.max_mem_alloc_size,
+            debug=os.environ.get("HETERO_DEBUG_MEMORY") == "1",
         )
         self._programs: dict[tuple[str, str], programs.Program] = {}
+        # extra compiler options for every program, e.g. -cl-opt-disable under the Oclgrind simulator
+        self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
         self.recorder: list | None = None  # set by the graph executor to capture launches
 
@@ -238,7 +241,7 @@ class Device:
 
     def program(self, file: str, defines: programs.Defines | None = None) -> programs.Program:
         """kernels_cl/<file> built with these defines, memoised per device."""
-        options = programs.format_options(defines)
+        options = programs.format_options(defines, self.extra_options)
         key = (file, options)
         prg = self._programs.get(key)
         if prg is None:

@@ -27,8 +27,14 @@ def _mib(n: int) -> str:
 class MemoryPool:
     """Allocates buffers for one context; freed buffers wait in per-size lists for reuse."""
 
-    def __init__(self, context: cl.Context, device_label: str, capacity: int, max_alloc: int):
+    def __init__(self, context: cl.Context, device_label: str, capacity: int, max_alloc: int,
+                 debug: bool = False):
         self.context = context
+        # debug: exact sizes and no reuse, so a memory checker (Oclgrind) sees every out-of-bounds access.
+        # Freed buffers are kept, never released: Oclgrind 21.10 hands a released buffer's id to the next
+        # allocation with stale shadow state, which reports false uninitialised reads.
+        self.debug = debug
+        self._retired: list[cl.Buffer] = []
         self.device_label = device_label
         self.capacity = capacity
         self.max_alloc = max_alloc
@@ -40,7 +46,7 @@ class MemoryPool:
         self.allocations = 0
 
     def alloc(self, nbytes: int) -> cl.Buffer:
-        size = size_class(nbytes)
+        size = max(int(nbytes), 4) if self.debug else size_class(nbytes)
         with self._lock:
             bucket = self._free.get(size)
             if bucket:
@@ -79,6 +85,10 @@ class MemoryPool:
     def free(self, buf: cl.Buffer) -> None:
         size = buf.size
         with self._lock:
+            if self.debug:
+                self.in_use -= size
+                self._retired.append(buf)
+                return
             self._free.setdefault(size, []).append(buf)
             self.in_use -= size
             self.cached += size
