@@ -11,6 +11,9 @@ _INT_MAX = 2**31 - 1
 _BIAS_IDS = {None: 0, "m": 1, "n": 2}
 _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
 _NAIVE_MAX_FLOPS = 16 * 16 * 16
+# Fixed local sizes everywhere: PoCL compiles a kernel once per local size, and letting it choose
+# one per global size would recompile for every new shape.
+_PACK_WG = 16
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
 
@@ -27,6 +30,10 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
             "WPTM": 2 if small else 4, "WPTN": 2 if small else 4}
+
+
+def _up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
 
 
 def _buffer(x):
@@ -66,7 +73,8 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
         raise ValueError(f"gemm: unknown activation id {act}")
     if m == 0 or n == 0 or batch == 0:
         return
-    cfg = gemm_config(dev, m, n, k, bool(trans_a), bool(trans_b))
+    # k == 0 reads neither A nor B (C = act(beta * C + bias)): the naive kernel needs no packing for it.
+    cfg = {"variant": "naive"} if k == 0 else gemm_config(dev, m, n, k, bool(trans_a), bool(trans_b))
     defines = {"TRANS_A": int(bool(trans_a)), "TRANS_B": int(bool(trans_b)), "BIAS": _BIAS_IDS[bias_axis],
                "ACT": int(act)}
     if act in (2, 3):
@@ -80,7 +88,7 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
     b_args = (_buffer(b), i32(b_offset), i32(ldb), i32(stride_b))
     variant = cfg["variant"]
     if variant == "naive":
-        dev.launch(dev.kernel("gemm.cl", "gemm_naive", defines), (n, m, batch), None,
+        dev.launch(dev.kernel("gemm.cl", "gemm_naive", defines), (_up(n, 8), _up(m, 8), batch), (8, 8, 1),
                    i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     elif variant == "cpu":
         _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch)
@@ -104,16 +112,17 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
     stride_bp = nt * nr * k if b_batch > 1 else 0
     defines = {**defines, "A_PACKED": int(cfg["pack_a"])}  # one program holds the packers and the kernel
     bp = empty((b_batch * nt * nr * k,), np.float32, dev)
-    dev.launch(dev.kernel("gemm.cl", "gemm_pack_b", defines), (k, nt, b_batch), None,
+    dev.launch(dev.kernel("gemm.cl", "gemm_pack_b", defines), (_up(k, _PACK_WG), nt, b_batch), (_PACK_WG, 1, 1),
                i32(n), i32(k), *b_args, bp, i32(stride_bp))
     if cfg["pack_a"]:
         a_batch = batch if int(a_args[3]) else 1
         stride_ap = mt * mr * k if a_batch > 1 else 0
         ap = empty((a_batch * mt * mr * k,), np.float32, dev)
-        dev.launch(dev.kernel("gemm.cl", "gemm_pack_a", defines), (k, mt, a_batch), None,
+        dev.launch(dev.kernel("gemm.cl", "gemm_pack_a", defines), (_up(k, _PACK_WG), mt, a_batch),
+                   (_PACK_WG, 1, 1),
                    i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
-    dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (nt, mt, batch), None,
+    dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (nt, mt, batch), (1, 1, 1),
                i32(m), i32(n), i32(k), *a_args, bp, i32(stride_bp), *tail)
 
 

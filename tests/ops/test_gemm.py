@@ -1,0 +1,174 @@
+"""launch_gemm / gemm: every kernel variant vs float64 numpy, with offsets, leading dimensions,
+batch strides, transposes, beta, bias on either axis and each fused activation.
+
+float32 tolerance: |error| <= 1e-5 + 1e-4 * max(1, max|expected|) (k is at most a few hundred).
+"""
+
+import numpy as np
+import pytest
+
+import hetero
+from hetero.ops import gemm as gemm_mod
+from hetero.ops.gemm import gemm, launch_gemm
+from hetero.reference.batch_norm import act_forward
+from tests.helpers import assert_close, shapes
+
+SENTINEL = 1234.5  # C elements outside the output window must keep this value
+
+# (m, n, k): single elements, odd primes, exact and off-by-one tile multiples (MR=6, NR=16, TSM/TSN=32)
+SHAPES = shapes(
+    [(1, 1, 1), (1, 7, 3), (5, 1, 9), (17, 33, 65), (6, 16, 8), (7, 17, 5), (12, 32, 33), (13, 100, 7),
+     (100, 13, 129), (31, 37, 300), (64, 65, 16)],
+    [(1, 1, 1), (7, 17, 5)],
+)
+TRANS = [(False, False), (True, False), (False, True), (True, True)]
+# Forced variants so every kernel runs on every device, whatever gemm_config picks there.
+FORCED = {
+    "naive": lambda dev, m, n, k, ta, tb: {"variant": "naive"},
+    "cpu": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": ta},
+    "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True},
+    "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
+                                           "WPTN": 2},
+}
+
+
+def _force(monkeypatch, variant: str) -> None:
+    if variant != "auto":
+        monkeypatch.setattr(gemm_mod, "gemm_config", FORCED[variant])
+
+
+def _operand(rng, rows: int, cols: int, ld: int, offset: int, batch: int = 1, stride: int = 0):
+    """A flat buffer holding `batch` rows x cols matrices (leading dim ld, batch stride) after `offset`
+    junk elements, and the matrices themselves."""
+    stride = stride or rows * ld
+    flat = rng.standard_normal(offset + (batch - 1) * stride + rows * ld).astype(np.float32)
+    mats = [flat[offset + b * stride: offset + b * stride + rows * ld].reshape(rows, ld)[:, :cols]
+            for b in range(batch)]
+    return flat, np.stack(mats).astype(np.float64)
+
+
+def _run(dev, rng, m, n, k, ta, tb, *, alpha=1.0, beta=0.0, bias_axis=None, act=0, act_alpha=0.0,
+         batch=1, shared_a=False, shared_b=False):
+    """Launch one GEMM on padded, offset buffers; check the result and that nothing else was written."""
+    a_rows, a_cols = (k, m) if ta else (m, k)
+    b_rows, b_cols = (n, k) if tb else (k, n)
+    lda, ldb, ldc = a_cols + 3, b_cols + 1, n + 2
+    a_off, b_off, c_off = 5, 2, 7
+    a_flat, a_mats = _operand(rng, a_rows, a_cols, lda, a_off, 1 if shared_a else batch)
+    b_flat, b_mats = _operand(rng, b_rows, b_cols, ldb, b_off, 1 if shared_b else batch)
+    stride_c = m * ldc + 3
+    c_flat = np.full(c_off + (batch - 1) * stride_c + m * ldc, SENTINEL, np.float32)
+    c_init = rng.standard_normal((batch, m, n))
+    window = [(c_off + bi * stride_c + i * ldc + np.arange(n)) for bi in range(batch) for i in range(m)]
+    window = np.concatenate(window) if window else np.zeros(0, int)
+    # beta == 0 must not read C: put NaN there so reading it would poison the result
+    c_flat[window] = np.nan if beta == 0 else c_init.reshape(-1).astype(np.float32)
+    bias_len = {None: 0, "m": m, "n": n}[bias_axis]
+    bias_flat = rng.standard_normal(3 + bias_len).astype(np.float32)
+
+    A, B, C = (hetero.tensor(x, device=dev) for x in (a_flat, b_flat, c_flat))
+    bias = hetero.tensor(bias_flat, device=dev) if bias_axis else None
+    launch_gemm(dev, m, n, k, A, a_off, lda, ta, B, b_off, ldb, tb, C, c_off, ldc,
+                alpha=alpha, beta=beta, bias=bias, bias_offset=3 if bias_axis else 0, bias_axis=bias_axis,
+                act=act, act_alpha=act_alpha, batch=batch,
+                stride_a=0 if shared_a else a_rows * lda, stride_b=0 if shared_b else b_rows * ldb,
+                stride_c=stride_c)
+
+    opa = np.swapaxes(a_mats, 1, 2) if ta else a_mats
+    opb = np.swapaxes(b_mats, 1, 2) if tb else b_mats
+    z = alpha * (opa @ opb)
+    if beta != 0:
+        z = z + beta * c_init.astype(np.float32).astype(np.float64)
+    if bias_axis == "m":
+        z = z + bias_flat[3:].astype(np.float64)[:, None]
+    elif bias_axis == "n":
+        z = z + bias_flat[3:].astype(np.float64)[None, :]
+    expected = act_forward(z, act, act_alpha)
+    out = C.numpy()
+    what = f"gemm m={m} n={n} k={k} ta={ta} tb={tb} batch={batch} bias={bias_axis} act={act}"
+    assert_close(out[window].reshape(batch, m, n), expected, what=what)
+    untouched = np.ones(out.size, bool)
+    untouched[window] = False
+    assert np.all(out[untouched] == SENTINEL), f"{what}: wrote outside the C window"
+
+
+@pytest.mark.parametrize("variant", ["auto", "naive", "cpu", "tiled"])
+@pytest.mark.parametrize("ta,tb", TRANS)
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_shapes_and_transposes(dev, rng, monkeypatch, variant, m, n, k, ta, tb):
+    if variant == "naive" and m * n * k > 20000:
+        pytest.skip("the naive kernel is checked on small shapes only")
+    _force(monkeypatch, variant)
+    _run(dev, rng, m, n, k, ta, tb)
+
+
+# each activation once, bias on both axes, alpha / beta != 1 / 0
+EPILOGUES = shapes(
+    [(None, 0, 0.0), ("m", 1, 0.0), ("n", 2, 0.1), ("m", 3, 1.3), ("n", 4, 0.0), (None, 5, 0.0), ("m", 6, 0.0)],
+    [("n", 2, 0.1)],
+)
+
+
+@pytest.mark.parametrize("bias_axis,act,act_alpha", EPILOGUES)
+def test_fused_epilogue(dev, rng, bias_axis, act, act_alpha):
+    for m, n, k in shapes([(17, 33, 65), (24, 48, 10), (3, 5, 2)], [(7, 17, 5)]):
+        _run(dev, rng, m, n, k, False, True, alpha=0.7, beta=-0.5, bias_axis=bias_axis, act=act,
+             act_alpha=act_alpha)
+
+
+@pytest.mark.parametrize("variant", ["naive", "tiled", "cpu_packed_a8"])
+def test_epilogue_other_variants(dev, rng, monkeypatch, variant):
+    _force(monkeypatch, variant)
+    _run(dev, rng, 19, 23, 11, True, False, alpha=1.5, beta=0.25, bias_axis="n", act=3, act_alpha=0.5)
+    _run(dev, rng, 19, 23, 11, False, False, alpha=1.0, beta=0.0, bias_axis="m", act=1)
+
+
+@pytest.mark.parametrize("variant", ["auto", "tiled", "cpu_packed_a8"])
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb):
+    _force(monkeypatch, variant)
+    for m, n, k in shapes([(9, 20, 13), (33, 17, 40)], [(9, 20, 13)]):
+        _run(dev, rng, m, n, k, ta, tb, batch=3)
+        _run(dev, rng, m, n, k, ta, tb, batch=2, shared_a=True, beta=1.0)  # batch stride 0: one A for all
+        _run(dev, rng, m, n, k, ta, tb, batch=2, shared_b=True)
+
+
+def test_k_zero_gives_epilogue_of_zero(dev, rng):
+    _run(dev, rng, 5, 6, 0, False, False, beta=0.5, bias_axis="n", act=1)
+
+
+def test_tensor_gemm(dev, rng):
+    a = rng.standard_normal((20, 30)).astype(np.float32)
+    b = rng.standard_normal((40, 30)).astype(np.float32)
+    bias = rng.standard_normal(40).astype(np.float32)
+    A, B, bias_t = (hetero.tensor(x, device=dev) for x in (a, b, bias))
+    out = gemm(A, B, trans_b=True, bias=bias_t, act=1)
+    assert out.shape == (20, 40)
+    assert_close(out, np.maximum(a.astype(np.float64) @ b.T.astype(np.float64) + bias, 0), what="gemm a @ b^T")
+    c = rng.standard_normal((40, 20)).astype(np.float32)
+    out = gemm(A, hetero.tensor(c, device=dev), trans_a=True, trans_b=True)
+    assert_close(out, (a.T.astype(np.float64) @ c.T.astype(np.float64)), what="gemm a^T @ c^T")
+
+
+def test_tensor_gemm_bad_inputs(dev):
+    a = hetero.zeros((3, 4), device=dev)
+    with pytest.raises(ValueError, match="gemm"):
+        gemm(a, hetero.zeros((5, 2), device=dev))  # inner dims 4 vs 5
+    with pytest.raises(ValueError, match="2-D"):
+        gemm(hetero.zeros((2, 3, 4), device=dev), a)
+    with pytest.raises(ValueError, match="float32"):
+        gemm(a, hetero.zeros((4, 2), np.int32, device=dev))
+    with pytest.raises(ValueError, match="bias"):
+        gemm(a, hetero.zeros((4, 2), device=dev), bias=hetero.zeros((3,), device=dev))
+
+
+def test_launch_gemm_bad_arguments(dev):
+    buf = hetero.zeros((64,), device=dev)
+    with pytest.raises(ValueError, match="leading"):
+        launch_gemm(dev, 4, 4, 4, buf, 0, 3, False, buf, 0, 4, False, buf, 0, 4)
+    with pytest.raises(ValueError, match="bias_axis"):
+        launch_gemm(dev, 4, 4, 4, buf, 0, 4, False, buf, 0, 4, False, buf, 0, 4, bias=buf, bias_axis="k")
+    with pytest.raises(ValueError, match="activation"):
+        launch_gemm(dev, 4, 4, 4, buf, 0, 4, False, buf, 0, 4, False, buf, 0, 4, act=9)
+    with pytest.raises(ValueError, match="out of range"):
+        launch_gemm(dev, 4, 4, 4, buf, -1, 4, False, buf, 0, 4, False, buf, 0, 4)
