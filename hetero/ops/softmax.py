@@ -1,0 +1,250 @@
+"""softmax / log_softmax along any dim, nll_loss, and cross_entropy fused into one kernel each way."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pyopencl as cl
+
+from ..autograd import Context, Function
+from ..device import Device
+from ..tensor import Tensor, empty
+
+_OPS = {"softmax": 0, "log_softmax": 1, "nll_loss": 2, "cross_entropy": 3}
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+_WG_CAP = 256
+# Rows at least this long (and contiguous) get a work-group each; shorter ones one work-item each.
+_ROW_KERNEL_MIN_D = 128
+
+_wg_lock = threading.Lock()
+_wg_chosen: dict[tuple, int] = {}
+
+
+def work_group_kernel(dev: Device, file: str, name: str, defines: dict, cap: int = _WG_CAP) -> tuple[cl.Kernel, int]:
+    """A kernel built with -DWG=<wg> and that wg: the largest power of two <= cap the device and kernel allow."""
+    key = (dev.id, file, name, tuple(sorted(defines.items())), cap)
+    wg = _wg_chosen.get(key)
+    if wg is None:
+        wg = _pow2_floor(min(cap, dev.info.max_work_group_size))
+        while True:
+            k = dev.kernel(file, name, {**defines, "WG": wg})
+            allowed = k.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device)
+            if allowed >= wg or wg == 1:
+                break
+            wg = _pow2_floor(allowed)  # register-hungry kernels can allow less than the device maximum
+        with _wg_lock:
+            _wg_chosen[key] = wg
+    return dev.kernel(file, name, {**defines, "WG": wg}), wg
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+# ---- softmax / log_softmax -------------------------------------------------------------------------
+
+def _normalize_dim(op: str, shape: tuple[int, ...], dim) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise ValueError(f"{op}: dim must be an int, got {dim!r} for input of shape {shape}")
+    nd = max(len(shape), 1)  # a 0-d tensor takes dim 0 or -1, as in PyTorch
+    if not -nd <= dim < nd:
+        raise ValueError(f"{op}: dim {dim} is out of range for input of shape {shape}")
+    return int(dim) % nd
+
+
+def _layout(shape: tuple[int, ...], dim: int) -> tuple[int, int, int]:
+    """(outer, D, inner) of shape viewed around dim."""
+    if not shape:
+        return 1, 1, 1
+    return math.prod(shape[:dim]), shape[dim], math.prod(shape[dim + 1:])
+
+
+def softmax_forward(x: Tensor, dim: int, log: bool) -> Tensor:
+    """softmax (or log_softmax) of x along a normalised dim, one launch."""
+    dev = x.device
+    y = empty(x.shape, np.float32, dev)
+    outer, D, inner = _layout(x.shape, dim)
+    defines = {"OP": _OPS["log_softmax" if log else "softmax"]}
+    if inner == 1 and D >= _ROW_KERNEL_MIN_D:
+        k, wg = work_group_kernel(dev, "softmax.cl", "softmax_fw_rows", defines)
+        dev.launch(k, (outer * wg,), (wg,), x, y, np.int32(D))
+    else:
+        k = dev.kernel("softmax.cl", "softmax_fw_strided", defines)
+        dev.launch(k, (outer * inner,), None, x, y, np.int32(outer), np.int32(D), np.int32(inner))
+    return y
+
+
+def softmax_backward(g: Tensor, y: Tensor, dim: int, log: bool) -> Tensor:
+    """dL/dx from dL/dy and the saved output y."""
+    dev = y.device
+    dx = empty(y.shape, np.float32, dev)
+    outer, D, inner = _layout(y.shape, dim)
+    defines = {"OP": _OPS["log_softmax" if log else "softmax"]}
+    if inner == 1 and D >= _ROW_KERNEL_MIN_D:
+        k, wg = work_group_kernel(dev, "softmax.cl", "softmax_bw_rows", defines)
+        dev.launch(k, (outer * wg,), (wg,), y, g, dx, np.int32(D))
+    else:
+        k = dev.kernel("softmax.cl", "softmax_bw_strided", defines)
+        dev.launch(k, (outer * inner,), None, y, g, dx, np.int32(outer), np.int32(D), np.int32(inner))
+    return dx
+
+
+class SoftmaxFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, dim: int, log: bool) -> Tensor:
+        y = softmax_forward(x, dim, log)
+        ctx.dim, ctx.log = dim, log
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        (y,) = ctx.saved_tensors
+        return softmax_backward(g, y, ctx.dim, ctx.log), None, None
+
+
+def _check_float(op: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise ValueError(f"{op}: expected a float32 tensor, got {x.dtype} {x.shape}")
+
+
+def softmax(input: Tensor, dim: int) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim (max-subtracted, so large inputs stay finite)."""
+    _check_float("softmax", input)
+    return SoftmaxFn.apply(input, _normalize_dim("softmax", input.shape, dim), False)
+
+
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    """(x - max) - log(sum(exp(x - max))) along dim."""
+    _check_float("log_softmax", input)
+    return SoftmaxFn.apply(input, _normalize_dim("log_softmax", input.shape, dim), True)
+
+
+# ---- nll_loss / cross_entropy ------------------------------------------------------------------------
+
+def _loss_kernel(op: str, kind: str, dev: Device, weight: Tensor | None, reduction: str, wg: bool):
+    defines = {"OP": _OPS[op], "REDUCTION": _REDUCTIONS[reduction], "HAS_WEIGHT": weight is not None}
+    if wg:
+        return work_group_kernel(dev, "softmax.cl", f"{op}_{kind}", defines)
+    return dev.kernel("softmax.cl", f"{op}_{kind}", defines)
+
+
+def loss_forward(op: str, x: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                 reduction: str) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(loss, denom, stats) of nll_loss or cross_entropy in one launch; stats is None for nll_loss."""
+    dev = x.device
+    N, C = x.shape
+    k, wg = _loss_kernel(op, "fw", dev, weight, reduction, wg=True)
+    loss = empty((N,) if reduction == "none" else (), np.float32, dev)
+    denom = empty((1,), np.float32, dev)
+    w = target if weight is None else weight  # a placeholder buffer that HAS_WEIGHT=0 never reads
+    if op == "cross_entropy":
+        stats = empty((N, 2), np.float32, dev)
+        dev.launch(k, (wg,), (wg,), x, target, w, loss, denom, stats, np.int32(N), np.int32(C),
+                   np.int32(ignore_index))
+        return loss, denom, stats
+    dev.launch(k, (wg,), (wg,), x, target, w, loss, denom, np.int32(N), np.int32(C), np.int32(ignore_index))
+    return loss, denom, None
+
+
+def loss_backward(op: str, g: Tensor, x: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                  reduction: str, denom: Tensor, stats: Tensor | None) -> Tensor:
+    """dL/dx of nll_loss or cross_entropy in one launch; g stays on the device."""
+    dev = x.device
+    N, C = x.shape
+    k = _loss_kernel(op, "bw", dev, weight, reduction, wg=False)
+    dx = empty((N, C), np.float32, dev)
+    w = target if weight is None else weight
+    if op == "cross_entropy":
+        dev.launch(k, (C, N), None, x, target, w, denom, stats, g, dx, np.int32(N), np.int32(C),
+                   np.int32(ignore_index))
+    else:
+        dev.launch(k, (C, N), None, target, w, denom, g, dx, np.int32(N), np.int32(C), np.int32(ignore_index))
+    return dx
+
+
+def _save(ctx: Context, op: str, x, target, weight, ignore_index, reduction) -> Tensor:
+    loss, denom, stats = loss_forward(op, x, target, weight, ignore_index, reduction)
+    ctx.ignore_index, ctx.reduction = ignore_index, reduction
+    ctx.save_for_backward(x, target, weight, denom, stats)
+    return loss
+
+
+def _grads(ctx: Context, op: str, g: Tensor) -> tuple:
+    x, target, weight, denom, stats = ctx.saved_tensors
+    dx = None
+    if ctx.needs_input_grad[0]:
+        dx = loss_backward(op, g, x, target, weight, ctx.ignore_index, ctx.reduction, denom, stats)
+    return dx, None, None, None, None  # no gradient for class weights, as in PyTorch
+
+
+class NLLLossFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x, target, weight, ignore_index, reduction):
+        return _save(ctx, "nll_loss", x, target, weight, ignore_index, reduction)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        return _grads(ctx, "nll_loss", g)
+
+
+class CrossEntropyFn(Function):
+    @staticmethod
+    def forward(ctx: Context, x, target, weight, ignore_index, reduction):
+        return _save(ctx, "cross_entropy", x, target, weight, ignore_index, reduction)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor):
+        return _grads(ctx, "cross_entropy", g)
+
+
+def _check_loss(op: str, input, target, weight, ignore_index, reduction) -> None:
+    _check_float(op, input)
+    if input.ndim != 2:
+        raise ValueError(f"{op}: input must be [N, C] scores, got shape {input.shape}")
+    N, C = input.shape
+    if not isinstance(target, Tensor) or target.dtype != np.int32:
+        what = f"{target.dtype} {target.shape}" if isinstance(target, Tensor) else type(target).__name__
+        raise ValueError(f"{op}: target must be an int32 tensor of class ids, got {what}")
+    if target.shape != (N,):
+        raise ValueError(f"{op}: target shape {target.shape} does not match input {input.shape}: expected ({N},)")
+    tensors = [target]
+    if weight is not None:
+        if not isinstance(weight, Tensor) or weight.dtype != np.float32 or weight.shape != (C,):
+            what = f"{weight.dtype} {weight.shape}" if isinstance(weight, Tensor) else type(weight).__name__
+            raise ValueError(f"{op}: weight must be a float32 tensor of shape ({C},) for input {input.shape}, "
+                             f"got {what}")
+        tensors.append(weight)
+    for t in tensors:
+        if t.device is not input.device:
+            raise ValueError(f"{op}: tensors are on different devices ({input.device.id} and {t.device.id})")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)) \
+            or not -(2**31) <= ignore_index < 2**31:
+        raise ValueError(f"{op}: ignore_index must be an int32 value, got {ignore_index!r}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities input [N, C] at int32 class ids target [N].
+
+    Ids must lie in [0, C) or equal ignore_index (those rows leave the sum and the mean's denominator);
+    the kernel cannot raise, so any other id makes the loss NaN. 'mean' divides by the summed weights.
+    """
+    _check_loss("nll_loss", input, target, weight, ignore_index, reduction)
+    return NLLLossFn.apply(input, target, weight, int(ignore_index), reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean") -> Tensor:
+    """log_softmax + nll_loss of logits input [N, C] at int32 class ids target [N], fused in one kernel.
+
+    Ids must lie in [0, C) or equal ignore_index; any other id makes the loss NaN (kernels cannot raise).
+    """
+    _check_loss("cross_entropy", input, target, weight, ignore_index, reduction)
+    return CrossEntropyFn.apply(input, target, weight, int(ignore_index), reduction)

@@ -1,0 +1,270 @@
+// Softmax and log-softmax along one dim, and the losses on [N, C] scores: NLL and fused cross-entropy.
+//
+// Required: OP (0 softmax, 1 log_softmax, 2 nll_loss, 3 cross_entropy).
+// The losses also require REDUCTION (0 none, 1 mean, 2 sum) and HAS_WEIGHT (0, or 1: per-class weights).
+// Tuning knob: WG, the work-group size of the kernels that reduce in local memory (a power of two,
+// default 256; the host launches them with exactly WG work-items per group).
+//
+// Softmax views its input as [outer, D, inner]: row (o, i) is the D elements o*D*inner + j*inner + i.
+// Every row subtracts its max before exp, so large logits stay finite; log-softmax is computed as
+// (x - max) - log(sum), never x - (max + log(sum)), which would round away the small part when |max| is big.
+
+#ifndef OP
+#error "OP must be defined (0 softmax, 1 log_softmax, 2 nll_loss, 3 cross_entropy)"
+#endif
+#ifndef WG
+#define WG 256
+#endif
+#if WG <= 0 || (WG & (WG - 1)) != 0
+#error "WG must be a power of two"
+#endif
+
+// Work-group reductions through scratch s[WG]; every work-item of the group must call them.
+inline float wg_max(__local float *s, float v)
+{
+    const int lid = get_local_id(0);
+    s[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = WG / 2; h > 0; h >>= 1) {
+        if (lid < h) s[lid] = fmax(s[lid], s[lid + h]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = s[0];
+    barrier(CLK_LOCAL_MEM_FENCE);  // s is reused by the next reduction
+    return r;
+}
+
+inline float wg_sum(__local float *s, float v)
+{
+    const int lid = get_local_id(0);
+    s[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = WG / 2; h > 0; h >>= 1) {
+        if (lid < h) s[lid] += s[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = s[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+#if OP == 0 || OP == 1
+
+// Contiguous rows (inner == 1) of length D: one work-group per row, launched as (rows * WG) / WG.
+__kernel void softmax_fw_rows(__global const float *x, __global float *y, const int D)
+{
+    __local float s[WG];
+    const int lid = get_local_id(0);
+    __global const float *xr = x + get_group_id(0) * D;
+    __global float *yr = y + get_group_id(0) * D;
+    float m = -INFINITY;
+    for (int j = lid; j < D; j += WG) m = fmax(m, xr[j]);
+    m = wg_max(s, m);
+    float sum = 0.0f;
+    for (int j = lid; j < D; j += WG) sum += exp(xr[j] - m);
+    sum = wg_sum(s, sum);
+#if OP == 0
+    const float inv = 1.0f / sum;
+    for (int j = lid; j < D; j += WG) yr[j] = exp(xr[j] - m) * inv;
+#else
+    const float ls = log(sum);
+    for (int j = lid; j < D; j += WG) yr[j] = (xr[j] - m) - ls;
+#endif
+}
+
+// softmax: dx = y * (g - sum(g * y)); log_softmax: dx = g - exp(y) * sum(g).
+__kernel void softmax_bw_rows(__global const float *y, __global const float *g, __global float *dx, const int D)
+{
+    __local float s[WG];
+    const int lid = get_local_id(0);
+    const int base = get_group_id(0) * D;
+    float acc = 0.0f;
+    for (int j = lid; j < D; j += WG) {
+#if OP == 0
+        acc += g[base + j] * y[base + j];
+#else
+        acc += g[base + j];
+#endif
+    }
+    acc = wg_sum(s, acc);
+    for (int j = lid; j < D; j += WG) {
+#if OP == 0
+        dx[base + j] = y[base + j] * (g[base + j] - acc);
+#else
+        dx[base + j] = g[base + j] - exp(y[base + j]) * acc;
+#endif
+    }
+}
+
+// Any layout: one work-item per row (o, i); neighbouring work-items read neighbouring addresses when inner > 1.
+__kernel void softmax_fw_strided(__global const float *x, __global float *y,
+                                 const int outer, const int D, const int inner)
+{
+    const int r = get_global_id(0);
+    if (r >= outer * inner) return;
+    const int base = (r / inner) * D * inner + r % inner;
+    float m = -INFINITY;
+    for (int j = 0; j < D; ++j) m = fmax(m, x[base + j * inner]);
+    float sum = 0.0f;
+    for (int j = 0; j < D; ++j) sum += exp(x[base + j * inner] - m);
+#if OP == 0
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < D; ++j) y[base + j * inner] = exp(x[base + j * inner] - m) * inv;
+#else
+    const float ls = log(sum);
+    for (int j = 0; j < D; ++j) y[base + j * inner] = (x[base + j * inner] - m) - ls;
+#endif
+}
+
+__kernel void softmax_bw_strided(__global const float *y, __global const float *g, __global float *dx,
+                                 const int outer, const int D, const int inner)
+{
+    const int r = get_global_id(0);
+    if (r >= outer * inner) return;
+    const int base = (r / inner) * D * inner + r % inner;
+    float acc = 0.0f;
+    for (int j = 0; j < D; ++j) {
+        const int k = base + j * inner;
+#if OP == 0
+        acc += g[k] * y[k];
+#else
+        acc += g[k];
+#endif
+    }
+    for (int j = 0; j < D; ++j) {
+        const int k = base + j * inner;
+#if OP == 0
+        dx[k] = y[k] * (g[k] - acc);
+#else
+        dx[k] = g[k] - exp(y[k]) * acc;
+#endif
+    }
+}
+
+#elif OP == 2 || OP == 3
+
+#ifndef REDUCTION
+#error "REDUCTION must be defined (0 none, 1 mean, 2 sum)"
+#endif
+#ifndef HAS_WEIGHT
+#error "HAS_WEIGHT must be defined (0 or 1)"
+#endif
+#if REDUCTION < 0 || REDUCTION > 2
+#error "Unknown REDUCTION"
+#endif
+
+// Weight of row i's loss: weight[t] (or 1). A class id outside [0, C) cannot raise here, so it gives NaN:
+// the loss shows it instead of an out-of-bounds read. Rows whose target is ignore_index are skipped
+// by the callers before this.
+inline float class_weight(__global const float *weight, const int t, const int C)
+{
+    if (t < 0 || t >= C) return NAN;
+#if HAS_WEIGHT
+    return weight[t];
+#else
+    return 1.0f;
+#endif
+}
+
+// The losses run as ONE work-group of WG work-items (global = local = WG), each taking rows
+// lid, lid + WG, ...: the mean needs the whole batch, and OpenCL 1.2 has no float atomics nor a safe
+// grid-wide barrier. loss is [N] for REDUCTION 0, else [1]; denom[0] gets the mean's denominator
+// (the sum of the rows' weights) or 1 for a sum, for the backward kernel to read on the device.
+#if OP == 2
+// NLL on log-probabilities x: loss_i = -weight[t_i] * x[i, t_i].
+__kernel void nll_loss_fw(__global const float *x, __global const int *target, __global const float *weight,
+                          __global float *loss, __global float *denom,
+                          const int N, const int C, const int ignore_index)
+#else
+// Cross-entropy on logits x: loss_i = weight[t_i] * (logsumexp(x_i) - x[i, t_i]), computed as
+// (max - x_t) + log(sum exp(x - max)). stats[2i], stats[2i+1] keep the row's max and log-sum for backward.
+__kernel void cross_entropy_fw(__global const float *x, __global const int *target, __global const float *weight,
+                               __global float *loss, __global float *denom, __global float *stats,
+                               const int N, const int C, const int ignore_index)
+#endif
+{
+    __local float s[WG];
+    const int lid = get_local_id(0);
+    float acc = 0.0f, wacc = 0.0f;
+    for (int i = lid; i < N; i += WG) {
+        __global const float *xr = x + i * C;
+        const int t = target[i];
+#if OP == 3
+        float m = -INFINITY;
+        for (int c = 0; c < C; ++c) m = fmax(m, xr[c]);
+        float sum = 0.0f;
+        for (int c = 0; c < C; ++c) sum += exp(xr[c] - m);
+        const float ls = log(sum);
+        stats[2 * i] = m;
+        stats[2 * i + 1] = ls;
+#endif
+        float l = 0.0f, w = 0.0f;
+        if (t != ignore_index) {
+            w = class_weight(weight, t, C);
+            const float xt = (t >= 0 && t < C) ? xr[t] : 0.0f;
+#if OP == 2
+            l = -w * xt;
+#else
+            l = w * ((m - xt) + ls);
+#endif
+        }
+#if REDUCTION == 0
+        loss[i] = l;
+#endif
+        acc += l;
+        wacc += w;
+    }
+#if REDUCTION != 0
+    acc = wg_sum(s, acc);
+    wacc = wg_sum(s, wacc);
+    if (lid == 0) {
+#if REDUCTION == 1
+        loss[0] = acc / wacc;  // all rows ignored: 0/0 = NaN, as in PyTorch
+        denom[0] = wacc;
+#else
+        loss[0] = acc;
+        denom[0] = 1.0f;
+#endif
+    }
+#endif
+}
+
+// dL/dx[i, c] over an NDRange (C, N). g is the incoming gradient, read from the device ([N] for
+// REDUCTION 0, else [1]), so a replayed graph picks up whatever upstream wrote there.
+// NLL: -(c == t) * w * g';  cross-entropy: (softmax(x_i)[c] - (c == t)) * w * g'  with g' = g / denom.
+#if OP == 2
+__kernel void nll_loss_bw(__global const int *target, __global const float *weight,
+                          __global const float *denom, __global const float *g, __global float *dx,
+                          const int N, const int C, const int ignore_index)
+#else
+__kernel void cross_entropy_bw(__global const float *x, __global const int *target, __global const float *weight,
+                               __global const float *denom, __global const float *stats,
+                               __global const float *g, __global float *dx,
+                               const int N, const int C, const int ignore_index)
+#endif
+{
+    const int c = get_global_id(0);
+    const int i = get_global_id(1);
+    if (c >= C || i >= N) return;
+    const int t = target[i];
+    if (t == ignore_index) {
+        dx[i * C + c] = 0.0f;
+        return;
+    }
+#if REDUCTION == 0
+    const float gs = g[i] * class_weight(weight, t, C);
+#else
+    const float gs = g[0] * class_weight(weight, t, C) / denom[0];
+#endif
+    const float onehot = c == t ? 1.0f : 0.0f;
+#if OP == 2
+    dx[i * C + c] = -onehot * gs;
+#else
+    const float p = exp((x[i * C + c] - stats[2 * i]) - stats[2 * i + 1]);
+    dx[i * C + c] = (p - onehot) * gs;
+#endif
+}
+
+#else
+#error "Unknown OP"
+#endif
