@@ -91,3 +91,15 @@ def test_synchronize_waits(dev):
     hetero.synchronize(dev)
     hetero.synchronize()
     assert float(t.numpy().sum()) == 30000.0
+
+
+def test_debug_memory_gives_exact_fresh_buffers(dev):
+    from hetero.memory import MemoryPool
+
+    pool = MemoryPool(dev.context, dev.label, dev.info.global_mem_bytes, dev.cl_device.max_mem_alloc_size,
+                      debug=True)
+    a = pool.alloc(12)
+    assert a.size == 12
+    pool.free(a)
+    b = pool.alloc(12)
+    assert b != a and pool.stats()["bytes_in_use"] == 12 and pool.stats()["bytes_cached"] == 0
