@@ -13,8 +13,23 @@
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
 //   gemm_tiled        GPU local-memory tiling: TSM x TSN tiles per work-group, TSK-deep slices
 //                     staged in local memory, WPTM x WPTN outputs per work-item.
-//   gemm_sum_rows     out[j] = sum_i g[i, j] (the bias gradient of linear).
+//   gemm_sum_rows     out[j] = sum_i g[i, j] (the bias gradient of linear); built alone with -DSUM_ROWS=1.
 #include "common.h"
+
+#ifdef SUM_ROWS
+// Sum over rows: out[j] = sum_{i < rows} g[i * ld + j] for j < cols; global (cols). Neighbouring
+// work-items read neighbouring columns, so each row is read contiguously.
+__kernel void gemm_sum_rows(const int rows, const int cols, __global const float *g, const int g_offset,
+                            const int ld, __global float *out, const int out_offset)
+{
+    const int j = get_global_id(0);
+    if (j >= cols) return;
+    g += g_offset + j;
+    float acc = 0.0f;
+    for (int i = 0; i < rows; ++i) acc += g[(size_t)i * ld];
+    out[out_offset + j] = acc;
+}
+#else  // the GEMM kernels
 
 #ifndef TRANS_A
 #error "TRANS_A must be defined"
@@ -75,19 +90,6 @@ __kernel void gemm_naive(const int m, const int n, const int k,
     float acc = 0.0f;
     for (int p = 0; p < k; ++p) acc = fma(A_AT(i, p), B_AT(p, j), acc);
     store_one(c, (size_t)i * ldc + j, acc, alpha, beta, bias, i, j);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sum over rows: out[j] = sum_{i < rows} g[i * ld + j] for j < cols; global (cols).
-__kernel void gemm_sum_rows(const int rows, const int cols, __global const float *g, const int g_offset,
-                            const int ld, __global float *out, const int out_offset)
-{
-    const int j = get_global_id(0);
-    if (j >= cols) return;
-    g += g_offset + j;
-    float acc = 0.0f;
-    for (int i = 0; i < rows; ++i) acc += g[(size_t)i * ld];
-    out[out_offset + j] = acc;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,3 +315,4 @@ void gemm_tiled(const int m, const int n, const int k,
     }
 }
 #endif  // TSM
+#endif  // SUM_ROWS

@@ -14,6 +14,7 @@ _NAIVE_MAX_FLOPS = 16 * 16 * 16
 # Fixed local sizes everywhere: PoCL compiles a kernel once per local size, and letting it choose
 # one per global size would recompile for every new shape.
 _PACK_WG = 16
+_SUM_WG = 16
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
 
@@ -124,6 +125,17 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
     dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (nt, mt, batch), (1, 1, 1),
                i32(m), i32(n), i32(k), *a_args, bp, i32(stride_bp), *tail)
+
+
+def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int, out, out_offset: int = 0) -> None:
+    """Enqueue out[j] = sum_i g[i * ld + j] over rows i, for j < cols (bias gradients)."""
+    for name, v in (("rows", rows), ("cols", cols), ("g_offset", g_offset), ("ld", ld), ("out_offset", out_offset)):
+        _check_int(name, int(v))
+    if ld < cols:
+        raise ValueError(f"sum_rows: leading dimension {ld} < cols {cols}")
+    kern = dev.kernel("gemm.cl", "gemm_sum_rows", {"SUM_ROWS": 1})
+    dev.launch(kern, (_up(cols, _SUM_WG),), (_SUM_WG,), np.int32(rows), np.int32(cols), _buffer(g),
+               np.int32(g_offset), np.int32(ld), _buffer(out), np.int32(out_offset))
 
 
 def gemm(a: Tensor, b: Tensor, trans_a: bool = False, trans_b: bool = False, bias: Tensor | None = None,
