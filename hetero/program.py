@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def build(context: cl.Context, device: cl.Device, file: str, options: str, label
             pass  # stale or corrupt binary: rebuild from source below and overwrite it
     prg = cl.Program(context, source)
     try:
-        prg.build(options=options, devices=[device])
+        with warnings.catch_warnings():
+            # compiler remarks are not the user's business; a failed build raises with the full log
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            prg.build(options=options, devices=[device])
     except cl.RuntimeError as e:
         log = _build_log(prg, device) or str(e)
         raise BuildError(file, label, options, log) from None
