@@ -83,13 +83,10 @@ def _stem(in_channels: int, small_input: bool, device: Dev) -> tuple[Conv2d, Mod
 
 
 def _torchvision_init(model: Module) -> None:
-    """torchvision's ResNet init: kaiming_normal_(fan_out, relu) convs, BN weight 1 bias 0, default Linear."""
+    """torchvision's ResNet init: kaiming_normal_(fan_out, relu) convs; BN (1, 0) and Linear keep their defaults."""
     for m in model.modules():
         if isinstance(m, Conv2d):
             init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, BatchNorm2d) and m.affine:
-            init.ones_(m.weight)
-            init.zeros_(m.bias)
 
 
 class ResNet(Module):

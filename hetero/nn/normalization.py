@@ -21,7 +21,7 @@ class BatchNorm2d(Module):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: str | int | Device | None = None):
+                 track_running_stats: bool = True, device: str | int | Device | None = None, *, bias: bool = True):
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
             raise ValueError(f"BatchNorm2d: num_features must be a positive integer, got {num_features!r}")
@@ -37,9 +37,11 @@ class BatchNorm2d(Module):
         dev = resolve_device(device)
         if self.affine:
             self.weight = Parameter(empty((self.num_features,), np.float32, dev))
-            self.bias = Parameter(empty((self.num_features,), np.float32, dev))
         else:
             self.register_parameter("weight", None)
+        if self.affine and bias:
+            self.bias = Parameter(empty((self.num_features,), np.float32, dev))
+        else:
             self.register_parameter("bias", None)
         if self.track_running_stats:
             self.register_buffer("running_mean", empty((self.num_features,), np.float32, dev))
@@ -59,8 +61,9 @@ class BatchNorm2d(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -79,4 +82,4 @@ class BatchNorm2d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")

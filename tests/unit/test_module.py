@@ -257,7 +257,7 @@ def test_repr_matches_torch_format(dev):
   (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
   (1): ReLU(inplace=True)
   (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
-  (3): BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (3): BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
   (4): Flatten(start_dim=1, end_dim=-1)
   (5): Dropout(p=0.5, inplace=False)
   (6): Linear(in_features=24, out_features=10, bias=False)
@@ -288,6 +288,7 @@ def test_layer_parameter_shapes_and_keys(dev):
     np.testing.assert_array_equal(sd["running_var"].numpy(), np.ones(3))
     assert sd["num_batches_tracked"].item() == 0
     assert list(BatchNorm2d(3, affine=False, track_running_stats=False, device=dev).state_dict()) == []
+    assert list(BatchNorm2d(3, bias=False, device=dev).state_dict())[:2] == ["weight", "running_mean"]
     np.testing.assert_array_equal(PReLU(3, init=0.1, device=dev).weight.numpy(), np.full(3, 0.1, np.float32))
     for layer in (ReLU(), Tanh(), MaxPool2d(2), Dropout(), Flatten(), LocalResponseNorm(3)):
         assert list(layer.parameters()) == []

@@ -1,0 +1,1 @@
+"""Model zoo tests: shapes, gradients, parameter counts, state_dict keys, torch compatibility."""
