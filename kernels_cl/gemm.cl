@@ -129,26 +129,47 @@ __kernel void gemm_pack_a(const int m, const int k,
     for (int r = 0; r < MR; ++r) ap[r] = i0 + r < m ? A_AT(i0 + r, p) : 0.0f;
 }
 
-// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Global (k, ceil(n/NR), batch).
+// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Global (ceil(k/NR), ceil(n/NR), batch):
+// each work-item packs an NR x NR block. Without TRANS_B that is NR row segments copied as vectors;
+// with it, NR contiguous runs of stored rows (one per column j) transposed through private memory,
+// so both the reads and the writes are contiguous.
 __kernel void gemm_pack_b(const int n, const int k,
                           __global const float *b, const int b_offset, const int ldb, const int stride_b,
                           __global float *bp, const int stride_bp)
 {
-    const int p = get_global_id(0);
+    const int p0 = get_global_id(0) * NR;
     const int jt = get_global_id(1);
     const int batch = get_global_id(2);
-    if (p >= k) return;
+    if (p0 >= k) return;
     b += b_offset + (size_t)batch * stride_b;
-    bp += (size_t)batch * stride_bp + ((size_t)jt * k + p) * NR;
+    bp += (size_t)batch * stride_bp + ((size_t)jt * k + p0) * NR;
     const int j0 = jt * NR;
-#if !TRANS_B
+    const int np = min(NR, k - p0);
+#if TRANS_B
+    float t[NR][NR];  // t[q][pp] = B(p0 + pp, j0 + q)
+    if (np == NR) {
+        for (int q = 0; q < NR; ++q) {
+            const floatNR v = j0 + q < n ? VLOADNR(0, b + (size_t)(j0 + q) * ldb + p0) : (floatNR)(0.0f);
+            VSTORENR(v, 0, t[q]);
+        }
+    } else {
+        for (int q = 0; q < NR; ++q)
+            for (int pp = 0; pp < NR; ++pp) t[q][pp] = j0 + q < n && pp < np ? B_AT(p0 + pp, j0 + q) : 0.0f;
+    }
+    for (int pp = 0; pp < np; ++pp) {
+        float col[NR];
+#pragma unroll
+        for (int q = 0; q < NR; ++q) col[q] = t[q][pp];
+        VSTORENR(VLOADNR(0, col), pp, bp);
+    }
+#else
     if (j0 + NR <= n) {
-        VSTORENR(VLOADNR(0, b + (size_t)p * ldb + j0), 0, bp);
-        return;
+        for (int pp = 0; pp < np; ++pp) VSTORENR(VLOADNR(0, b + (size_t)(p0 + pp) * ldb + j0), pp, bp);
+    } else {
+        for (int pp = 0; pp < np; ++pp)
+            for (int q = 0; q < NR; ++q) bp[pp * NR + q] = j0 + q < n ? B_AT(p0 + pp, j0 + q) : 0.0f;
     }
 #endif
-#pragma unroll
-    for (int q = 0; q < NR; ++q) bp[q] = j0 + q < n ? B_AT(p, j0 + q) : 0.0f;
 }
 
 inline floatNR act_vec(floatNR v)

@@ -13,7 +13,7 @@ _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
 _NAIVE_MAX_FLOPS = 16 * 16 * 16
 # Fixed local sizes everywhere: PoCL compiles a kernel once per local size, and letting it choose
 # one per global size would recompile for every new shape.
-_PACK_WG = 16
+_PACK_WG = 4
 _SUM_WG = 16
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
@@ -113,7 +113,8 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
     stride_bp = nt * nr * k if b_batch > 1 else 0
     defines = {**defines, "A_PACKED": int(cfg["pack_a"])}  # one program holds the packers and the kernel
     bp = empty((b_batch * nt * nr * k,), np.float32, dev)
-    dev.launch(dev.kernel("gemm.cl", "gemm_pack_b", defines), (_up(k, _PACK_WG), nt, b_batch), (_PACK_WG, 1, 1),
+    dev.launch(dev.kernel("gemm.cl", "gemm_pack_b", defines), (_up(-(-k // nr), _PACK_WG), nt, b_batch),
+               (_PACK_WG, 1, 1),
                i32(n), i32(k), *b_args, bp, i32(stride_bp))
     if cfg["pack_a"]:
         a_batch = batch if int(a_args[3]) else 1
@@ -123,7 +124,8 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
                    (_PACK_WG, 1, 1),
                    i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
-    dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (nt, mt, batch), (1, 1, 1),
+    lx, ly = cfg.get("local", (1, 1))
+    dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (_up(nt, lx), _up(mt, ly), batch), (lx, ly, 1),
                i32(m), i32(n), i32(k), *a_args, bp, i32(stride_bp), *tail)
 
 
