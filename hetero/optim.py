@@ -262,7 +262,7 @@ class Optimizer:
             if arr.shape != p.shape:
                 raise ValueError(f"{self._name}.load_state_dict: state {name!r} of parameter {pid} has shape "
                                  f"{arr.shape}, the parameter has shape {p.shape}")
-            arrays[name] = np.ascontiguousarray(arr)
+            arrays[name] = np.require(arr, requirements="C")  # keeps 0-d shapes
         if count is None:
             count = 1 if arrays else 0  # torch's SGD keeps no step: a momentum buffer means it has stepped
         return arrays, count

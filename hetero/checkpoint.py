@@ -1,0 +1,262 @@
+"""Checkpoints in the safetensors format, written atomically.
+
+- save(model_or_state, path) / load(path): weights under their state_dict names, so PyTorch
+  (safetensors.torch.load_file) reads ours and we read theirs.
+- save_training(path, model, optimizer, epoch, step, ...) / load_training(path): the same file format
+  with the optimizer's state tensors added under "optimizer.state.<index>.<name>" and everything else
+  (epoch, step, param_groups, rng state, scheduler state, extra) as JSON in the string->string metadata.
+Writes go to a temporary file in the target's folder, which is flushed, fsynced and renamed over the
+target (then the folder is fsynced): a crash leaves the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from .errors import HeteroError
+from .tensor import Tensor
+
+TRAINING_FORMAT = "hetero-training"
+_FORMAT_VERSION = "1"
+_OPT_PREFIX = "optimizer.state."
+_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
+
+
+class CheckpointError(HeteroError):
+    """A file is not a (complete) safetensors checkpoint of the expected kind."""
+
+
+def save(model_or_state, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Write a model's state_dict() (or a dict name -> Tensor/ndarray) to a safetensors file."""
+    tensors = _arrays("save", _state_of("save", model_or_state))
+    _write_atomic(Path(path), _serialize("save", tensors, metadata))
+
+
+def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every tensor of a safetensors file as numpy arrays, keyed by name."""
+    tensors, _ = _read(Path(path))
+    return tensors
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string->string metadata of a safetensors file ({} when it has none)."""
+    _, metadata = _read(Path(path))
+    return metadata
+
+
+def save_training(path: str | os.PathLike, model, optimizer, epoch: int, step: int, rng_state=None,
+                  extra=None, scheduler=None) -> None:
+    """Write weights, optimizer state, epoch/step, an RNG state, a scheduler's state and extra JSON data.
+
+    model: anything with state_dict() (or such a dict); optimizer: a hetero.optim optimizer, its
+    state_dict(), or None. rng_state and extra: JSON-like values (dicts with str keys, lists, tuples,
+    numbers, strings, numpy arrays and scalars), restored with the same types.
+    """
+    tensors = _arrays("save_training", _state_of("save_training", model)) if model is not None else {}
+    for name in tensors:
+        if name.startswith(_OPT_PREFIX):
+            raise ValueError(f"save_training: model key {name!r} collides with the optimizer state prefix "
+                             f"{_OPT_PREFIX!r}")
+    metadata = {
+        "format": TRAINING_FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "epoch": str(int(epoch)),
+        "step": str(int(step)),
+        "rng_state": _dumps("rng_state", rng_state),
+        "extra": _dumps("extra", extra),
+        "scheduler": _dumps("scheduler", scheduler.state_dict() if scheduler is not None else None),
+    }
+    if optimizer is not None:
+        opt = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
+        for index, entry in opt["state"].items():
+            for name, value in entry.items():
+                if value is not None:
+                    tensors[f"{_OPT_PREFIX}{int(index)}.{name}"] = _array("save_training", f"state {index}.{name}",
+                                                                           value)
+        metadata["optimizer"] = _dumps("optimizer", {"class": type(optimizer).__name__,
+                                                     "param_groups": opt["param_groups"]})
+    _write_atomic(Path(path), _serialize("save_training", tensors, metadata))
+
+
+def load_training(path: str | os.PathLike) -> dict:
+    """A save_training() file: {"model", "optimizer" (a state_dict or None), "optimizer_class", "epoch",
+    "step", "rng_state", "scheduler", "extra"}."""
+    path = Path(path)
+    tensors, metadata = _read(path)
+    if metadata.get("format") != TRAINING_FORMAT:
+        raise CheckpointError(f"{path}: not a hetero training checkpoint (metadata format="
+                              f"{metadata.get('format')!r}); hetero.checkpoint.load reads its tensors")
+    try:
+        model = {k: v for k, v in tensors.items() if not k.startswith(_OPT_PREFIX)}
+        out = {
+            "model": model,
+            "optimizer": None,
+            "optimizer_class": None,
+            "epoch": int(metadata["epoch"]),
+            "step": int(metadata["step"]),
+            "rng_state": _loads(metadata["rng_state"]),
+            "scheduler": _loads(metadata["scheduler"]),
+            "extra": _loads(metadata["extra"]),
+        }
+        if "optimizer" in metadata:
+            opt = _loads(metadata["optimizer"])
+            state: dict[int, dict[str, np.ndarray]] = {}
+            for key, value in tensors.items():
+                if key.startswith(_OPT_PREFIX):
+                    index, name = key[len(_OPT_PREFIX):].split(".", 1)
+                    state.setdefault(int(index), {})[name] = value
+            out["optimizer"] = {"state": dict(sorted(state.items())), "param_groups": opt["param_groups"]}
+            out["optimizer_class"] = opt["class"]
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: damaged training checkpoint metadata ({type(e).__name__}: {e})") from None
+    return out
+
+
+# ----- tensors -----
+
+def _state_of(op: str, obj) -> Mapping:
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        return obj.state_dict()
+    if isinstance(obj, Mapping):
+        return obj
+    raise ValueError(f"{op}: expected a model with state_dict() or a dict of tensors, got {type(obj).__name__}")
+
+
+def _arrays(op: str, state: Mapping) -> dict[str, np.ndarray]:
+    out = {}
+    for name, value in state.items():
+        if not isinstance(name, str):
+            raise ValueError(f"{op}: tensor names must be strings, got {name!r}")
+        out[name] = _array(op, name, value)
+    return out
+
+
+def _array(op: str, name: str, value) -> np.ndarray:
+    if isinstance(value, Tensor):
+        arr = value.numpy()
+    else:
+        arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{op}: {name!r} has dtype {arr.dtype}, which safetensors cannot store")
+    return np.require(arr, requirements="C")  # keeps 0-d shapes, unlike np.ascontiguousarray
+
+
+def _serialize(op: str, tensors: dict[str, np.ndarray], metadata: Mapping[str, str] | None) -> bytes:
+    if metadata is not None:
+        bad = [k for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
+        if bad:
+            raise ValueError(f"{op}: safetensors metadata maps strings to strings; bad entries {bad}")
+        metadata = dict(metadata)
+    return safetensors.numpy.save(tensors, metadata=metadata)
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, or a CheckpointError saying why the file is not one."""
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise CheckpointError(f"{path}: truncated or not a safetensors file ({len(data)} bytes)")
+    n = int.from_bytes(data[:8], "little")
+    if n > _MAX_HEADER or 8 + n > len(data):
+        raise CheckpointError(f"{path}: truncated or not a safetensors file (its first 8 bytes announce a "
+                              f"{n}-byte header, the file has {len(data)} bytes)")
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path}: not a safetensors file (the header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a safetensors file (the header is not a JSON object)")
+    try:
+        tensors = safetensors.numpy.load(data)
+    except safetensors.SafetensorError as e:
+        raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({e})") from None
+    metadata = header.get("__metadata__") or {}
+    return tensors, dict(metadata)
+
+
+# ----- JSON metadata that keeps tuples and numpy arrays -----
+
+def _to_jsonable(what: str, obj):
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "biuf":
+            raise ValueError(f"save_training: {what} holds an array of dtype {obj.dtype}")
+        return {"__ndarray__": obj.tolist(), "dtype": obj.dtype.str, "shape": list(obj.shape)}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_to_jsonable(what, v) for v in obj]}
+    if isinstance(obj, list):
+        return [_to_jsonable(what, v) for v in obj]
+    if isinstance(obj, Mapping):
+        for k in obj:
+            if not isinstance(k, str):
+                raise ValueError(f"save_training: {what} has a non-string dict key {k!r}")
+        return {k: _to_jsonable(what, v) for k, v in obj.items()}
+    raise ValueError(f"save_training: {what} holds a {type(obj).__name__}, which cannot be stored as JSON")
+
+
+def _from_json(obj):
+    if isinstance(obj, list):
+        return [_from_json(v) for v in obj]
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            return np.array(obj["__ndarray__"], dtype=np.dtype(obj["dtype"])).reshape(obj["shape"])
+        if "__tuple__" in obj:
+            return tuple(_from_json(v) for v in obj["__tuple__"])
+        return {k: _from_json(v) for k, v in obj.items()}
+    return obj
+
+
+def _dumps(what: str, obj) -> str:
+    return json.dumps(_to_jsonable(what, obj))
+
+
+def _loads(text: str):
+    return _from_json(json.loads(text))
+
+
+# ----- atomic write -----
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, flush + fsync, rename over path, fsync the folder."""
+    folder = path.parent
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable; folders cannot be opened for fsync on some systems (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+__all__ = ["CheckpointError", "load", "load_training", "read_metadata", "save", "save_training"]
