@@ -10,7 +10,7 @@ import pytest
 import hetero
 from hetero.nn import functional as F
 from hetero.nn import init
-from hetero.nn.activation import ELU, SELU, LeakyReLU, PReLU, ReLU, Sigmoid, Tanh
+from hetero.nn.activation import ELU, SELU, LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, Softmax, Tanh
 from hetero.nn.container import ModuleList, Sequential
 from hetero.nn.conv import Conv2d
 from hetero.nn.dropout import Dropout
@@ -357,6 +357,21 @@ def test_layers_call_their_functional_op(dev, rng):
     assert_close(AvgPool2d(3)(x), ref.reshape(2, 4, 2, 3, 2, 3).mean(axis=(3, 5)), 1e-5, 1e-6, "avg_pool2d")
     assert_close(AdaptiveAvgPool2d(1)(x), ref.mean(axis=(2, 3), keepdims=True), 1e-5, 1e-6, "adaptive")
     assert_close(Identity()(x), ref, 0, 0, "identity")
+    e = np.exp(ref - ref.max(axis=1, keepdims=True))
+    assert_close(Softmax(dim=1)(x), e / e.sum(axis=1, keepdims=True), 1e-5, 1e-6, "softmax")
+    z = rng.standard_normal((3, 5))
+    lz = z - z.max(axis=1, keepdims=True)
+    lz -= np.log(np.exp(lz).sum(axis=1, keepdims=True))
+    assert_close(LogSoftmax()(hetero.tensor(z, device=dev)), lz, 1e-5, 1e-6, "log_softmax (legacy dim 1)")
+    assert "dim=None" in repr(LogSoftmax())
+    conv = Conv2d(4, 3, 3, padding=1, bias=False, device=dev)
+    w = conv.weight.numpy().astype(np.float64)
+    xp = np.pad(ref, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = np.zeros((2, 3, 6, 6))
+    for i in range(3):
+        for j in range(3):
+            want += np.einsum("nchw,oc->nohw", xp[:, :, i:i + 6, j:j + 6], w[:, :, i, j])
+    assert_close(conv(x), want, 1e-5, 1e-5, "conv2d without bias")
     drop = Dropout(0.5)
     assert_close(drop.eval()(x), ref, 0, 0, "dropout eval")
     kept = drop.train()(x).numpy()
@@ -398,8 +413,12 @@ def test_batchnorm_without_running_stats_uses_batch_stats_in_eval(dev, rng):
     x = rng.standard_normal((3, 2, 4, 4))
     bn = BatchNorm2d(2, affine=False, track_running_stats=False, device=dev).eval()
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
-    assert_close(bn(hetero.tensor(x, device=dev)), (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5),
-                 1e-4, 1e-5, "bn no stats")
+    normed = (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5)
+    assert_close(bn(hetero.tensor(x, device=dev)), normed, 1e-4, 1e-5, "bn no stats")
+    scaled = BatchNorm2d(2, bias=False, device=dev)  # torch 2.13's bias=False: a scale but no shift
+    scaled.load_state_dict({"weight": np.array([2.0, -1.0])}, strict=False)
+    assert_close(scaled(hetero.tensor(x, device=dev)), normed * np.array([2.0, -1.0])[:, None, None], 1e-4, 1e-5,
+                 "bn bias=False")
 
 
 # ---- init ---------------------------------------------------------------------------------------
