@@ -113,20 +113,57 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 #error "NR must be 8 or 16"
 #endif
 
-// Panels of op(A): [ceil(m/MR)][k][MR], zero-padded past m. Global (k, ceil(m/MR), batch).
+// Panels of op(A): [ceil(m/MR)][k][MR], zero-padded past m. Each work-item packs PACK_K columns p of
+// one panel. With TRANS_A a panel row is MR contiguous floats of a stored row, and the global size is
+// (ceil(m/MR), ceil(k/PACK_K), batch) so neighbouring work-items read neighbouring parts of a row;
+// without it, (ceil(k/PACK_K), ceil(m/MR), batch): MR stored rows are read PACK_K floats at a time
+// and transposed through private memory.
+#define PACK_K 16
 __kernel void gemm_pack_a(const int m, const int k,
                           __global const float *a, const int a_offset, const int lda, const int stride_a,
                           __global float *ap, const int stride_ap)
 {
-    const int p = get_global_id(0);
+#if TRANS_A
+    const int it = get_global_id(0);
+    const int p0 = get_global_id(1) * PACK_K;
+    if (it * MR >= m) return;
+#else
+    const int p0 = get_global_id(0) * PACK_K;
     const int it = get_global_id(1);
+#endif
     const int batch = get_global_id(2);
-    if (p >= k) return;
+    if (p0 >= k) return;
     a += a_offset + (size_t)batch * stride_a;
-    ap += (size_t)batch * stride_ap + ((size_t)it * k + p) * MR;
+    ap += (size_t)batch * stride_ap + ((size_t)it * k + p0) * MR;
     const int i0 = it * MR;
+    const int np = min(PACK_K, k - p0);
+#if TRANS_A
+    if (i0 + MR <= m) {
+        for (int pp = 0; pp < np; ++pp) {
+            __global const float *src = a + (size_t)(p0 + pp) * lda + i0;
+#if MR == 6
+            vstore4(vload4(0, src), 0, ap + pp * MR);
+            vstore2(vload2(0, src + 4), 0, ap + pp * MR + 4);
+#else
 #pragma unroll
-    for (int r = 0; r < MR; ++r) ap[r] = i0 + r < m ? A_AT(i0 + r, p) : 0.0f;
+            for (int r = 0; r < MR; ++r) ap[pp * MR + r] = src[r];
+#endif
+        }
+        return;
+    }
+#else
+    if (i0 + MR <= m && np == PACK_K) {
+        float t[MR][PACK_K];  // t[r][pp] = A(i0 + r, p0 + pp)
+#pragma unroll
+        for (int r = 0; r < MR; ++r) vstore16(vload16(0, a + (size_t)(i0 + r) * lda + p0), 0, t[r]);
+        for (int pp = 0; pp < PACK_K; ++pp)
+#pragma unroll
+            for (int r = 0; r < MR; ++r) ap[pp * MR + r] = t[r][pp];
+        return;
+    }
+#endif
+    for (int pp = 0; pp < np; ++pp)
+        for (int r = 0; r < MR; ++r) ap[pp * MR + r] = i0 + r < m ? A_AT(i0 + r, p0 + pp) : 0.0f;
 }
 
 // Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Global (ceil(k/NR), ceil(n/NR), batch):

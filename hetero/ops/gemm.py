@@ -120,8 +120,9 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
         a_batch = batch if int(a_args[3]) else 1
         stride_ap = mt * mr * k if a_batch > 1 else 0
         ap = empty((a_batch * mt * mr * k,), np.float32, dev)
-        dev.launch(dev.kernel("gemm.cl", "gemm_pack_a", defines), (_up(k, _PACK_WG), mt, a_batch),
-                   (_PACK_WG, 1, 1),
+        kb = -(-k // 16)  # PACK_K in gemm.cl
+        grid = (_up(mt, _PACK_WG), kb, a_batch) if defines["TRANS_A"] else (_up(kb, _PACK_WG), mt, a_batch)
+        dev.launch(dev.kernel("gemm.cl", "gemm_pack_a", defines), grid, (_PACK_WG, 1, 1),
                    i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
     lx, ly = cfg.get("local", (1, 1))
