@@ -1,8 +1,10 @@
 """hetero: a vendor-neutral OpenCL deep-learning runtime. Importing it touches no OpenCL device."""
 
 from ._version import __version__
+from .autograd import no_grad
 from .device import Device, device, devices, memory_stats, select_devices, synchronize
 from .errors import BuildError, DeviceNotFoundError, HeteroError, NoPlatformError, OutOfMemoryError
+from .graph import compile, compile_step
 from .selection import DeviceInfo
 from .tensor import Tensor, empty, full, ones, tensor, zeros
 
@@ -16,11 +18,14 @@ __all__ = [
     "NoPlatformError",
     "OutOfMemoryError",
     "Tensor",
+    "compile",
+    "compile_step",
     "device",
     "devices",
     "empty",
     "full",
     "memory_stats",
+    "no_grad",
     "ones",
     "select_devices",
     "synchronize",

@@ -226,6 +226,7 @@ class Device:
         self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
         self.recorder: list | None = None  # set by the graph executor to capture launches
+        self.host_writes: set[int] | None = None  # buffers the host writes while a step is traced
 
     @property
     def id(self) -> str:

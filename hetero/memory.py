@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 
 import pyopencl as cl
 
@@ -35,6 +36,10 @@ class MemoryPool:
         # allocation with stale shadow state, which reports false uninitialised reads.
         self.debug = debug
         self._retired: list[cl.Buffer] = []
+        # buffer handle -> the Storage that owns it now, so the graph executor can pin a step's buffers
+        self.owners: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # while a step is traced, freed buffers are set aside instead of reused (see hetero.graph)
+        self.trace_freed: list[cl.Buffer] | None = None
         self.device_label = device_label
         self.capacity = capacity
         self.max_alloc = max_alloc
@@ -85,6 +90,9 @@ class MemoryPool:
     def free(self, buf: cl.Buffer) -> None:
         size = buf.size
         with self._lock:
+            if self.trace_freed is not None:
+                self.trace_freed.append(buf)  # still counted in use: the trace's plan decides its fate
+                return
             if self.debug:
                 self.in_use -= size
                 self._retired.append(buf)

@@ -9,6 +9,7 @@ import numpy as np
 import pyopencl as cl
 
 from .device import Device, device
+from .errors import HeteroError
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.int32))
 
@@ -16,11 +17,12 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.int32))
 class Storage:
     """Owns one pooled buffer; gives it back to the pool when the last tensor using it dies."""
 
-    __slots__ = ("buffer", "pool")
+    __slots__ = ("buffer", "pool", "__weakref__")
 
     def __init__(self, dev: Device, nbytes: int):
         self.pool = dev.pool
         self.buffer = dev.pool.alloc(nbytes)
+        self.pool.owners[self.buffer.int_ptr] = self
 
     def __del__(self):
         try:
@@ -63,6 +65,11 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """A host copy; waits for the queued work that writes this tensor."""
+        if self.device.recorder is not None:
+            raise HeteroError(
+                "a host read (.numpy()/.item()) inside a step being compiled: ops and models must not read "
+                "device data on the host; compute on the device instead"
+            )
         out = np.empty(self.shape, self.dtype)
         if out.size:
             cl.enqueue_copy(self.device.queue, out, self.buffer, is_blocking=True)
@@ -153,6 +160,8 @@ def tensor(array, device: str | int | Device | None = None, requires_grad: bool 
     if host.size:
         # non-blocking: pyopencl keeps `host` alive until the copy has run
         cl.enqueue_copy(dev.queue, t.buffer, host, is_blocking=False)
+        if dev.host_writes is not None:
+            dev.host_writes.add(t.buffer.int_ptr)
     return t
 
 

@@ -1,0 +1,219 @@
+"""The graph executor: trace one training (or inference) step into a static list of kernel launches,
+then replay it. Replays only enqueue kernels: no Python op dispatch, no allocation, no host sync.
+
+Tracing runs the step eagerly once with the device's recorder on. Every launch is captured with its
+arguments, and no buffer is reused during the trace. Then the memory plan: buffers still owned at the
+end (parameters, gradients, optimizer state, the loss) are pinned; intermediates (freed during the
+trace) are packed by lifetime, so that those whose launches do not overlap share one buffer, and the
+recorded arguments are rewritten to match. A new input shape traces again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyopencl as cl
+
+from .autograd import no_grad
+from .device import Device
+from .errors import HeteroError
+from .tensor import Tensor, empty
+
+
+class Plan:
+    """One traced step: its input tensors, the recorded launches, the output and the memory it holds."""
+
+    def __init__(self, dev: Device, inputs: list[Tensor]):
+        self.device = dev
+        self.inputs = inputs
+        self.launches: list[tuple] = []
+        self.host_written: set[int] = set()  # buffers the host wrote during the trace (never shared)
+        self.output: Tensor | None = None
+        self._storages: list = []  # live owners of persistent buffers (params, grads, state), kept alive
+        self._temps: list[cl.Buffer] = []  # physical buffers of the intermediates, owned by the plan
+        self.unshared_bytes = 0  # what the intermediates would take without sharing
+
+    def finish(self, freed: list[cl.Buffer]) -> None:
+        """Pin the persistent buffers and pack the intermediates (freed during the trace) by lifetime:
+        two intermediates share memory when the launches using one all come before those using the other."""
+        pool = self.device.pool
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for i, (_, _, _, args) in enumerate(self.launches):
+            for a in args:
+                if isinstance(a, cl.Buffer):
+                    first.setdefault(a.int_ptr, i)
+                    last[a.int_ptr] = i
+        freed_ptrs = {b.int_ptr for b in freed}
+        for ptr in first:
+            owner = pool.owners.get(ptr) if ptr not in freed_ptrs else None
+            if owner is not None:
+                self._storages.append(owner)
+        self.unshared_bytes = sum(b.size for b in freed if b.int_ptr in first)
+        physical: list[list] = []  # [buffer, index of its last use so far]
+        mapping: dict[int, cl.Buffer] = {}
+        for b in sorted((b for b in freed if b.int_ptr in first), key=lambda b: first[b.int_ptr]):
+            start, end = first[b.int_ptr], last[b.int_ptr]
+            if b.int_ptr in self.host_written:
+                physical.append([b, len(self.launches)])  # its contents come from the host: keep it whole
+                continue
+            fits = [p for p in physical if p[0].size >= b.size and p[1] < start]
+            if fits:
+                slot = min(fits, key=lambda p: p[0].size)
+                slot[1] = end
+                mapping[b.int_ptr] = slot[0]
+                pool.free(b)
+            else:
+                physical.append([b, end])
+        for b in freed:
+            if b.int_ptr not in first:
+                pool.free(b)  # freed during the trace and never used by a launch
+        self._temps = [p[0] for p in physical]
+        if mapping:
+            self.launches = [(k, g, ls, tuple(mapping.get(a.int_ptr, a) if isinstance(a, cl.Buffer) else a
+                                              for a in args)) for k, g, ls, args in self.launches]
+
+    def replay(self) -> None:
+        queue = self.device.queue
+        for kernel, gsize, lsize, args in self.launches:
+            kernel.set_args(*args)
+            cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize)
+
+    @property
+    def temp_bytes(self) -> int:
+        """Device memory the plan holds for intermediates, after sharing."""
+        return sum(b.size for b in self._temps)
+
+    def __del__(self):
+        try:
+            for b in self._temps:
+                self.device.pool.free(b)
+        except Exception:  # interpreter shutdown
+            pass
+
+
+def _as_input(dev: Device, x, what: str) -> np.ndarray | Tensor:
+    if isinstance(x, Tensor):
+        if x.device is not dev:
+            raise ValueError(f"compiled step: {what} is on {x.device.id} but the model is on {dev.id}")
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.dtype.kind in "iu":
+        return np.ascontiguousarray(arr, dtype=np.int32)
+    raise ValueError(f"compiled step: {what} has unsupported dtype {arr.dtype}")
+
+
+def _copy_in(dst: Tensor, src: np.ndarray | Tensor) -> None:
+    if isinstance(src, Tensor):
+        cl.enqueue_copy(dst.device.queue, dst.buffer, src.buffer, byte_count=dst.nbytes)
+    elif src.size:
+        cl.enqueue_copy(dst.device.queue, dst.buffer, src, is_blocking=False)
+
+
+def _model_device(model) -> Device:
+    params = list(model.parameters())
+    if not params:
+        raise ValueError("compile: the model has no parameters to tell its device; call model.to(device)")
+    dev = params[0].device
+    for p in params:
+        if p.device is not dev:
+            raise ValueError(f"compile: parameters are on several devices ({dev.id}, {p.device.id})")
+    return dev
+
+
+class _Traced:
+    """Shared machinery: plans keyed by input shapes and dtypes, traced on first use."""
+
+    def __init__(self, model):
+        self.model = model
+        self.device = _model_device(model)
+        self._plans: dict[tuple, Plan] = {}
+
+    def _plan(self, arrays: list, body: Callable[[list[Tensor]], Tensor]) -> tuple[Plan, bool]:
+        """The plan for these input shapes with the inputs copied in, and whether it was just traced
+        (a trace has already run the step once; a known plan still has to be replayed)."""
+        key = tuple((a.shape, np.dtype(a.dtype).str) for a in arrays) + (self.model.training,)
+        plan = self._plans.get(key)
+        if plan is not None:
+            for t, a in zip(plan.inputs, arrays):
+                _copy_in(t, a)
+            return plan, False
+        dev = self.device
+        inputs = [empty(a.shape, a.dtype, dev) for a in arrays]
+        for t, a in zip(inputs, arrays):
+            _copy_in(t, a)
+        plan = Plan(dev, inputs)
+        if dev.recorder is not None:
+            raise HeteroError(f"compile: {dev.id} is already recording a step (nested compiled calls)")
+        freed: list[cl.Buffer] = []
+        dev.recorder, dev.host_writes, dev.pool.trace_freed = plan.launches, plan.host_written, freed
+        try:
+            plan.output = body(inputs)
+        finally:
+            dev.recorder, dev.host_writes, dev.pool.trace_freed = None, None, None
+        plan.finish(freed)
+        self._plans[key] = plan
+        return plan, True
+
+    @property
+    def num_plans(self) -> int:
+        return len(self._plans)
+
+    def plans(self) -> list[Plan]:
+        return list(self._plans.values())
+
+
+class CompiledStep(_Traced):
+    """step(x, y) -> loss tensor: forward, backward and optimizer update as one recorded launch list."""
+
+    def __init__(self, model, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer):
+        super().__init__(model)
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+
+    def _body(self, inputs: list[Tensor]) -> Tensor:
+        x, y = inputs
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(x), y)
+        if loss.size != 1:
+            raise ValueError(f"compiled step: the loss must have one element, got shape {loss.shape}")
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def __call__(self, x, y) -> Tensor:
+        """Run one step; returns the loss as a device tensor (overwritten by the next call)."""
+        arrays = [_as_input(self.device, x, "input"), _as_input(self.device, y, "target")]
+        plan, traced = self._plan(arrays, self._body)
+        if not traced:
+            self.optimizer.sync_hyperparameters()  # a scheduler may have changed lr since the last step
+            plan.replay()
+        return plan.output
+
+
+class CompiledModel(_Traced):
+    """model(x) for inference as a recorded launch list (no autograd graph)."""
+
+    def _body(self, inputs: list[Tensor]) -> Tensor:
+        with no_grad():
+            return self.model(inputs[0]).detach()
+
+    def __call__(self, x) -> Tensor:
+        """Forward x; returns the output as a device tensor (overwritten by the next call)."""
+        plan, traced = self._plan([_as_input(self.device, x, "input")], self._body)
+        if not traced:
+            plan.replay()
+        return plan.output
+
+
+def compile_step(model, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer) -> CompiledStep:
+    """A training step compiled to a static graph: `loss = step(x, y)` runs forward, backward, update."""
+    return CompiledStep(model, loss_fn, optimizer)
+
+
+def compile(model) -> CompiledModel:
+    """The model's forward compiled to a static graph for inference: `out = compiled(x)`."""
+    return CompiledModel(model)
