@@ -15,8 +15,8 @@ How step() runs on the device (kernels_cl/optim.cl):
     non-blocking copy. A graph executor that replays step() calls sync_hyperparameters() before each
     replay. Changing a structural option (SGD/RMSprop momentum on or off, nesterov, centered, amsgrad)
     selects another kernel, so a recorded step must then be recorded again.
-- State (momentum buffers, exp_avg, ...) is created on a parameter's first update with buffer fills,
-  not kernels, so a replayed step never re-initialises it. state_dict() reads it back to the host
+- State (momentum buffers, exp_avg, ...) is created on a parameter's first update with non-blocking
+  host copies, not kernels, so a replayed step never re-initialises it. state_dict() reads it back to the host
   (a blocking read, fine outside the training step) in torch's layout:
   {"state": {index: {"step": 0-d float32 array, "exp_avg": ndarray, ...}}, "param_groups": [...]}.
 """
@@ -31,7 +31,7 @@ import pyopencl as cl
 
 from .autograd import set_grad_enabled
 from .device import Device
-from .tensor import Tensor, empty
+from .tensor import Tensor, empty, fill_
 
 _KERNELS = "optim.cl"
 _SGD, _ADAM, _ADAGRAD, _RMSPROP = 1, 2, 3, 4  # OPTIM ids in optim.cl
@@ -102,16 +102,17 @@ class Optimizer:
             raise ValueError(f"{self._name}: parameters must be an ordered sequence, not a set")
         params = list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
+        device = self.device
         for p in params:
             if not isinstance(p, Tensor) or p.dtype != np.float32:
                 what = f"a {p.dtype} Tensor {p.shape}" if isinstance(p, Tensor) else type(p).__name__
                 raise ValueError(f"{self._name}: parameters must be float32 Tensors, got {what}")
             if p.grad_fn is not None:
                 raise ValueError(f"{self._name}: can't optimize a non-leaf Tensor {p.shape}")
-            if self.device is not None and p.device is not self.device:
-                raise ValueError(f"{self._name}: parameters are on different devices ({self.device.id} and "
+            if device is not None and p.device is not device:
+                raise ValueError(f"{self._name}: parameters are on different devices ({device.id} and "
                                  f"{p.device.id}); use one optimizer per device")
-            self.device = p.device
+            device = p.device
             if id(p) in seen:
                 raise ValueError(f"{self._name}: a parameter {p.shape} appears more than once in the param groups")
             seen.add(id(p))
@@ -119,18 +120,17 @@ class Optimizer:
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         self._check(group)
-        if self.device is None:  # only empty groups so far: nothing to keep on a device yet
+        if device is None:  # only empty groups so far: nothing to keep on a device yet
             raise ValueError(f"{self._name}: the first param group has no parameters")
+        self.device = device
         hyper = empty((len(self._hyper(group)),), np.float32, self.device)
         steps = empty((len(params),), np.int32, self.device)
-        _fill(steps, 0)
+        self._write(steps, np.zeros(len(params), np.int32))
         self.param_groups.append(group)
         self._buffers.append(_GroupBuffers(hyper, steps))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop the gradients (set_to_none) or zero them in place with a kernel."""
-        from .tensor import fill_
-
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -146,15 +146,18 @@ class Optimizer:
         if closure is not None:
             with set_grad_enabled(True):
                 loss = closure()
+        for group in self.param_groups:  # validate everything before the first launch
+            self._check(group)
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._check_grad(p)
         for group, bufs in zip(self.param_groups, self._buffers):
             self._sync(group, bufs)
             slots = []
             for slot, p in enumerate(group["params"]):
-                if p.grad is None:
-                    continue
-                self._check_grad(p)
-                self._update(p, self._state_of(p, group, bufs, slot), group, bufs, slot)
-                slots.append(slot)
+                if p.grad is not None:
+                    self._update(p, self._state_of(p, group, bufs, slot), group, bufs, slot)
+                    slots.append(slot)
             if slots:
                 self._count_steps(group, bufs, tuple(slots))
         return loss
@@ -164,6 +167,8 @@ class Optimizer:
 
         step() does this itself; a graph executor replaying recorded step() launches calls it first.
         """
+        for group in self.param_groups:
+            self._check(group)
         for group, bufs in zip(self.param_groups, self._buffers):
             self._sync(group, bufs)
 
@@ -274,27 +279,29 @@ class Optimizer:
                              f"{g.shape}, dtype {g.dtype}, on {g.device.id}")
 
     def _state_of(self, p: Tensor, group: dict, bufs: _GroupBuffers, slot: int) -> dict[str, Tensor]:
-        """The parameter's state tensors, creating the missing ones (filled on the device, not by a kernel)."""
+        """The parameter's state tensors, creating the missing ones (initialised by copies, not kernels)."""
         state = self.state.setdefault(p, {})
         for name in self._state_names(group):
             if name not in state:
                 state[name] = empty(p.shape, np.float32, p.device)
-                _fill(state[name], self._state_init(name, group))
-                self._new_state(name, bufs, slot)
+                self._write(state[name], np.full(p.shape, self._state_init(name, group), np.float32))
+                self._new_state(p, group, bufs)
         return state
 
-    def _new_state(self, name: str, bufs: _GroupBuffers, slot: int) -> None:
-        """Hook: a state tensor was just created for the parameter in this slot."""
+    def _new_state(self, p: Tensor, group: dict, bufs: _GroupBuffers) -> None:
+        """Hook: state tensors were just created for parameter p, which is about to be updated."""
 
     def _sync(self, group: dict, bufs: _GroupBuffers) -> None:
         values = self._hyper(group)
         if values != bufs.written:
-            self._check(group)
             self._write(bufs.hyper, np.array(values, np.float32))
             bufs.written = values
 
     def _write(self, t: Tensor, host: np.ndarray) -> None:
-        """Non-blocking host->device copy; its event is kept because dropping it would wait for the copy."""
+        """Non-blocking host->device copy; not a kernel, so a recorded step never repeats it.
+
+        Its event is kept: pyopencl waits for the copy when the event of a host transfer is dropped.
+        """
         self._pending = [e for e in self._pending
                          if e.command_execution_status != cl.command_execution_status.COMPLETE]
         if host.size:
@@ -340,12 +347,6 @@ class Optimizer:
             raise ValueError(f"{self._name}: invalid {what}: {value}")
 
 
-def _fill(t: Tensor, value: float) -> None:
-    """Set every element with clEnqueueFillBuffer: not a kernel launch, so a recorded step never repeats it."""
-    if t.nbytes:
-        cl.enqueue_fill_buffer(t.device.queue, t.buffer, t.dtype.type(value), 0, t.nbytes)
-
-
 def _log(beta: float) -> float:
     return math.log(beta) if beta > 0 else -math.inf  # -inf makes the kernel's 1 - beta^t exactly 1
 
@@ -357,6 +358,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False):
+        self._stepped: set[Tensor] = set()  # parameters updated at least once (a host record)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
@@ -380,14 +382,24 @@ class SGD(Optimizer):
     def _all_state_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",)
 
-    def _new_state(self, name: str, bufs: _GroupBuffers, slot: int) -> None:
-        # SGD's count only marks "the buffer has started": a buffer created now starts as the gradient
-        if bufs.steps.size:
-            cl.enqueue_fill_buffer(self.device.queue, bufs.steps.buffer, np.int32(0), 4 * slot, 4)
+    def _new_state(self, p: Tensor, group: dict, bufs: _GroupBuffers) -> None:
+        # SGD's count only tells the kernel whether the momentum buffer has started (0: it starts as the
+        # gradient). A buffer created after plain steps (momentum switched on later) needs its count back
+        # at 0. The whole group's counts are rewritten, 1 for started buffers: Oclgrind 21.10 mis-tracks
+        # partial writes at an offset.
+        if p in self._stepped:
+            started = [int(q is not p and q in self._stepped and "momentum_buffer" in self.state.get(q, {}))
+                       for q in group["params"]]
+            self._write(bufs.steps, np.array(started, np.int32))
 
     def _update(self, p, state, group, bufs, slot) -> None:
         buf = state.get("momentum_buffer", p)  # p stands in when there is no buffer (the kernel ignores it)
         self._launch("sgd_step", group, p, p, p.grad, buf, bufs.hyper, bufs.steps, np.int32(slot))
+        self._stepped.add(p)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._stepped = set(self.state)  # loaded momentum buffers have started; other counts are 0
 
 
 class Adam(Optimizer):

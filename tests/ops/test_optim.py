@@ -130,6 +130,28 @@ def test_steps_match_reference(dev, cls, fn, kw, param_shapes, rng):
                 assert_close(entry[name], value, rtol=2e-5, atol=1e-6, what=f"{cls.__name__} {name} of param {i}")
 
 
+def test_sgd_momentum_switched_on_later_starts_from_the_gradient(dev, rng):
+    host, params = _setup(dev, rng, [(4,), (3,)])
+    opt = optim.SGD(params, lr=0.1)
+    states = [{}, {}]
+    kw = dict(lr=0.1)
+    for step in range(5):
+        if step == 2:
+            kw = dict(lr=0.1, momentum=0.9, dampening=0.5)
+            opt.param_groups[0].update(kw)
+        for i, p in enumerate(params):
+            if step == 2 and i == 1:
+                p.grad = None  # its buffer is created one step later than the other's
+                continue
+            g = rng.standard_normal(p.shape).astype(np.float32)
+            p.grad = hetero.tensor(g, device=dev)
+            host[i], states[i] = ref.sgd(host[i], _f64(g), states[i], **kw)
+        opt.step()
+    for i, p in enumerate(params):
+        assert_close(p, host[i], what=f"SGD param {i}")
+        assert_close(opt.state_dict()["state"][i]["momentum_buffer"], states[i]["momentum_buffer"], what="buffer")
+
+
 def test_param_groups_have_their_own_hyperparameters(dev, rng):
     host, params = _setup(dev, rng, [(5,), (2, 3)])
     opt = optim.SGD([{"params": [params[0]]}, {"params": [params[1]], "lr": 0.5, "momentum": 0.9}], lr=0.1)
@@ -311,7 +333,7 @@ def test_step_reads_nothing_back_and_launches_once_per_param(dev, rng, monkeypat
         opt.step()
         assert len(dev.recorder) == 3 + 2, "one update per parameter and one step count per group"
         first = len(copies)
-        assert first == 4, "two hyperparameter buffers and two slot tables"
+        assert first == 2 + 2 + 3 * 2, "hyperparameters and slot table per group, zeroed exp_avg(_sq) per param"
         opt.step()  # nothing changed: no copy at all
         assert len(copies) == first
         sched.step()  # the lr changes: both groups' hyperparameters are rewritten, nothing else
@@ -394,15 +416,17 @@ def test_bad_arguments_raise_value_error(dev, make, match):
 
 
 def test_bad_gradient_and_bad_lr_raise_before_launching(dev):
-    p = hetero.zeros((3,), device=dev)
-    opt = optim.SGD([p], lr=0.1)
+    q, p = hetero.zeros((2,), device=dev), hetero.zeros((3,), device=dev)
+    opt = optim.SGD([{"params": [q]}, {"params": [p]}], lr=0.1)
+    q.grad = hetero.ones((2,), device=dev)
     p.grad = hetero.zeros((4,), device=dev)
     with pytest.raises(ValueError, match=r"SGD.step: parameter \(3,\) .* gradient of shape \(4,\)"):
         opt.step()
     p.grad = hetero.ones((3,), device=dev)
-    opt.param_groups[0]["lr"] = -0.5
+    opt.param_groups[1]["lr"] = -0.5
     with pytest.raises(ValueError, match="invalid learning rate"):
         opt.step()
+    assert np.array_equal(q.numpy(), np.zeros(2, np.float32)), "the first group was not updated either"
     assert np.array_equal(p.numpy(), np.zeros(3, np.float32))
 
 
