@@ -82,7 +82,8 @@ def save_training(path: str | os.PathLike, model, optimizer, epoch: int, step: i
                 if value is not None:
                     tensors[f"{_OPT_PREFIX}{int(index)}.{name}"] = _array("save_training", f"state {index}.{name}",
                                                                            value)
-        metadata["optimizer"] = _dumps("optimizer", {"class": type(optimizer).__name__,
+        name = None if isinstance(optimizer, Mapping) else type(optimizer).__name__
+        metadata["optimizer"] = _dumps("optimizer", {"class": name,
                                                      "param_groups": opt["param_groups"]})
     _write_atomic(Path(path), _serialize("save_training", tensors, metadata))
 

@@ -274,6 +274,9 @@ class Optimizer:
 
     def _check_grad(self, p: Tensor) -> None:
         g = p.grad
+        if not isinstance(g, Tensor):
+            raise ValueError(f"{self._name}.step: parameter {p.shape} has a .grad of type {type(g).__name__}, "
+                             "not a Tensor")
         if g.shape != p.shape or g.dtype != np.float32 or g.device is not p.device:
             raise ValueError(f"{self._name}.step: parameter {p.shape} on {p.device.id} has a gradient of shape "
                              f"{g.shape}, dtype {g.dtype}, on {g.device.id}")
@@ -420,6 +423,10 @@ class Adam(Optimizer):
         self._require(0 <= betas[0] < 1, "beta parameter at index 0", betas[0])
         self._require(0 <= betas[1] < 1, "beta parameter at index 1", betas[1])
         self._require(g["weight_decay"] >= 0, "weight_decay value", g["weight_decay"])
+        # torch's state_dict says which of Adam / AdamW it came from
+        if bool(g.get("decoupled_weight_decay", self._decoupled)) != self._decoupled:
+            raise ValueError(f"{self._name}: decoupled_weight_decay={g['decoupled_weight_decay']} belongs to "
+                             f"{'Adam' if self._decoupled else 'AdamW'}")
 
     def _hyper(self, g: dict) -> tuple[float, ...]:
         lr, wd = float(g["lr"]), float(g["weight_decay"])

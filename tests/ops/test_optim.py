@@ -299,6 +299,9 @@ def test_load_state_dict_rejects_mismatches(dev, rng):
         opt.load_state_dict({"state": {0: {"sum": np.zeros(3)}}, "param_groups": good["param_groups"]})
     with pytest.raises(ValueError, match="maximize=True is not supported"):
         opt.load_state_dict({"state": {}, "param_groups": [{**good["param_groups"][0], "maximize": True}]})
+    with pytest.raises(ValueError, match="decoupled_weight_decay=True belongs to AdamW"):
+        group = {**good["param_groups"][0], "decoupled_weight_decay": True}  # torch's AdamW
+        opt.load_state_dict({"state": {}, "param_groups": [group]})
     with pytest.raises(ValueError, match="expected a dict"):
         opt.load_state_dict({"param_groups": []})
     # nothing was changed by the failed loads
