@@ -8,6 +8,7 @@
 // (it may hold NaN). Kernels:
 //   gemm_naive        one work-item per element; any shape (tiny problems, k == 0).
 //   gemm_pack_a/_b    copy op(A) / op(B) into zero-padded MR- / NR-wide panels for gemm_cpu.
+//                     (MR, NR, A_PACKED, B_PACKED and UNROLL are the CPU variant's defines.)
 //   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
@@ -95,8 +96,8 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 // ---------------------------------------------------------------------------------------------
 // CPU variant. MR rows x NR columns per work-item (NR = 8 or 16: one OpenCL vector).
 #ifdef MR
-#if !defined(NR) || !defined(A_PACKED)
-#error "NR and A_PACKED must be defined with MR"
+#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED)
+#error "NR, A_PACKED and B_PACKED must be defined with MR"
 #endif
 #ifndef UNROLL
 #define UNROLL 4
@@ -221,12 +222,15 @@ inline floatNR act_vec(floatNR v)
     return v;
 }
 
-// C tile (MR x NR) at (it*MR, jt*NR) from A panels (A_PACKED) or A rows, and packed B.
-// Global (ceil(n/NR), ceil(m/MR), batch). With A_PACKED == 0 (op(A) = A, not transposed),
-// rows past m are clamped to m - 1: they compute discarded values and never read out of range.
+// C tile (MR x NR) at (it*MR, jt*NR). Global (ceil(n/NR), ceil(m/MR), batch).
+// A: panels from gemm_pack_a (A_PACKED) or, with TRANS_A == 0, its rows read in place; rows past m
+//    are clamped to m - 1, so they compute discarded values and never read out of range.
+// B: panels from gemm_pack_b (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place
+//    (small B that stays in cache); the last tile is shifted left to end at column n, computing some
+//    columns twice, and stores only the columns from jt*NR on, so each element has one writer.
 __kernel void gemm_cpu(const int m, const int n, const int k,
                        __global const float *a, const int a_offset, const int lda, const int stride_a,
-                       __global const float *bp, const int stride_bp,
+                       __global const float *b, const int b_offset, const int ldb, const int stride_b,
                        __global float *c, const int c_offset, const int ldc, const int stride_c,
                        const float alpha, const float beta,
                        __global const float *bias, const int bias_offset)
@@ -238,9 +242,20 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
     const int j0 = jt * NR;
     if (i0 >= m || j0 >= n) return;
     a += a_offset + (size_t)batch * stride_a;
-    bp += (size_t)batch * stride_bp + (size_t)jt * k * NR;
     c += c_offset + (size_t)batch * stride_c;
     bias += bias_offset;
+#if B_PACKED
+    const int jb = j0;  // first column the tile computes
+    b += (size_t)batch * stride_b + (size_t)jt * k * NR;
+#define B_ROW(p) (b + (size_t)(p) * NR)
+#else
+#if TRANS_B
+#error "gemm_cpu reads B rows in place only when TRANS_B == 0; pack B otherwise"
+#endif
+    const int jb = min(j0, n - NR);
+    b += b_offset + (size_t)batch * stride_b + jb;
+#define B_ROW(p) (b + (size_t)(p) * ldb)
+#endif
 
     floatNR acc[MR];
 #pragma unroll
@@ -249,26 +264,26 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
     a += (size_t)it * k * MR;
 #pragma unroll UNROLL
     for (int p = 0; p < k; ++p) {
-        const floatNR bv = VLOADNR(0, bp + (size_t)p * NR);
+        const floatNR bv = VLOADNR(0, B_ROW(p));
 #pragma unroll
         for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(a[p * MR + r]), bv, acc[r]);
     }
 #else
 #if TRANS_A
-#error "gemm_cpu reads A rows directly only when TRANS_A == 0; pack A otherwise"
+#error "gemm_cpu reads A rows in place only when TRANS_A == 0; pack A otherwise"
 #endif
     __global const float *arow[MR];
 #pragma unroll
     for (int r = 0; r < MR; ++r) arow[r] = a + (size_t)min(i0 + r, m - 1) * lda;
 #pragma unroll UNROLL
     for (int p = 0; p < k; ++p) {
-        const floatNR bv = VLOADNR(0, bp + (size_t)p * NR);
+        const floatNR bv = VLOADNR(0, B_ROW(p));
 #pragma unroll
         for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(arow[r][p]), bv, acc[r]);
     }
 #endif
 
-    if (i0 + MR <= m && j0 + NR <= n) {
+    if (i0 + MR <= m && j0 + NR <= n) {  // full tile (then jb == j0): vector epilogue
 #if BIAS == 2
         const floatNR bias_v = VLOADNR(0, bias + j0);
 #endif
@@ -285,12 +300,11 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
             VSTORENR(act_vec(v), 0, crow);
         }
     } else {
-        for (int r = 0; r < MR; ++r) {
-            if (i0 + r >= m) break;
+        for (int r = 0; r < MR && i0 + r < m; ++r) {
             float t[NR];
             VSTORENR(acc[r], 0, t);
-            for (int q = 0; q < NR && j0 + q < n; ++q)
-                store_one(c, (size_t)(i0 + r) * ldc + j0 + q, t[q], alpha, beta, bias, i0 + r, j0 + q);
+            for (int q = j0 - jb; q < NR && jb + q < n; ++q)
+                store_one(c, (size_t)(i0 + r) * ldc + jb + q, t[q], alpha, beta, bias, i0 + r, jb + q);
         }
     }
 }

@@ -37,6 +37,16 @@ def _up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple
 
 
+def _launch(dev: Device, name: str, defines: dict, global_size, local_size, *args) -> None:
+    """dev.launch of gemm.cl's kernel `name`, declaring its scalar argument types once per kernel object:
+    pyopencl's untyped set_args costs ~10 us per numpy scalar (~300 us a GEMM), the typed one ~2 us in all."""
+    kern = dev.kernel("gemm.cl", name, defines)
+    if not getattr(kern, "_hetero_typed", False):
+        kern.set_scalar_arg_dtypes([type(a) if isinstance(a, np.generic) else None for a in args])
+        kern._hetero_typed = True
+    dev.launch(kern, global_size, local_size, *args)
+
+
 def _buffer(x):
     return x.buffer if isinstance(x, Tensor) else x
 
@@ -89,45 +99,48 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
     b_args = (_buffer(b), i32(b_offset), i32(ldb), i32(stride_b))
     variant = cfg["variant"]
     if variant == "naive":
-        dev.launch(dev.kernel("gemm.cl", "gemm_naive", defines), (_up(n, 8), _up(m, 8), batch), (8, 8, 1),
-                   i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
+        _launch(dev, "gemm_naive", defines, (_up(n, 8), _up(m, 8), batch), (8, 8, 1),
+                i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     elif variant == "cpu":
         _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch)
     elif variant == "tiled":
         rtsm, rtsn = cfg["TSM"] // cfg["WPTM"], cfg["TSN"] // cfg["WPTN"]
         gsize = (-(-n // cfg["TSN"]) * rtsn, -(-m // cfg["TSM"]) * rtsm, batch)
-        dev.launch(dev.kernel("gemm.cl", "gemm_tiled", defines), gsize, (rtsn, rtsm, 1),
-                   i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
+        _launch(dev, "gemm_tiled", defines, gsize, (rtsn, rtsm, 1),
+                i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     else:
         raise ValueError(f"gemm: gemm_config gave an unknown variant {variant!r}")
 
 
 def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a_args: tuple, b_args: tuple,
                 tail: tuple, batch: int) -> None:
-    """Pack op(B) (and op(A) when transposed) into panels, then run the register-tiled kernel."""
+    """Pack op(A) / op(B) into panels where the config asks, then run the register-tiled kernel."""
     mr, nr = cfg["MR"], cfg["NR"]
     mt, nt = -(-m // mr), -(-n // nr)
+    pack_a = bool(cfg["pack_a"] or defines["TRANS_A"])
+    pack_b = bool(cfg.get("pack_b", True) or defines["TRANS_B"] or n < nr)
+    # one program holds the packers and the kernel
+    defines = {**defines, "A_PACKED": int(pack_a), "B_PACKED": int(pack_b)}
     i32 = np.int32
-    # A batch stride of 0 means one matrix shared by every batch entry: pack it once.
-    b_batch = batch if int(b_args[3]) else 1
-    stride_bp = nt * nr * k if b_batch > 1 else 0
-    defines = {**defines, "A_PACKED": int(cfg["pack_a"])}  # one program holds the packers and the kernel
-    bp = empty((b_batch * nt * nr * k,), np.float32, dev)
-    dev.launch(dev.kernel("gemm.cl", "gemm_pack_b", defines), (_up(-(-k // nr), _PACK_WG), nt, b_batch),
-               (_PACK_WG, 1, 1),
-               i32(n), i32(k), *b_args, bp, i32(stride_bp))
-    if cfg["pack_a"]:
+    if pack_b:
+        # a batch stride of 0 means one matrix shared by every batch entry: pack it once
+        b_batch = batch if int(b_args[3]) else 1
+        stride_bp = nt * nr * k if b_batch > 1 else 0
+        bp = empty((b_batch * nt * nr * k,), np.float32, dev)
+        _launch(dev, "gemm_pack_b", defines, (_up(-(-k // nr), _PACK_WG), nt, b_batch), (_PACK_WG, 1, 1),
+                i32(n), i32(k), *b_args, bp, i32(stride_bp))
+        b_args = (bp.buffer, i32(0), i32(nr), i32(stride_bp))
+    if pack_a:
         a_batch = batch if int(a_args[3]) else 1
         stride_ap = mt * mr * k if a_batch > 1 else 0
         ap = empty((a_batch * mt * mr * k,), np.float32, dev)
         kb = -(-k // 16)  # PACK_K in gemm.cl
         grid = (_up(mt, _PACK_WG), kb, a_batch) if defines["TRANS_A"] else (_up(kb, _PACK_WG), mt, a_batch)
-        dev.launch(dev.kernel("gemm.cl", "gemm_pack_a", defines), grid, (_PACK_WG, 1, 1),
-                   i32(m), i32(k), *a_args, ap, i32(stride_ap))
+        _launch(dev, "gemm_pack_a", defines, grid, (_PACK_WG, 1, 1), i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
     lx, ly = cfg.get("local", (1, 1))
-    dev.launch(dev.kernel("gemm.cl", "gemm_cpu", defines), (_up(nt, lx), _up(mt, ly), batch), (lx, ly, 1),
-               i32(m), i32(n), i32(k), *a_args, bp, i32(stride_bp), *tail)
+    _launch(dev, "gemm_cpu", defines, (_up(nt, lx), _up(mt, ly), batch), (lx, ly, 1),
+            i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
 
 
 def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int, out, out_offset: int = 0) -> None:
@@ -136,9 +149,9 @@ def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int
         _check_int(name, int(v))
     if ld < cols:
         raise ValueError(f"sum_rows: leading dimension {ld} < cols {cols}")
-    kern = dev.kernel("gemm.cl", "gemm_sum_rows", {"SUM_ROWS": 1})
-    dev.launch(kern, (_up(cols, _SUM_WG),), (_SUM_WG,), np.int32(rows), np.int32(cols), _buffer(g),
-               np.int32(g_offset), np.int32(ld), _buffer(out), np.int32(out_offset))
+    _launch(dev, "gemm_sum_rows", {"SUM_ROWS": 1}, (_up(cols, _SUM_WG),), (_SUM_WG,),
+            np.int32(rows), np.int32(cols), _buffer(g), np.int32(g_offset), np.int32(ld), _buffer(out),
+            np.int32(out_offset))
 
 
 def gemm(a: Tensor, b: Tensor, trans_a: bool = False, trans_b: bool = False, bias: Tensor | None = None,

@@ -26,6 +26,8 @@ TRANS = [(False, False), (True, False), (False, True), (True, True)]
 FORCED = {
     "naive": lambda dev, m, n, k, ta, tb: {"variant": "naive"},
     "cpu": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": ta},
+    "cpu_direct": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
+                                                "pack_b": False},
     "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
                                            "WPTN": 2},
@@ -92,7 +94,7 @@ def _run(dev, rng, m, n, k, ta, tb, *, alpha=1.0, beta=0.0, bias_axis=None, act=
     assert np.all(out[untouched] == SENTINEL), f"{what}: wrote outside the C window"
 
 
-@pytest.mark.parametrize("variant", ["auto", "naive", "cpu", "tiled"])
+@pytest.mark.parametrize("variant", ["auto", "naive", "cpu", "cpu_direct", "tiled"])
 @pytest.mark.parametrize("ta,tb", TRANS)
 @pytest.mark.parametrize("m,n,k", SHAPES)
 def test_shapes_and_transposes(dev, rng, monkeypatch, variant, m, n, k, ta, tb):
@@ -123,7 +125,7 @@ def test_epilogue_other_variants(dev, rng, monkeypatch, variant):
     _run(dev, rng, 19, 23, 11, False, False, alpha=1.0, beta=0.0, bias_axis="m", act=1)
 
 
-@pytest.mark.parametrize("variant", ["auto", "tiled", "cpu_packed_a8"])
+@pytest.mark.parametrize("variant", ["auto", "tiled", "cpu_direct", "cpu_packed_a8"])
 @pytest.mark.parametrize("ta,tb", TRANS)
 def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb):
     _force(monkeypatch, variant)
