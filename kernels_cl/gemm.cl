@@ -8,7 +8,7 @@
 // (it may hold NaN). Kernels:
 //   gemm_naive        one work-item per element; any shape (tiny problems, k == 0).
 //   gemm_pack_a/_b    copy op(A) / op(B) into zero-padded MR- / NR-wide panels for gemm_cpu.
-//                     (MR, NR, A_PACKED, B_PACKED and UNROLL are the CPU variant's defines.)
+//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS and UNROLL are the CPU variant's defines.)
 //   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
@@ -96,8 +96,8 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 // ---------------------------------------------------------------------------------------------
 // CPU variant. MR rows x NR columns per work-item (NR = 8 or 16: one OpenCL vector).
 #ifdef MR
-#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED)
-#error "NR, A_PACKED and B_PACKED must be defined with MR"
+#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED) || !defined(C_TRANS)
+#error "NR, A_PACKED, B_PACKED and C_TRANS must be defined with MR"
 #endif
 #ifndef UNROLL
 #define UNROLL 4
@@ -228,6 +228,8 @@ inline floatNR act_vec(floatNR v)
 // B: panels from gemm_pack_b (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place
 //    (small B that stays in cache); the last tile is shifted left to end at column n, computing some
 //    columns twice, and stores only the columns from jt*NR on, so each element has one writer.
+// C_TRANS: the host swapped the operands to pack the smaller one (C^T = op(B)^T op(A)^T); m, n and
+//    the tile are then those of C^T, and the epilogue stores transposed.
 __kernel void gemm_cpu(const int m, const int n, const int k,
                        __global const float *a, const int a_offset, const int lda, const int stride_a,
                        __global const float *b, const int b_offset, const int ldb, const int stride_b,
@@ -283,6 +285,17 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
     }
 #endif
 
+#if C_TRANS
+    // The caller swapped the operands (this tile is of C^T): element (i, j) here is C[j, i]. Each
+    // C row j gets up to MR contiguous values.
+    float t[MR][NR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) VSTORENR(acc[r], 0, t[r]);
+    const int rows = min(MR, m - i0);
+    for (int q = j0 - jb; q < NR && jb + q < n; ++q)
+        for (int r = 0; r < rows; ++r)
+            store_one(c, (size_t)(jb + q) * ldc + i0 + r, t[r][q], alpha, beta, bias, jb + q, i0 + r);
+#else
     if (i0 + MR <= m && j0 + NR <= n) {  // full tile (then jb == j0): vector epilogue
 #if BIAS == 2
         const floatNR bias_v = VLOADNR(0, bias + j0);
@@ -307,6 +320,7 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
                 store_one(c, (size_t)(i0 + r) * ldc + jb + q, t[q], alpha, beta, bias, i0 + r, jb + q);
         }
     }
+#endif
 }
 #endif  // MR
 

@@ -14,6 +14,7 @@ _NAIVE_MAX_FLOPS = 16 * 16 * 16
 # Fixed local sizes everywhere: PoCL compiles a kernel once per local size, and letting it choose
 # one per global size would recompile for every new shape.
 _PACK_WG = 4
+_CPU_DIRECT_B_BYTES = 256 * 1024
 _SUM_WG = 16
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
@@ -21,13 +22,26 @@ _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> dict:
     """Kernel variant and tile defines for one GEMM shape on one device (the autotuner's hook).
 
-    "naive": one work-item per element (tiny problems, k == 0). "cpu": register-tiled MR x NR tiles
-    over packed B panels (and packed A panels when A is transposed). "tiled": local-memory tiles for GPUs.
+    "naive": one work-item per element (tiny problems, k == 0).
+    "cpu": MR x NR register tiles; keys MR, NR, UNROLL, local (work-group), pack_a / pack_b (copy the
+    operand into panels first; a transposed operand is always packed), swap (compute C^T = op(B)^T op(A)^T
+    so the smaller operand is the packed one).
+    "tiled": local-memory tiles for GPUs; keys TSM, TSN, TSK, WPTM, WPTN.
     """
     if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
         return {"variant": "naive"}
     if dev.type == "cpu":
-        return {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": bool(trans_a)}
+        # Elements copied into panels either way: B (k x n) always, A (m x k) when it is transposed;
+        # swapped, op(A)^T is the packed side and op(B)^T is read in place when B is stored n x k.
+        cost = k * n + (m * k if trans_a else 0)
+        cost_swapped = m * k + (0 if trans_b else k * n)
+        swap = cost_swapped < cost
+        # The B side of the problem the kernel runs (op(A)^T when swapped) is read in place, saving a
+        # launch, when it needs no transposing and stays in L2.
+        kernel_trans_b = (not trans_a) if swap else trans_b
+        pack_b = kernel_trans_b or k * (m if swap else n) * 4 > _CPU_DIRECT_B_BYTES
+        return {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "local": (1, 1), "pack_a": False,
+                "pack_b": pack_b, "swap": swap}
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
             "WPTM": 2 if small else 4, "WPTN": 2 if small else 4}
@@ -114,13 +128,18 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
 
 def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a_args: tuple, b_args: tuple,
                 tail: tuple, batch: int) -> None:
-    """Pack op(A) / op(B) into panels where the config asks, then run the register-tiled kernel."""
+    """Pack operands into panels where needed, then run the register-tiled kernel (on C^T when swapped)."""
     mr, nr = cfg["MR"], cfg["NR"]
+    trans_a, trans_b = bool(defines["TRANS_A"]), bool(defines["TRANS_B"])
+    swap = bool(cfg.get("swap", False))
+    if swap:  # C^T = op(B)^T op(A)^T: op(B)^T is B read with the opposite transpose flag
+        m, n, a_args, b_args, trans_a, trans_b = n, m, b_args, a_args, not trans_b, not trans_a
     mt, nt = -(-m // mr), -(-n // nr)
-    pack_a = bool(cfg["pack_a"] or defines["TRANS_A"])
-    pack_b = bool(cfg.get("pack_b", True) or defines["TRANS_B"] or n < nr)
+    pack_a = bool(cfg.get("pack_a", False) or trans_a)
+    pack_b = bool(cfg.get("pack_b", True) or trans_b or n < nr)
     # one program holds the packers and the kernel
-    defines = {**defines, "A_PACKED": int(pack_a), "B_PACKED": int(pack_b)}
+    defines = {**defines, "TRANS_A": int(trans_a), "TRANS_B": int(trans_b), "A_PACKED": int(pack_a),
+               "B_PACKED": int(pack_b), "C_TRANS": int(swap)}
     i32 = np.int32
     if pack_b:
         # a batch stride of 0 means one matrix shared by every batch entry: pack it once
@@ -135,7 +154,7 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
         stride_ap = mt * mr * k if a_batch > 1 else 0
         ap = empty((a_batch * mt * mr * k,), np.float32, dev)
         kb = -(-k // 16)  # PACK_K in gemm.cl
-        grid = (_up(mt, _PACK_WG), kb, a_batch) if defines["TRANS_A"] else (_up(kb, _PACK_WG), mt, a_batch)
+        grid = (_up(mt, _PACK_WG), kb, a_batch) if trans_a else (_up(kb, _PACK_WG), mt, a_batch)
         _launch(dev, "gemm_pack_a", defines, grid, (_PACK_WG, 1, 1), i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
     lx, ly = cfg.get("local", (1, 1))

@@ -28,7 +28,10 @@ FORCED = {
     "cpu": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": ta},
     "cpu_direct": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
                                                 "pack_b": False},
-    "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True},
+    "cpu_swapped": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
+                                                 "pack_b": False, "swap": True},
+    "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True,
+                                                   "local": (2, 3)},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
                                            "WPTN": 2},
 }
@@ -94,7 +97,7 @@ def _run(dev, rng, m, n, k, ta, tb, *, alpha=1.0, beta=0.0, bias_axis=None, act=
     assert np.all(out[untouched] == SENTINEL), f"{what}: wrote outside the C window"
 
 
-@pytest.mark.parametrize("variant", ["auto", "naive", "cpu", "cpu_direct", "tiled"])
+@pytest.mark.parametrize("variant", ["auto", "naive", "cpu", "cpu_direct", "cpu_swapped", "tiled"])
 @pytest.mark.parametrize("ta,tb", TRANS)
 @pytest.mark.parametrize("m,n,k", SHAPES)
 def test_shapes_and_transposes(dev, rng, monkeypatch, variant, m, n, k, ta, tb):
@@ -118,14 +121,14 @@ def test_fused_epilogue(dev, rng, bias_axis, act, act_alpha):
              act_alpha=act_alpha)
 
 
-@pytest.mark.parametrize("variant", ["naive", "tiled", "cpu_packed_a8"])
+@pytest.mark.parametrize("variant", ["naive", "tiled", "cpu_swapped", "cpu_packed_a8"])
 def test_epilogue_other_variants(dev, rng, monkeypatch, variant):
     _force(monkeypatch, variant)
     _run(dev, rng, 19, 23, 11, True, False, alpha=1.5, beta=0.25, bias_axis="n", act=3, act_alpha=0.5)
     _run(dev, rng, 19, 23, 11, False, False, alpha=1.0, beta=0.0, bias_axis="m", act=1)
 
 
-@pytest.mark.parametrize("variant", ["auto", "tiled", "cpu_direct", "cpu_packed_a8"])
+@pytest.mark.parametrize("variant", ["auto", "tiled", "cpu_direct", "cpu_swapped", "cpu_packed_a8"])
 @pytest.mark.parametrize("ta,tb", TRANS)
 def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb):
     _force(monkeypatch, variant)
