@@ -39,7 +39,7 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         # The B side of the problem the kernel runs (op(A)^T when swapped) is read in place, saving a
         # launch, when it needs no transposing and stays in L2.
         kernel_trans_b = (not trans_a) if swap else trans_b
-        pack_b = kernel_trans_b or k * (m if swap else n) * 4 > _CPU_DIRECT_B_BYTES
+        pack_b = bool(kernel_trans_b) or k * (m if swap else n) * 4 > _CPU_DIRECT_B_BYTES
         return {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "local": (1, 1), "pack_a": False,
                 "pack_b": pack_b, "swap": swap}
     small = min(m, n) <= 32

@@ -97,62 +97,77 @@ def _run(dev, rng, m, n, k, ta, tb, *, alpha=1.0, beta=0.0, bias_axis=None, act=
     assert np.all(out[untouched] == SENTINEL), f"{what}: wrote outside the C window"
 
 
-@pytest.mark.parametrize("variant", ["auto", "naive", "cpu", "cpu_direct", "cpu_swapped", "tiled"])
-@pytest.mark.parametrize("ta,tb", TRANS)
+# Fused epilogues: (bias axis, activation id, activation alpha, alpha, beta). beta == 0 cases also
+# check that C (NaN there) is never read. A kernel build is one (variant flags, transposes, bias,
+# activation) combination and builds dominate a cold run, so each case below is one build where it can
+# be: "auto" uses the epilogue of its transposes, and the forced variants it may pick use the same one.
+E_NN = (None, 0, 0.0, 1.0, 0.0)
+E_TN = ("n", 3, 1.3, 0.7, -0.5)  # ELU
+E_NT = ("m", 1, 0.0, 1.0, 0.0)  # ReLU
+E_TT = ("n", 4, 0.0, 0.7, -0.5)  # SELU
+AUTO = {(False, False): E_NN, (True, False): E_TN, (False, True): E_NT, (True, True): E_TT}
+# (variant, trans_a, trans_b, epilogue); comments give the CPU kernel's A_PACKED B_PACKED C_TRANS
+CASES = [
+    ("auto", False, False, E_NN), ("auto", True, False, E_TN), ("auto", False, True, E_NT),
+    ("auto", True, True, E_TT),
+    ("cpu", False, False, E_NN),                          # 0 1 0, B packed as stored
+    ("cpu", False, True, E_NT),                           # 0 1 0, B packed transposed
+    ("cpu", True, True, ("n", 2, 0.1, 0.7, -0.5)),        # 1 1 0, both packed transposed (leaky ReLU)
+    ("cpu_direct", False, False, E_NN),                   # 0 0 0
+    ("cpu_direct", True, False, E_TN),                    # 1 0 0
+    ("cpu_swapped", True, True, E_TT),                    # 0 0 1
+    ("cpu_swapped", False, True, E_NT),                   # 0 1 1
+    ("cpu_packed_a8", False, False, ("m", 6, 0.0, 0.7, -0.5)),  # 1 1 0, A packed as stored, MR 4 NR 8 (tanh)
+    ("tiled", False, False, ("n", 5, 0.0, 0.7, -0.5)),    # sigmoid
+    ("tiled", True, True, ("m", 2, 0.1, 1.0, 0.0)),
+    ("naive", False, False, E_NN), ("naive", True, True, E_TT),
+]
+CASE_IDS = [f"{v}-{'t' if ta else 'n'}{'t' if tb else 'n'}" for v, ta, tb, _ in CASES]
+
+
+def _epilogue(epi: tuple) -> dict:
+    bias_axis, act, act_alpha, alpha, beta = epi
+    return {"bias_axis": bias_axis, "act": act, "act_alpha": act_alpha, "alpha": alpha, "beta": beta}
+
+
+@pytest.mark.parametrize("variant,ta,tb,epi", CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("m,n,k", SHAPES)
-def test_shapes_and_transposes(dev, rng, monkeypatch, variant, m, n, k, ta, tb):
+def test_shapes_transposes_and_epilogues(dev, rng, monkeypatch, variant, ta, tb, epi, m, n, k):
     if variant == "naive" and m * n * k > 20000:
         pytest.skip("the naive kernel is checked on small shapes only")
     _force(monkeypatch, variant)
-    _run(dev, rng, m, n, k, ta, tb)
+    _run(dev, rng, m, n, k, ta, tb, **_epilogue(epi))
 
 
-# each activation once, bias on both axes, alpha / beta != 1 / 0
-EPILOGUES = shapes(
-    [(None, 0, 0.0), ("m", 1, 0.0), ("n", 2, 0.1), ("m", 3, 1.3), ("n", 4, 0.0), (None, 5, 0.0), ("m", 6, 0.0)],
-    [("n", 2, 0.1)],
-)
-
-
-@pytest.mark.parametrize("bias_axis,act,act_alpha", EPILOGUES)
-def test_fused_epilogue(dev, rng, bias_axis, act, act_alpha):
-    for m, n, k in shapes([(17, 33, 65), (24, 48, 10), (3, 5, 2)], [(7, 17, 5)]):
-        _run(dev, rng, m, n, k, False, True, alpha=0.7, beta=-0.5, bias_axis=bias_axis, act=act,
-             act_alpha=act_alpha)
-
-
-@pytest.mark.parametrize("variant", ["naive", "tiled", "cpu_swapped", "cpu_packed_a8"])
-def test_epilogue_other_variants(dev, rng, monkeypatch, variant):
+@pytest.mark.parametrize("variant,ta,tb,epi", [c for c in CASES if c[0] != "naive"],
+                         ids=[i for i in CASE_IDS if not i.startswith("naive")])
+def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb, epi):
     _force(monkeypatch, variant)
-    _run(dev, rng, 19, 23, 11, True, False, alpha=1.5, beta=0.25, bias_axis="n", act=3, act_alpha=0.5)
-    _run(dev, rng, 19, 23, 11, False, False, alpha=1.0, beta=0.0, bias_axis="m", act=1)
-
-
-@pytest.mark.parametrize("variant", ["auto", "tiled", "cpu_direct", "cpu_swapped", "cpu_packed_a8"])
-@pytest.mark.parametrize("ta,tb", TRANS)
-def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb):
-    _force(monkeypatch, variant)
+    epi = _epilogue(epi)
     for m, n, k in shapes([(9, 20, 13), (33, 17, 40)], [(9, 20, 13)]):
-        _run(dev, rng, m, n, k, ta, tb, batch=3)
-        _run(dev, rng, m, n, k, ta, tb, batch=2, shared_a=True, beta=1.0)  # batch stride 0: one A for all
-        _run(dev, rng, m, n, k, ta, tb, batch=2, shared_b=True)
+        _run(dev, rng, m, n, k, ta, tb, batch=3, **epi)
+        _run(dev, rng, m, n, k, ta, tb, batch=2, shared_a=True, **{**epi, "beta": 1.0})  # stride 0: one A
+        _run(dev, rng, m, n, k, ta, tb, batch=2, shared_b=True, **epi)
 
 
 def test_k_zero_gives_epilogue_of_zero(dev, rng):
-    _run(dev, rng, 5, 6, 0, False, False, beta=0.5, bias_axis="n", act=1)
+    _run(dev, rng, 5, 6, 0, False, False, **{**_epilogue(E_NN), "beta": 0.5})
 
 
 def test_tensor_gemm(dev, rng):
-    a = rng.standard_normal((20, 30)).astype(np.float32)
-    b = rng.standard_normal((40, 30)).astype(np.float32)
-    bias = rng.standard_normal(40).astype(np.float32)
-    A, B, bias_t = (hetero.tensor(x, device=dev) for x in (a, b, bias))
-    out = gemm(A, B, trans_b=True, bias=bias_t, act=1)
-    assert out.shape == (20, 40)
-    assert_close(out, np.maximum(a.astype(np.float64) @ b.T.astype(np.float64) + bias, 0), what="gemm a @ b^T")
-    c = rng.standard_normal((40, 20)).astype(np.float32)
-    out = gemm(A, hetero.tensor(c, device=dev), trans_a=True, trans_b=True)
-    assert_close(out, (a.T.astype(np.float64) @ c.T.astype(np.float64)), what="gemm a^T @ c^T")
+    # small enough for the naive kernel on the CPU, with the epilogues of its builds above
+    a = rng.standard_normal((9, 7)).astype(np.float32)
+    b = rng.standard_normal((7, 11)).astype(np.float32)
+    A, B = hetero.tensor(a, device=dev), hetero.tensor(b, device=dev)
+    out = gemm(A, B)
+    assert out.shape == (9, 11)
+    assert_close(out, a.astype(np.float64) @ b, what="gemm a @ b")
+    c = rng.standard_normal((7, 9)).astype(np.float32)
+    bias = rng.standard_normal(11).astype(np.float32)
+    out = gemm(hetero.tensor(c, device=dev), hetero.tensor(b.T.copy(), device=dev), trans_a=True, trans_b=True,
+               bias=hetero.tensor(bias, device=dev), act=4)
+    assert out.shape == (9, 11)
+    assert_close(out, act_forward(c.T.astype(np.float64) @ b + bias, 4), what="gemm selu(c^T @ b + bias)")
 
 
 def test_tensor_gemm_bad_inputs(dev):
