@@ -15,6 +15,7 @@ _NAIVE_MAX_FLOPS = 16 * 16 * 16
 # one per global size would recompile for every new shape.
 _PACK_WG = 4
 _CPU_DIRECT_B_BYTES = 256 * 1024
+_PACK_COST = 64
 _SUM_WG = 16
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
@@ -31,16 +32,18 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
         return {"variant": "naive"}
     if dev.type == "cpu":
-        # Elements copied into panels either way: B (k x n) always, A (m x k) when it is transposed;
-        # swapped, op(A)^T is the packed side and op(B)^T is read in place when B is stored n x k.
-        cost = k * n + (m * k if trans_a else 0)
-        cost_swapped = m * k + (0 if trans_b else k * n)
+        # Cost in multiply-adds: the tiles' padded work plus the elements copied into panels (~64
+        # multiply-adds of time each): B (k x n) always and A (m x k) when it is transposed; swapped,
+        # op(A)^T is the packed side and op(B)^T is read in place when B is stored n x k.
+        mr, nr = 6, 16
+        cost = _up(m, mr) * _up(n, nr) * k + _PACK_COST * (k * n + (m * k if trans_a else 0))
+        cost_swapped = _up(n, mr) * _up(m, nr) * k + _PACK_COST * (m * k + (0 if trans_b else k * n))
         swap = cost_swapped < cost
         # The B side of the problem the kernel runs (op(A)^T when swapped) is read in place, saving a
         # launch, when it needs no transposing and stays in L2.
         kernel_trans_b = (not trans_a) if swap else trans_b
         pack_b = bool(kernel_trans_b) or k * (m if swap else n) * 4 > _CPU_DIRECT_B_BYTES
-        return {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "local": (1, 1), "pack_a": False,
+        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 4, "local": (1, 1), "pack_a": False,
                 "pack_b": pack_b, "swap": swap}
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
