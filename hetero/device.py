@@ -225,6 +225,7 @@ class Device:
         # extra compiler options for every program, e.g. -cl-opt-disable under the Oclgrind simulator
         self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
+        self._pending: list[cl.Event] = []
         self.recorder: list | None = None  # set by the graph executor to capture launches
         self.host_writes: set[int] | None = None  # buffers the host writes while a step is traced
 
@@ -268,8 +269,15 @@ class Device:
         if self.recorder is not None:
             self.recorder.append((kernel, tuple(global_size), local_size, args))
 
+    def keep(self, event: cl.Event) -> None:
+        """Hold a host-copy event until it completes (pyopencl waits for a copy whose event is dropped)."""
+        done = cl.command_execution_status.COMPLETE
+        self._pending = [e for e in self._pending if e.command_execution_status != done]
+        self._pending.append(event)
+
     def synchronize(self) -> None:
         self.queue.finish()
+        self._pending.clear()
 
     def memory_stats(self) -> dict:
         return self.pool.stats()

@@ -158,8 +158,9 @@ def tensor(array, device: str | int | Device | None = None, requires_grad: bool 
     t = empty(host.shape, host.dtype, dev)
     t.requires_grad = requires_grad
     if host.size:
-        # non-blocking: pyopencl keeps `host` alive until the copy has run
-        cl.enqueue_copy(dev.queue, t.buffer, host, is_blocking=False)
+        # non-blocking: the event keeps `host` alive until the copy has run, and dropping the event
+        # would wait for it, so the device keeps it until it completes
+        dev.keep(cl.enqueue_copy(dev.queue, t.buffer, host, is_blocking=False))
         if dev.host_writes is not None:
             dev.host_writes.add(t.buffer.int_ptr)
     return t

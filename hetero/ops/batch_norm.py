@@ -18,8 +18,6 @@ from ..tensor import Tensor, empty, zeros
 _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
 _INT_MAX = 2**31 - 1
 _GPU_WG = 256  # work-items per channel in the reductions (WG_SIZE), GPU layout
-_GPU_WG_SMALL = 64  # ... for channels of at most _GPU_SMALL_M values
-_GPU_SMALL_M = 4096
 _GPU_ELEMENTWISE_WG = 256
 # CPU layout (ROW_LOOP=1): PoCL runs a work-group on one core and vectorises the loops inside a
 # work-item, so a channel's reduction is one work-item and elementwise work-items take long runs.
@@ -33,11 +31,9 @@ def _row_loop(dev: Device) -> bool:
     return dev.type == "cpu"
 
 
-def _wg_size(row_loop: bool, m: int) -> int:
+def _wg_size(row_loop: bool) -> int:
     """Work-items per channel in the reduction kernels (the WG_SIZE define)."""
-    if row_loop:
-        return _CPU_WG
-    return _GPU_WG_SMALL if m <= _GPU_SMALL_M else _GPU_WG
+    return _CPU_WG if row_loop else _GPU_WG
 
 
 def _pow2_at_most(v: int, cap: int) -> int:
@@ -155,7 +151,7 @@ def batch_norm_forward(input: Tensor, running_mean: Tensor | None, running_var: 
     n, c, s = _dims(input)
     m = n * s
     row_loop = _row_loop(dev)
-    prog_defines = _defines(act, act_alpha, weight is not None, bias is not None, row_loop, _wg_size(row_loop, m))
+    prog_defines = _defines(act, act_alpha, weight is not None, bias is not None, row_loop, _wg_size(row_loop))
     out = empty(input.shape, np.float32, dev)
     save_mean = empty((c,), np.float32, dev)
     save_invstd = empty((c,), np.float32, dev)
@@ -193,9 +189,11 @@ def batch_norm_forward(input: Tensor, running_mean: Tensor | None, running_var: 
 def batch_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor | None, weight: Tensor | None,
                         save_mean: Tensor, save_invstd: Tensor, training: bool, act: int = 0, *,
                         act_alpha: float = 0.0, output_mask: tuple[bool, bool, bool] = (True, True, True),
-                        ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+                        has_bias: bool = False) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """(grad_input, grad_weight, grad_bias) of batch_norm_forward; output (the saved forward output) is
-    needed only when act != 0. output_mask says which of the three to compute (None for the others)."""
+    needed only when act != 0. output_mask says which of the three to compute (None for the others).
+    has_bias (whether the forward had a bias) changes no result: it lets backward reuse the forward's program.
+    """
     op = "batch_norm_backward"
     _check_float(op, "input", input, None)
     dev = input.device
@@ -219,7 +217,7 @@ def batch_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor | Non
     want_dw = want_dw and weight is not None
     m = n * s
     row_loop = _row_loop(dev)
-    prog_defines = _defines(act, act_alpha, weight is not None, False, row_loop, _wg_size(row_loop, m))
+    prog_defines = _defines(act, act_alpha, weight is not None, has_bias, row_loop, _wg_size(row_loop))
     y = grad_output if act == 0 else output  # y is read only when ACT != 0
     w = save_invstd if weight is None else weight  # never read when HAS_WEIGHT is 0
     dx = dweight = dbias = None
@@ -279,7 +277,8 @@ class BatchNormFn(Function):
         needs = ctx.needs_input_grad
         mask = (needs[0], len(needs) > 3 and needs[3], len(needs) > 4 and needs[4])
         dx, dweight, dbias = batch_norm_backward(grad, input, out, weight, save_mean, save_invstd, ctx.training,
-                                                 ctx.act, act_alpha=ctx.act_alpha, output_mask=mask)
+                                                 ctx.act, act_alpha=ctx.act_alpha, output_mask=mask,
+                                                 has_bias=ctx.has_bias)
         if dbias is not None:
             bias = ctx.inputs[4]
             dbias = Tensor(dbias.storage, bias.shape, np.float32, dbias.device)

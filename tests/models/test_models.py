@@ -13,7 +13,7 @@ from hetero.nn.conv import Conv2d
 from hetero.nn.linear import Identity
 from hetero.nn.normalization import BatchNorm2d
 from hetero.nn.pooling import LocalResponseNorm, MaxPool2d
-from tests.helpers import shapes
+from tests.helpers import oclgrind, shapes
 
 BN = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
 
@@ -129,8 +129,7 @@ CASES = shapes([
     ("mobilenet_v1", {"num_classes": 10, "small_input": True, "width_mult": 0.25}, (2, 3, 32, 32), 10),
     ("mobilenet_v1", {"num_classes": 7, "width_mult": 0.5}, (2, 3, 33, 33), 7),
 ], [
-    ("lenet5", {}, (1, 1, 28, 28), 10),
-    ("resnet18", {"num_classes": 10, "small_input": True}, (2, 3, 8, 8), 10),
+    ("lenet5", {}, (1, 1, 28, 28), 10),  # a whole ResNet takes over 10 minutes under Oclgrind
 ])
 
 
@@ -155,6 +154,7 @@ def test_forward_shape_and_grads_for_every_parameter(dev, name, kwargs, shape, c
     assert all(p.grad is None for p in model.parameters())
 
 
+@pytest.mark.skipif(oclgrind(), reason="a whole ResNet is too slow for Oclgrind")
 def test_eval_is_deterministic_and_train_updates_bn(dev, rng):
     model = models.resnet18(num_classes=10, small_input=True, device=dev)
     x = hetero.tensor(rng.standard_normal((2, 3, 16, 16)), device=dev)

@@ -1,0 +1,135 @@
+"""Activations and PReLU: reference vs finite differences, then device vs the float64 reference."""
+
+import numpy as np
+import pytest
+
+import hetero
+from hetero.ops import activation as act
+from hetero.reference import activation as ref
+from tests.helpers import assert_close, numeric_grad, shapes
+
+# name -> (device fn, reference forward, reference backward), each taking the same keyword hyperparameters
+CASES = {
+    "relu": (act.relu, ref.relu, ref.relu_backward, {}),
+    "leaky_relu": (act.leaky_relu, ref.leaky_relu, ref.leaky_relu_backward, {}),
+    "leaky_relu_0.2": (act.leaky_relu, ref.leaky_relu, ref.leaky_relu_backward, {"negative_slope": 0.2}),
+    "leaky_relu_neg": (act.leaky_relu, ref.leaky_relu, ref.leaky_relu_backward, {"negative_slope": -0.5}),
+    "elu": (act.elu, ref.elu, ref.elu_backward, {}),
+    "elu_0.3": (act.elu, ref.elu, ref.elu_backward, {"alpha": 0.3}),
+    "elu_neg": (act.elu, ref.elu, ref.elu_backward, {"alpha": -0.7}),
+    "selu": (act.selu, ref.selu, ref.selu_backward, {}),
+    "sigmoid": (act.sigmoid, ref.sigmoid, ref.sigmoid_backward, {}),
+    "tanh": (act.tanh, ref.tanh, ref.tanh_backward, {}),
+}
+
+SHAPES = shapes(
+    [(1,), (7,), (3, 5), (2, 3, 4, 5), (1, 1, 1, 1), (4, 1, 9, 1), (3, 257), (), (0, 3)],
+    [(7,), (2, 3)],
+)
+
+
+def _away_from_kinks(rng, shape, scale=2.0):
+    """Inputs at least 0.05 from 0, where the piecewise activations are not differentiable."""
+    x = rng.standard_normal(shape) * scale
+    return np.where(x >= 0, x + 0.05, x - 0.05)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_reference_gradients_match_finite_differences(name, rng):
+    _, f, fb, kw = CASES[name]
+    x = _away_from_kinks(rng, (3, 4))
+    w = rng.standard_normal(x.shape)
+    assert np.allclose(fb(w, x, **kw), numeric_grad(lambda v: (f(v, **kw) * w).sum(), x), atol=1e-6)
+
+
+@pytest.mark.parametrize("wshape", [(1,), (), (3,)])
+def test_prelu_reference_gradients_match_finite_differences(wshape, rng):
+    x = _away_from_kinks(rng, (2, 3, 4))
+    w = rng.standard_normal(wshape)
+    g = rng.standard_normal(x.shape)
+    gx, gw = ref.prelu_backward(g, x, w)
+    assert gw.shape == w.shape
+    assert np.allclose(gx, numeric_grad(lambda v: (ref.prelu(v, w) * g).sum(), x), atol=1e-6)
+    assert np.allclose(gw, numeric_grad(lambda v: (ref.prelu(x, v) * g).sum(), w), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", list(CASES))
+def test_forward_and_backward_match_reference(dev, name, shape, rng):
+    fn, f, fb, kw = CASES[name]
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    if x.size:
+        x.reshape(-1)[0] = 0.0  # PyTorch's gradient convention at the kink
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    y = fn(X, **kw)
+    x64 = x.astype(np.float64)
+    assert_close(y, f(x64, **kw), rtol=1e-5, atol=1e-6, what=f"{name} forward {shape}")
+    g = rng.standard_normal(shape).astype(np.float32)
+    y.backward(hetero.tensor(g, device=dev))
+    assert_close(X.grad, fb(g.astype(np.float64), x64, **kw), rtol=1e-5, atol=1e-6, what=f"{name} grad {shape}")
+
+
+def test_saturated_inputs_stay_finite(dev):
+    x = np.array([-100.0, -30.0, 30.0, 100.0], np.float32)
+    X = hetero.tensor(x, device=dev)
+    assert_close(act.sigmoid(X), ref.sigmoid(x.astype(np.float64)), atol=1e-7, what="sigmoid saturation")
+    assert_close(act.tanh(X), np.tanh(x.astype(np.float64)), atol=1e-7, what="tanh saturation")
+    assert_close(act.elu(X), ref.elu(x.astype(np.float64)), atol=1e-5, what="elu saturation")
+
+
+PRELU_CASES = shapes(
+    [((2, 3, 4, 5), (3,)), ((2, 3), (3,)), ((5, 1, 7), (1,)), ((2, 3, 4, 5), (1,)), ((1, 1, 1, 1), (1,)),
+     ((3, 4), ()), ((9,), (1,)), ((1, 6, 1, 1), (6,)),
+     ((4, 3, 33, 35), (3,)),  # 4620 elements per channel: several work-groups per channel
+     ((20001,), (1,)), ((0, 3), (3,))],
+    [((2, 3, 2), (3,)), ((5,), (1,))],
+)
+
+
+@pytest.mark.parametrize("xshape,wshape", PRELU_CASES)
+def test_prelu_forward_and_backward_match_reference(dev, xshape, wshape, rng):
+    x = (rng.standard_normal(xshape)).astype(np.float32)
+    if x.size:
+        x.reshape(-1)[0] = 0.0
+    w = (rng.standard_normal(wshape) * 0.5).astype(np.float32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    W = hetero.tensor(w, device=dev, requires_grad=True)
+    y = act.prelu(X, W)
+    assert_close(y, ref.prelu(x.astype(np.float64), w.astype(np.float64)), atol=1e-6, what="prelu forward")
+    g = rng.standard_normal(xshape).astype(np.float32)
+    y.backward(hetero.tensor(g, device=dev))
+    gx, gw = ref.prelu_backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64))
+    assert_close(X.grad, gx, atol=1e-6, what="prelu grad input")
+    # a sum of up to 20k products in float32
+    assert_close(W.grad, gw, rtol=1e-5, atol=1e-4, what="prelu grad weight")
+
+
+def test_prelu_weight_only_gradient(dev, rng):
+    x = rng.standard_normal((3, 2, 5)).astype(np.float32)
+    w = np.array([0.1, -0.2], np.float32)
+    W = hetero.tensor(w, device=dev, requires_grad=True)
+    y = act.prelu(hetero.tensor(x, device=dev), W)
+    y.backward(hetero.ones(y.shape, device=dev))
+    assert_close(W.grad, ref.prelu_backward(np.ones(x.shape), x.astype(np.float64), w)[1], atol=1e-5,
+                 what="prelu weight grad with input not requiring grad")
+
+
+def test_bad_inputs_raise_value_error(dev):
+    xi = hetero.tensor(np.zeros((2, 3), np.int32), device=dev)
+    x = hetero.zeros((2, 3, 4), device=dev)
+    with pytest.raises(ValueError, match="relu: expected a float32 tensor"):
+        act.relu(xi)
+    with pytest.raises(ValueError, match="sigmoid: expected a Tensor"):
+        act.sigmoid(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="leaky_relu: negative_slope must be a finite number"):
+        act.leaky_relu(x, float("nan"))
+    with pytest.raises(ValueError, match="elu: alpha must be a finite number"):
+        act.elu(x, "1")
+    with pytest.raises(ValueError, match=r"prelu: input \(2, 3, 4\) has 3 channels .* weight \(4,\)"):
+        act.prelu(x, hetero.zeros((4,), device=dev))
+    with pytest.raises(ValueError, match=r"prelu: weight must be a scalar or 1-D, got shape \(1, 3\)"):
+        act.prelu(x, hetero.zeros((1, 3), device=dev))
+    with pytest.raises(ValueError, match=r"prelu: input \(5,\) has 1 channels"):
+        act.prelu(hetero.zeros((5,), device=dev), hetero.zeros((5,), device=dev))
+    with pytest.raises(ValueError, match="prelu: weight must be a float32 tensor"):
+        act.prelu(x, hetero.tensor(np.zeros(3, np.int32), device=dev))

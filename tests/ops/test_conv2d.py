@@ -1,0 +1,272 @@
+"""conv2d: float64 reference vs finite differences and a direct loop, then device vs reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hetero
+from hetero.ops import conv2d as conv_ops
+from hetero.ops.conv2d import Conv2dFn, conv2d, conv2d_backward, conv2d_forward, conv2d_geometry
+from hetero.reference.conv2d import conv2d_backward as ref_backward
+from hetero.reference.conv2d import conv2d_forward as ref_forward
+from tests.helpers import assert_close, numeric_grad, shapes
+
+# float32 vs float64 bound: |err| <= ATOL + RTOL * max|expected| (sums of up to ~10^3 products)
+RTOL, ATOL = 1e-4, 1e-5
+
+# (input shape, weight shape, stride, padding, dilation, groups, with bias)
+CASES = [
+    ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0, 1, 1, True),  # batch 1, one channel (the direct depthwise path)
+    ((2, 3, 7, 9), (4, 3, 3, 3), 1, 1, 1, 1, True),  # odd sizes, padding
+    ((1, 3, 1, 1), (5, 3, 1, 1), 1, 0, 1, 1, True),  # 1x1 spatial, pointwise
+    ((2, 3, 1, 1), (4, 3, 3, 3), 1, 1, 1, 1, False),  # 1x1 spatial, 3x3 kernel reaching only padding around it
+    ((2, 3, 9, 9), (4, 3, 2, 2), 3, 0, 1, 1, True),  # stride larger than the kernel (skipped pixels)
+    ((2, 4, 10, 11), (6, 2, 3, 3), 2, 2, 1, 2, True),  # groups=2
+    ((2, 6, 8, 8), (9, 2, 3, 3), 1, 1, 1, 3, False),  # groups=3
+    ((2, 3, 11, 11), (4, 3, 3, 3), 1, 2, 2, 1, True),  # dilation
+    ((2, 4, 7, 7), (4, 1, 3, 3), 1, 1, 1, 4, True),  # depthwise, multiplier 1
+    ((2, 4, 9, 8), (8, 1, 5, 3), (2, 1), (2, 1), 1, 4, True),  # depthwise, multiplier 2, non-square
+    ((2, 3, 8, 8), (6, 1, 3, 3), 2, 1, 2, 3, False),  # depthwise, multiplier 2, stride and dilation
+    ((3, 8, 6, 5), (16, 8, 1, 1), 1, 0, 1, 1, True),  # pointwise
+    ((2, 8, 6, 5), (12, 4, 1, 1), 1, 0, 1, 2, True),  # grouped pointwise
+    ((2, 4, 7, 7), (6, 4, 1, 1), 2, 0, 1, 1, True),  # 1x1 with stride: im2col path
+    ((2, 4, 16, 16), (6, 4, 1, 1), 1, 0, 1, 1, True),  # pointwise, per-image layout (P >= 256)
+    ((2, 3, 20, 20), (4, 3, 3, 3), 1, 1, 1, 1, True),  # per-image layout
+    ((2, 5, 17, 16), (7, 5, 4, 2), (3, 2), (1, 2), (1, 2), 1, True),  # non-square kernel/stride/pad/dilation
+    ((2, 3, 6, 7), (4, 3, 4, 2), 1, "same", (1, 2), 1, True),  # asymmetric 'same' padding
+    ((2, 3, 6, 7), (4, 3, 3, 3), 1, "valid", 1, 1, False),
+    ((2, 96, 12, 12), (256, 96, 3, 3), 1, 1, 1, 1, True),  # large channel counts
+]
+REDUCED = [CASES[1], CASES[5], CASES[9]]
+
+
+def _case_id(case) -> str:
+    xs, ws, s, p, d, g, b = case
+    return f"x{'x'.join(map(str, xs))}-w{'x'.join(map(str, ws))}-s{s}-p{p}-d{d}-g{g}{'-b' if b else ''}"
+
+
+def _direct(x, w, b, stride, padding, dilation, groups) -> np.ndarray:
+    """conv2d as the textbook sum, element by element: an oracle independent of the reference's slicing."""
+    geo = conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    y = np.zeros(geo.out_shape)
+    for n, o, i, j in np.ndindex(*geo.out_shape):
+        g = o // geo.ocg
+        acc = 0.0 if b is None else b[o]
+        for c, u, v in np.ndindex(geo.icg, geo.kh, geo.kw):
+            h, ww = i * sh - geo.pad_t + u * dh, j * sw - geo.pad_l + v * dw
+            if 0 <= h < geo.h and 0 <= ww < geo.w:
+                acc += w[o, c, u, v] * x[n, g * geo.icg + c, h, ww]
+        y[n, o, i, j] = acc
+    return y
+
+
+# --- (1) the reference -------------------------------------------------------------------------------------
+
+TINY = [
+    ((1, 2, 4, 5), (3, 2, 2, 3), 1, 1, 1, 1),
+    ((2, 2, 5, 5), (2, 1, 3, 3), 2, 1, 1, 2),
+    ((1, 3, 6, 5), (6, 1, 2, 2), (2, 1), (0, 1), (2, 1), 3),
+    ((1, 2, 4, 4), (2, 2, 2, 3), 1, "same", 1, 1),
+    ((1, 1, 1, 1), (2, 1, 3, 3), 2, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", TINY)
+def test_reference_forward_matches_direct_sum(rng, xs, ws, stride, padding, dilation, groups):
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    y = ref_forward(x, w, b, stride, padding, dilation, groups)
+    np.testing.assert_allclose(y, _direct(x, w, b, stride, padding, dilation, groups), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", TINY)
+def test_reference_backward_matches_finite_differences(rng, xs, ws, stride, padding, dilation, groups):
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    r = rng.standard_normal(ref_forward(x, w, b, stride, padding, dilation, groups).shape)
+
+    def loss(xx, ww, bb):
+        return float(np.sum(ref_forward(xx, ww, bb, stride, padding, dilation, groups) * r))
+
+    dx, dw, db = ref_backward(r, x, w, stride, padding, dilation, groups)
+    np.testing.assert_allclose(dx, numeric_grad(lambda v: loss(v, w, b), x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dw, numeric_grad(lambda v: loss(x, v, b), w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(db, numeric_grad(lambda v: loss(x, w, v), b), rtol=1e-6, atol=1e-8)
+
+
+# --- (2) device vs reference ----------------------------------------------------------------------------------
+
+def _run_case(dev, rng, case, rtol=RTOL, atol=ATOL):
+    xs, ws, stride, padding, dilation, groups, with_bias = case
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32) if with_bias else None
+    xt = hetero.tensor(x, dev, requires_grad=True)
+    wt = hetero.tensor(w, dev, requires_grad=True)
+    bt = hetero.tensor(b, dev, requires_grad=True) if with_bias else None
+    y = conv2d(xt, wt, bt, stride, padding, dilation, groups)
+    expected = ref_forward(x, w, b, stride, padding, dilation, groups)
+    assert_close(y, expected, rtol, atol, "forward")
+    gy = rng.standard_normal(expected.shape).astype(np.float32)
+    y.backward(hetero.tensor(gy, dev))
+    dx, dw, db = ref_backward(gy, x, w, stride, padding, dilation, groups)
+    assert_close(xt.grad, dx, rtol, atol, "input grad")
+    assert_close(wt.grad, dw, rtol, atol, "weight grad")
+    if with_bias:
+        assert_close(bt.grad, db, rtol, atol, "bias grad")
+
+
+@pytest.mark.parametrize("case", shapes(CASES, REDUCED), ids=_case_id)
+def test_conv2d_matches_reference(dev, rng, case):
+    _run_case(dev, rng, case)
+
+
+@pytest.mark.parametrize("layout_min_p", [0, 10**9], ids=["per-image", "batch-major"])
+@pytest.mark.parametrize("case", shapes([CASES[1], CASES[6], CASES[11], CASES[16]], [CASES[1]]), ids=_case_id)
+def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_p):
+    # a budget of ~2 images per column matrix makes 5 images run as chunks 2 + 2 + 1
+    xs, ws, stride, padding, dilation, groups, with_bias = case
+    geo = conv2d_geometry((5, *xs[1:]), ws, stride, padding, dilation, groups)
+    rows = max(geo.c * geo.taps, geo.oc)
+    monkeypatch.setattr(conv_ops, "_PER_IMAGE_MIN_P", layout_min_p)
+    monkeypatch.setattr(conv_ops, "_COLS_BUDGET", 2 * rows * geo.p * 4)
+    _run_case(dev, rng, ((5, *xs[1:]), ws, stride, padding, dilation, groups, with_bias))
+
+
+def test_zero_batch(dev):
+    x = hetero.tensor(np.zeros((0, 3, 5, 5), np.float32), dev, requires_grad=True)
+    w = hetero.tensor(np.ones((4, 3, 3, 3), np.float32), dev, requires_grad=True)
+    b = hetero.tensor(np.ones(4, np.float32), dev, requires_grad=True)
+    y = conv2d(x, w, b, padding=1)
+    assert y.shape == (0, 4, 5, 5)
+    dx, dw, db = conv2d_backward(hetero.empty((0, 4, 5, 5), device=dev), x, w, padding=1)
+    assert dx.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(dw.numpy(), 0.0)
+    np.testing.assert_array_equal(db.numpy(), 0.0)
+
+
+def test_needs_input_grad_skips_work(dev, rng):
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    xt, wt = hetero.tensor(x, dev), hetero.tensor(w, dev, requires_grad=True)
+    bt = hetero.tensor(b, dev)
+    y = conv2d(xt, wt, bt, 1, 1, 1, 2)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(hetero.tensor(gy, dev))
+    assert xt.grad is None and bt.grad is None
+    assert_close(wt.grad, ref_backward(gy, x, w, 1, 1, 1, 2)[1], RTOL, ATOL, "weight grad")
+    dx, dw, db = conv2d_backward(hetero.tensor(gy, dev), xt, wt, 1, 1, 1, 2, needs=(True, False, False))
+    assert dw is None and db is None
+    assert_close(dx, ref_backward(gy, x, w, 1, 1, 1, 2)[0], RTOL, ATOL, "input grad")
+
+
+# --- fused activation epilogue ------------------------------------------------------------------------------
+
+ACTS = {  # id: (name, f(z), df/dz(z))
+    1: ("relu", lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(float)),
+    2: ("leaky_relu", lambda z: np.where(z > 0, z, 0.1 * z), lambda z: np.where(z > 0, 1.0, 0.1)),
+    3: ("elu", lambda z: np.where(z > 0, z, 0.7 * np.expm1(z)), lambda z: np.where(z > 0, 1.0, 0.7 * np.exp(z))),
+    5: ("sigmoid", lambda z: 1 / (1 + np.exp(-z)), lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+    6: ("tanh", np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+}
+ALPHAS = {2: 0.1, 3: 0.7}
+
+
+@pytest.mark.parametrize("act", list(ACTS), ids=[v[0] for v in ACTS.values()])
+@pytest.mark.parametrize("case", [CASES[5], CASES[9]], ids=["gemm", "depthwise"])
+def test_fused_activation(dev, rng, case, act):
+    xs, ws, stride, padding, dilation, groups, _ = case
+    _, f, df = ACTS[act]
+    alpha = ALPHAS.get(act, 0.0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32) * 0.5
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    xt, wt = hetero.tensor(x, dev, requires_grad=True), hetero.tensor(w, dev, requires_grad=True)
+    bt = hetero.tensor(b, dev, requires_grad=True)
+    y = Conv2dFn.apply(xt, wt, bt, stride, padding, dilation, groups, act, alpha)
+    z = ref_forward(x, w, b, stride, padding, dilation, groups)
+    assert_close(y, f(z), RTOL, ATOL, "fused forward")
+    gy = rng.standard_normal(z.shape).astype(np.float32)
+    y.backward(hetero.tensor(gy, dev))
+    dx, dw, db = ref_backward(gy * df(z), x, w, stride, padding, dilation, groups)
+    assert_close(xt.grad, dx, RTOL, ATOL, "input grad")
+    assert_close(wt.grad, dw, RTOL, ATOL, "weight grad")
+    assert_close(bt.grad, db, RTOL, ATOL, "bias grad")
+
+
+def test_launcher_without_bias_fuses_relu(dev, rng):
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    y = conv2d_forward(hetero.tensor(x, dev), hetero.tensor(w, dev), None, 1, 1, act=1)
+    assert_close(y, np.maximum(ref_forward(x, w, None, 1, 1), 0), RTOL, ATOL, "conv+relu")
+
+
+# --- (3) bad inputs ----------------------------------------------------------------------------------------
+
+BAD = [
+    ((2, 3, 8), (4, 3, 3, 3), None, {}, r"conv2d: input must be 4-D.*\(2, 3, 8\)"),
+    ((2, 3, 8, 8), (4, 3, 3), None, {}, r"conv2d: weight must be 4-D.*\(4, 3, 3\)"),
+    ((2, 3, 8, 8), (4, 5, 3, 3), None, {}, r"conv2d: input \(2, 3, 8, 8\) has 3 channels but weight "
+                                          r"\(4, 5, 3, 3\) expects 5"),
+    ((2, 3, 8, 8), (4, 1, 3, 3), None, {"groups": 2}, r"conv2d: input \(2, 3, 8, 8\) has 3 channels, not "
+                                                      r"divisible by groups=2"),
+    ((2, 4, 8, 8), (3, 2, 3, 3), None, {"groups": 2}, r"conv2d: weight \(3, 2, 3, 3\) has 3 output channels"),
+    ((2, 4, 8, 8), (4, 4, 3, 3), None, {"groups": 0}, r"conv2d: groups must be a positive int"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), None, {"stride": 0}, r"conv2d: stride must be >= 1"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), None, {"stride": (1, 2, 3)}, r"conv2d: stride must be an int or a pair"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), None, {"dilation": (1, 0)}, r"conv2d: dilation must be >= 1"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), None, {"padding": -1}, r"conv2d: padding must be >= 0"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), None, {"padding": "full"}, r"conv2d: padding must be an int, a pair"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), None, {"padding": "same", "stride": 2}, r"conv2d: padding='same' needs stride 1"),
+    ((2, 3, 2, 2), (4, 3, 3, 3), None, {}, r"conv2d: kernel \(3, 3\).*larger than the padded input \(2, 2\) "
+                                           r"of input \(2, 3, 2, 2\)"),
+    ((2, 3, 5, 5), (4, 3, 3, 3), None, {"dilation": 3}, r"conv2d: kernel \(3, 3\) with dilation \(3, 3\) spans "
+                                                        r"\(7, 7\)"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), (5,), {}, r"conv2d: bias \(5,\) must have shape \(4,\)"),
+]
+
+
+@pytest.mark.parametrize("xs, ws, bs, kwargs, match", BAD)
+def test_bad_shapes_raise(dev, xs, ws, bs, kwargs, match):
+    x = hetero.zeros(xs, device=dev)
+    w = hetero.zeros(ws, device=dev)
+    b = None if bs is None else hetero.zeros(bs, device=dev)
+    with pytest.raises(ValueError, match=match):
+        conv2d(x, w, b, **kwargs)
+
+
+def test_wrong_dtype_raises(dev):
+    x = hetero.zeros((1, 3, 5, 5), np.int32, dev)
+    w = hetero.zeros((2, 3, 3, 3), device=dev)
+    with pytest.raises(ValueError, match=r"conv2d: input \(1, 3, 5, 5\) must be float32, got int32"):
+        conv2d(x, w)
+    with pytest.raises(ValueError, match=r"conv2d: bias \(2,\) must be float32"):
+        conv2d(hetero.zeros((1, 3, 5, 5), device=dev), w, hetero.zeros((2,), np.int32, dev))
+
+
+def test_different_devices_raise():
+    devs = hetero.select_devices("all")
+    if len(devs) < 2:
+        try:
+            devs = hetero.select_devices("cpu/2")  # two halves of a CPU are two devices
+        except hetero.HeteroError:
+            devs = []
+    if len(devs) < 2:
+        pytest.skip("needs two usable OpenCL devices (or a CPU device that can be split)")
+    x = hetero.zeros((1, 3, 5, 5), device=devs[0])
+    w = hetero.zeros((2, 3, 3, 3), device=devs[1])
+    with pytest.raises(ValueError, match=r"conv2d: input \(1, 3, 5, 5\) is on device .* but weight"):
+        conv2d(x, w)
+
+
+def test_bad_activation_and_grad_shape_raise(dev):
+    x = hetero.zeros((1, 3, 5, 5), device=dev)
+    w = hetero.zeros((2, 3, 3, 3), device=dev)
+    with pytest.raises(ValueError, match="conv2d: unknown activation id 9"):
+        conv2d_forward(x, w, act=9)
+    with pytest.raises(ValueError, match=r"conv2d_backward: grad \(1, 2, 5, 5\) must be float32 of the output "
+                                         r"shape \(1, 2, 3, 3\)"):
+        conv2d_backward(hetero.zeros((1, 2, 5, 5), device=dev), x, w)
+    with pytest.raises(ValueError, match="conv2d_backward: a fused activation needs the forward output"):
+        conv2d_backward(hetero.zeros((1, 2, 3, 3), device=dev), x, w, act=1)

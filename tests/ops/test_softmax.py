@@ -1,0 +1,204 @@
+"""softmax / log_softmax / nll_loss / cross_entropy: reference vs finite differences, then device vs reference."""
+
+import numpy as np
+import pyopencl as cl
+import pytest
+
+import hetero
+from hetero.ops import softmax as sm
+from hetero.reference import softmax as ref
+from tests.helpers import assert_close, numeric_grad, shapes
+
+# (shape, dim): 2-D and 4-D over every dim incl. negative ones, rows long enough for the work-group kernel
+# (contiguous and >= 128), odd sizes, a single element and a 0-d tensor
+SOFTMAX_CASES = shapes(
+    [((3, 5), 0), ((3, 5), 1), ((3, 5), -1), ((2, 3, 4, 5), 0), ((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2),
+     ((2, 3, 4, 5), -1), ((1, 1, 1, 1), 1), ((7,), 0), ((1, 1000), 1), ((5, 1000), -1), ((1000, 3), 0),
+     ((3, 131), 1), ((2, 300, 3), 1), ((4, 1), 1), ((), 0), ((), -1), ((0, 4), 1)],
+    [((3, 5), -1), ((2, 3, 2), 1)],
+)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_reference_softmax_gradients_match_finite_differences(dim, rng):
+    x = rng.standard_normal((3, 4))
+    w = rng.standard_normal(x.shape)
+    y = ref.softmax(x, dim)
+    assert np.allclose(ref.softmax_backward(w, y, dim), numeric_grad(lambda v: (ref.softmax(v, dim) * w).sum(), x),
+                       atol=1e-6)
+    y = ref.log_softmax(x, dim)
+    assert np.allclose(ref.log_softmax_backward(w, y, dim),
+                       numeric_grad(lambda v: (ref.log_softmax(v, dim) * w).sum(), x), atol=1e-6)
+
+
+LOSS_OPTIONS = [
+    {}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 2}, {"weight": True},
+    {"weight": True, "ignore_index": 0, "reduction": "mean"}, {"weight": True, "reduction": "none"},
+]
+
+
+def _loss_args(opts, C, rng):
+    kw = dict(opts)
+    if kw.get("weight"):
+        kw["weight"] = rng.uniform(0.2, 2.0, C)
+    return kw
+
+
+@pytest.mark.parametrize("opts", LOSS_OPTIONS)
+def test_reference_loss_gradients_match_finite_differences(opts, rng):
+    N, C = 5, 4
+    x = rng.standard_normal((N, C))
+    t = np.array([2, 0, 3, 2, 1], np.int32)
+    kw = _loss_args(opts, C, rng)
+    g = rng.standard_normal(N) if kw.get("reduction") == "none" else np.array(1.7)
+    for f, fb in ((ref.nll_loss, ref.nll_loss_backward), (ref.cross_entropy, ref.cross_entropy_backward)):
+        num = numeric_grad(lambda v, f=f: float((f(v, t, **kw) * g).sum()), x)
+        assert np.allclose(fb(g, x, t, **kw), num, atol=1e-6), f.__name__
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("shape,dim", SOFTMAX_CASES)
+def test_softmax_forward_and_backward_match_reference(dev, shape, dim, log, rng):
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    y = (sm.log_softmax if log else sm.softmax)(X, dim)
+    x64 = x.astype(np.float64)
+    d = dim % max(x.ndim, 1)
+    if x.ndim == 0:  # numpy reduces a 0-d array over axis None only
+        x64, d = x64.reshape(1), 0
+    expected = (ref.log_softmax if log else ref.softmax)(x64, d).reshape(shape)
+    assert_close(y, expected, rtol=1e-5, atol=1e-6, what=f"{'log_' * log}softmax {shape} dim {dim}")
+    g = rng.standard_normal(shape).astype(np.float32)
+    y.backward(hetero.tensor(g, device=dev))
+    bw = ref.log_softmax_backward if log else ref.softmax_backward
+    gx = bw(g.astype(np.float64).reshape(x64.shape), expected.reshape(x64.shape), d).reshape(shape)
+    assert_close(X.grad, gx, rtol=1e-5, atol=1e-5, what=f"{'log_' * log}softmax grad {shape} dim {dim}")
+
+
+@pytest.mark.parametrize("shape,dim", [((4, 300), 1), ((3, 5), 1), ((6, 2, 3), 0)])
+def test_large_logits_stay_finite(dev, shape, dim, rng):
+    x = (rng.standard_normal(shape) * 1e4).astype(np.float32)
+    x.reshape(-1)[:3] = [1e4, -1e4, 1e4]
+    X = hetero.tensor(x, device=dev)
+    y, ly = sm.softmax(X, dim).numpy(), sm.log_softmax(X, dim).numpy()
+    assert np.isfinite(y).all() and np.isfinite(ly).all()
+    assert_close(y, ref.softmax(x.astype(np.float64), dim), atol=1e-6, what="softmax of 1e4 logits")
+    # log-softmax values reach -1e4: float32 resolves them to ~1e-3
+    assert_close(ly, ref.log_softmax(x.astype(np.float64), dim), rtol=2e-7, atol=1e-5, what="log_softmax 1e4")
+
+
+LOSS_SHAPES = shapes([(1, 1), (1, 7), (5, 1), (1, 1000), (8, 1000), (13, 10), (300, 17), (0, 4)],
+                     [(3, 5), (1, 1)])
+
+
+@pytest.mark.parametrize("opts", LOSS_OPTIONS)
+@pytest.mark.parametrize("N,C", LOSS_SHAPES)
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_losses_forward_and_backward_match_reference(dev, op, N, C, opts, rng):
+    x = (rng.standard_normal((N, C)) * 3).astype(np.float32)
+    t = rng.integers(0, C, N).astype(np.int32)
+    kw = _loss_args(opts, C, rng)
+    if "ignore_index" in kw and N > 2:
+        t[1] = kw["ignore_index"]
+    if kw.get("weight") is not None:
+        kw["weight"] = kw["weight"].astype(np.float32)
+    dkw = {**kw, "weight": hetero.tensor(kw["weight"], device=dev)} if "weight" in kw else kw
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    loss = getattr(sm, op)(X, hetero.tensor(t, device=dev), **dkw)
+    x64 = x.astype(np.float64)
+    expected = getattr(ref, op)(x64, t, **kw)
+    assert loss.shape == expected.shape
+    if np.isnan(expected).any():  # a mean over no rows (N == 0, or every target ignored): 0 / 0, as PyTorch
+        assert np.isnan(loss.item())
+    else:
+        assert_close(loss, expected, rtol=1e-5, atol=1e-5, what=f"{op} {N}x{C} {opts}")
+    g = rng.standard_normal(loss.shape).astype(np.float32) + 2.0
+    loss.backward(hetero.tensor(g, device=dev))
+    gx = getattr(ref, f"{op}_backward")(g.astype(np.float64), x64, t, **kw)
+    assert_close(X.grad, gx, rtol=1e-5, atol=1e-6, what=f"{op} grad {N}x{C} {opts}")
+
+
+def test_cross_entropy_backward_reads_the_gradient_on_the_device(dev, rng):
+    """Record the backward launch, change the upstream gradient in place, replay: the result follows it."""
+    x = rng.standard_normal((6, 9)).astype(np.float32)
+    t = rng.integers(0, 9, 6).astype(np.int32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    loss = sm.cross_entropy(X, hetero.tensor(t, device=dev))
+    G = hetero.full((), 1.0, device=dev)
+    dev.recorder = []
+    try:
+        loss.backward(G)
+        launches = dev.recorder
+    finally:
+        dev.recorder = None
+    base = ref.cross_entropy_backward(np.array(1.0), x.astype(np.float64), t)
+    assert_close(X.grad, base, what="cross_entropy grad, g = 1")
+    assert len(launches) == 1  # the fused backward kernel
+    cl.enqueue_copy(dev.queue, G.buffer, np.array([3.0], np.float32), is_blocking=True)
+    kernel, glob, local, args = launches[0]
+    kernel.set_args(*args)
+    cl.enqueue_nd_range_kernel(dev.queue, kernel, glob, local)
+    assert_close(X.grad, 3 * base, what="replayed cross_entropy grad, g = 3")
+
+
+def test_scaled_loss_backpropagates_the_scale(dev, rng):
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    t = np.array([0, 4, 2, 1], np.int32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    (sm.cross_entropy(X, hetero.tensor(t, device=dev)) * 2.5).backward()
+    assert_close(X.grad, 2.5 * ref.cross_entropy_backward(np.array(1.0), x.astype(np.float64), t),
+                 what="d(2.5 * loss)/dx")
+
+
+def test_cross_entropy_with_large_logits_is_finite(dev, rng):
+    x = (rng.standard_normal((5, 10)) * 1e4).astype(np.float32)
+    t = rng.integers(0, 10, 5).astype(np.int32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    loss = sm.cross_entropy(X, hetero.tensor(t, device=dev))
+    loss.backward()
+    assert np.isfinite(loss.item()) and np.isfinite(X.grad.numpy()).all()
+    assert_close(loss, ref.cross_entropy(x.astype(np.float64), t), rtol=1e-6, what="cross_entropy 1e4 logits")
+
+
+def test_all_rows_ignored_gives_nan_loss_and_zero_gradient(dev, rng):
+    X = hetero.tensor(rng.standard_normal((3, 4)).astype(np.float32), device=dev, requires_grad=True)
+    loss = sm.cross_entropy(X, hetero.tensor(np.full(3, -100, np.int32), device=dev))
+    loss.backward()
+    assert np.isnan(loss.item())
+    assert np.array_equal(X.grad.numpy(), np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_out_of_range_target_gives_nan_not_a_crash(dev, op, rng):
+    """Kernels cannot raise: an id outside [0, C) that is not ignore_index makes the loss NaN."""
+    X = hetero.tensor(rng.standard_normal((3, 4)).astype(np.float32), device=dev)
+    for bad in (4, -1, 1 << 30):
+        loss = getattr(sm, op)(X, hetero.tensor(np.array([0, bad, 2], np.int32), device=dev))
+        assert np.isnan(loss.item())
+    rows = getattr(sm, op)(X, hetero.tensor(np.array([0, 7, 2], np.int32), device=dev), reduction="none").numpy()
+    assert np.isfinite(rows[[0, 2]]).all() and np.isnan(rows[1])
+
+
+def test_bad_inputs_raise_value_error(dev):
+    x = hetero.zeros((4, 5), device=dev)
+    t = hetero.tensor(np.zeros(4, np.int32), device=dev)
+    with pytest.raises(ValueError, match=r"softmax: dim 2 is out of range for input of shape \(4, 5\)"):
+        sm.softmax(x, 2)
+    with pytest.raises(ValueError, match=r"log_softmax: dim -3 is out of range"):
+        sm.log_softmax(x, -3)
+    with pytest.raises(ValueError, match="softmax: dim must be an int"):
+        sm.softmax(x, None)
+    with pytest.raises(ValueError, match="softmax: expected a float32 tensor"):
+        sm.softmax(t, 0)
+    with pytest.raises(ValueError, match=r"cross_entropy: input must be \[N, C\] scores, got shape \(4, 5, 1\)"):
+        sm.cross_entropy(hetero.zeros((4, 5, 1), device=dev), t)
+    with pytest.raises(ValueError, match="cross_entropy: target must be an int32 tensor of class ids, got float32"):
+        sm.cross_entropy(x, hetero.zeros((4,), device=dev))
+    with pytest.raises(ValueError, match=r"nll_loss: target shape \(3,\) does not match input \(4, 5\)"):
+        sm.nll_loss(x, hetero.tensor(np.zeros(3, np.int32), device=dev))
+    with pytest.raises(ValueError, match=r"cross_entropy: weight must be a float32 tensor of shape \(5,\)"):
+        sm.cross_entropy(x, t, weight=hetero.zeros((4,), device=dev))
+    with pytest.raises(ValueError, match="nll_loss: reduction must be 'none', 'mean' or 'sum'"):
+        sm.nll_loss(x, t, reduction="avg")
+    with pytest.raises(ValueError, match="cross_entropy: ignore_index must be an int32 value"):
+        sm.cross_entropy(x, t, ignore_index=1.5)
