@@ -1,9 +1,10 @@
 """GEMM throughput: hetero's launch_gemm vs numpy's float32 matmul (OpenBLAS), square sizes.
 
-    python benchmarks/gemm.py [--devices SPEC] [--sizes 256,512,1024,2048] [--repeats N]
+    python benchmarks/gemm.py [--devices SPEC] [--sizes 256,512,1024,2048] [--repeats N] [--trans nn,tn,nt,tt]
 
-Prints GFLOP/s (median of repeats after a warm-up, timed around dev.synchronize()) and the ratio
-to numpy measured in the same run.
+For each device and size: GFLOP/s of ours and of numpy (median of repeats after a warm-up; each repeat
+times enough back-to-back calls to last ~0.2 s, ours ending with dev.synchronize()), and the ratio.
+The two are timed alternately, repeat by repeat, so a machine shared with other work slows both alike.
 """
 
 from __future__ import annotations
@@ -17,73 +18,79 @@ import numpy as np
 import hetero
 from hetero.ops.gemm import gemm_config, launch_gemm
 
+_MIN_TIME = 0.2
 
-def _median_seconds(fn, sync, repeats: int, min_time: float = 0.2) -> float:
-    """Median of `repeats` timings, each of enough back-to-back calls to last about min_time."""
+
+def _calls_for(fn, sync) -> int:
+    """Warm up, then how many back-to-back calls last about _MIN_TIME."""
     fn()
     sync()
     t0 = time.perf_counter()
     fn()
     sync()
-    once = max(time.perf_counter() - t0, 1e-6)
-    inner = max(1, int(min_time / once))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        sync()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+    return max(1, int(_MIN_TIME / max(time.perf_counter() - t0, 1e-6)))
 
 
-def bench_numpy(n: int, repeats: int) -> float:
+def _seconds_per_call(fn, sync, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / calls
+
+
+def bench(dev: hetero.Device, n: int, repeats: int, trans_a: bool, trans_b: bool) -> tuple[float, float]:
+    """(our GFLOP/s, numpy GFLOP/s) for C = op(A) @ op(B), all n x n float32."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), np.float32)
-    return 2 * n**3 / _median_seconds(lambda: np.matmul(a, b, out=out), lambda: None, repeats) / 1e9
-
-
-def bench_device(dev: hetero.Device, n: int, repeats: int, trans_a: bool = False, trans_b: bool = False) -> float:
-    rng = np.random.default_rng(0)
-    a = hetero.tensor(rng.standard_normal((n, n), dtype=np.float32), dev)
-    b = hetero.tensor(rng.standard_normal((n, n), dtype=np.float32), dev)
+    ha = rng.standard_normal((n, n), dtype=np.float32)
+    hb = rng.standard_normal((n, n), dtype=np.float32)
+    a, b = hetero.tensor(ha, dev), hetero.tensor(hb, dev)
     c = hetero.empty((n, n), np.float32, dev)
+    opa, opb = (ha.T if trans_a else ha), (hb.T if trans_b else hb)
+    out = np.empty((n, n), np.float32)
 
-    def run():
+    def ours():
         launch_gemm(dev, n, n, n, a, 0, n, trans_a, b, 0, n, trans_b, c, 0, n)
 
-    seconds = _median_seconds(run, dev.synchronize, repeats)
-    # correctness spot check so a fast wrong kernel cannot look good
-    ha, hb = a.numpy().astype(np.float64), b.numpy().astype(np.float64)
-    want = (ha.T if trans_a else ha) @ (hb.T if trans_b else hb)
+    def theirs():
+        np.matmul(opa, opb, out=out)
+
+    def nothing():
+        pass
+
+    ours_calls = _calls_for(ours, dev.synchronize)
+    np_calls = _calls_for(theirs, nothing)
+    t_ours, t_np = [], []
+    for _ in range(repeats):
+        t_np.append(_seconds_per_call(theirs, nothing, np_calls))
+        t_ours.append(_seconds_per_call(ours, dev.synchronize, ours_calls))
+    # a fast wrong kernel must not look good
+    want = opa.astype(np.float64) @ opb.astype(np.float64)
     err = float(np.abs(c.numpy() - want).max() / np.abs(want).max())
     if err > 1e-4:
         raise RuntimeError(f"gemm on {dev.label} at n={n} is wrong: relative error {err:.3g}")
-    return 2 * n**3 / seconds / 1e9
+    flop = 2 * n**3 / 1e9
+    return flop / statistics.median(t_ours), flop / statistics.median(t_np)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", default="all", help="device specs for hetero.select_devices (default: all)")
     parser.add_argument("--sizes", default="256,512,1024,2048", help="comma-separated square sizes")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per size (median reported)")
-    parser.add_argument("--trans", default="nn", help="transpose combos to time, e.g. nn,tn,nt (default nn)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per size (median reported)")
+    parser.add_argument("--trans", default="nn", help="transpose combos to time, e.g. nn,tn,nt,tt (default nn)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     combos = [c.strip().lower() for c in args.trans.split(",") if c.strip()]
-    devs = hetero.select_devices(args.devices)
-    ref = {n: bench_numpy(n, args.repeats) for n in sizes}
-    print(f"{'device':<40} {'op':>3} {'size':>6} {'variant':>8} {'GFLOP/s':>9} {'numpy':>9} {'ratio':>6}")
-    for dev in devs:
+    print(f"{'device':<34} {'op':>3} {'size':>6} {'variant':>8} {'GFLOP/s':>9} {'numpy':>9} {'ratio':>6}")
+    for dev in hetero.select_devices(args.devices):
         for combo in combos:
             ta, tb = combo[0] == "t", combo[1] == "t"
             for n in sizes:
-                gf = bench_device(dev, n, args.repeats, ta, tb)
+                ours, ref = bench(dev, n, args.repeats, ta, tb)
                 variant = gemm_config(dev, n, n, n, ta, tb)["variant"]
-                print(f"{dev.label[:40]:<40} {combo:>3} {n:>6} {variant:>8} {gf:>9.1f} {ref[n]:>9.1f} "
-                      f"{gf / ref[n]:>6.2f}", flush=True)
+                print(f"{dev.label[:34]:<34} {combo:>3} {n:>6} {variant:>8} {ours:>9.1f} {ref:>9.1f} "
+                      f"{ours / ref:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":
