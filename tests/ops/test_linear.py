@@ -77,3 +77,15 @@ def test_bad_inputs(dev):
         linear(hetero.zeros((2, 4), np.int32, device=dev), hetero.zeros((3, 4), device=dev))
     with pytest.raises(ValueError, match="at least 1"):
         linear(hetero.zeros((), device=dev), hetero.zeros((3, 1), device=dev))
+
+
+def test_zero_rows(dev):
+    x = hetero.tensor(np.zeros((0, 5), np.float32), device=dev, requires_grad=True)
+    w = hetero.tensor(np.ones((3, 5), np.float32), device=dev, requires_grad=True)
+    b = hetero.tensor(np.ones(3, np.float32), device=dev, requires_grad=True)
+    y = linear(x, w, b)
+    assert y.shape == (0, 3)
+    y.backward(hetero.tensor(np.zeros((0, 3), np.float32), device=dev))
+    assert x.grad.shape == (0, 5)
+    assert_close(w.grad, np.zeros((3, 5)), what="grad weight over no rows")
+    assert_close(b.grad, np.zeros(3), what="grad bias over no rows")

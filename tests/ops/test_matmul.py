@@ -59,3 +59,12 @@ def test_bad_inputs(dev):
         matmul(z((2, 3, 4), device=dev), z((3, 4, 5), device=dev))
     with pytest.raises(ValueError, match="float32"):
         matmul(z((2, 3), np.int32, device=dev), z((3, 2), device=dev))
+
+
+def test_empty_inner_dimension(dev):
+    A = hetero.tensor(np.zeros((2, 3, 0), np.float32), device=dev, requires_grad=True)
+    B = hetero.tensor(np.zeros((0, 4), np.float32), device=dev, requires_grad=True)
+    out = matmul(A, B)
+    assert_close(out, np.zeros((2, 3, 4)), what="matmul with k = 0")
+    out.backward(hetero.ones((2, 3, 4), device=dev))
+    assert A.grad.shape == (2, 3, 0) and B.grad.shape == (0, 4)
