@@ -18,7 +18,7 @@ test: setup lint
 
 # Reduced-shape op tests on the Oclgrind simulator; any invalid access, race or uninitialised read fails.
 oclgrind: setup
-	@bash scripts/oclgrind.sh
+	@bash scripts/oclgrind.sh $(OCLGRIND_TESTS)
 
 # Build the wheel, install it into a fresh venv and run it from outside the repository.
 wheel-check: setup
