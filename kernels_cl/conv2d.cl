@@ -21,17 +21,23 @@
 #define REDUCE_WG 64
 #endif
 
-// Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (OH*OW, C*KH*KW, nb).
+// Work-item grids flatten (row, pixel) into dimension 0 so that small images (P = 1 at the end of a
+// network) do not leave most of a fixed-width work-group idle; dimension 0 is rounded up to the
+// work-group width, hence the guards.
+
+// Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (C*KH*KW * OH*OW, nb).
 __kernel void im2col(__global const float *x, const int n0, const int C, const int H, const int W,
                      const int KH, const int KW, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w,
                      const int OH, const int OW,
                      __global float *cols, const int row_stride, const int img_stride)
 {
-    const int p = get_global_id(0);
-    const int r = get_global_id(1);
-    const int nl = get_global_id(2);
-    if (p >= OH * OW || r >= C * KH * KW) return;
+    const int P = OH * OW;
+    const int idx = get_global_id(0);
+    const int nl = get_global_id(1);
+    if (idx >= C * KH * KW * P) return;
+    const int r = idx / P;
+    const int p = idx - r * P;
     const int kw = r % KW;
     const int kh = (r / KW) % KH;
     const int c = r / (KW * KH);
@@ -45,7 +51,7 @@ __kernel void im2col(__global const float *x, const int n0, const int C, const i
     cols[(size_t)r * row_stride + (size_t)nl * img_stride + p] = v;
 }
 
-// Fold column gradients back into dx [N, C, H, W] for images n0 .. n0+nb-1: global (H*W, C, nb).
+// Fold column gradients back into dx [N, C, H, W] for images n0 .. n0+nb-1: global (C*H*W, nb).
 // Each work-item gathers the column entries that read its pixel, so no two work-items write the same
 // address (OpenCL 1.2 has no float atomics).
 __kernel void col2im(__global const float *cols, const int row_stride, const int img_stride,
@@ -54,12 +60,12 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w,
                      const int OH, const int OW, __global float *dx)
 {
-    const int hw = get_global_id(0);
-    const int c = get_global_id(1);
-    const int nl = get_global_id(2);
-    if (hw >= H * W || c >= C) return;
-    const int h = hw / W;
-    const int w = hw % W;
+    const int idx = get_global_id(0);
+    const int nl = get_global_id(1);
+    if (idx >= C * H * W) return;
+    const int c = idx / (H * W);
+    const int h = (idx / W) % H;
+    const int w = idx % W;
     __global const float *src = cols + (size_t)nl * img_stride;
     float acc = 0.0f;
     for (int kh = 0; kh < KH; ++kh) {
@@ -76,19 +82,20 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
             acc += src[(size_t)r * row_stride + oh * OW + ow];
         }
     }
-    dx[(((size_t)(n0 + nl) * C + c) * H + h) * W + w] = acc;
+    dx[(size_t)(n0 + nl) * C * H * W + idx] = acc;
 }
 
-// dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (P, B, A).
+// dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (B*P, A).
 // Moves between NCHW and the batch-major CNHW layout of the GEMMs.
 __kernel void swap01(__global const float *src, const int src_offset, __global float *dst, const int dst_offset,
                      const int A, const int B, const int P)
 {
-    const int p = get_global_id(0);
-    const int b = get_global_id(1);
-    const int a = get_global_id(2);
-    if (p >= P || b >= B || a >= A) return;
-    dst[dst_offset + ((size_t)b * A + a) * P + p] = src[src_offset + ((size_t)a * B + b) * P + p];
+    const int idx = get_global_id(0);
+    const int a = get_global_id(1);
+    if (idx >= B * P) return;
+    const int b = idx / P;
+    const int p = idx - b * P;
+    dst[dst_offset + ((size_t)b * A + a) * P + p] = src[src_offset + (size_t)a * B * P + idx];
 }
 
 // db[o] = sum over n, p of dy[n][o][p] for dy [N, OC, P]: one work-group of REDUCE_WG per channel.
@@ -118,8 +125,8 @@ __kernel void act_bw(__global const float *dy, __global const float *y, __global
     if (i < n) dz[i] = act_backward(dy[i], y[i]);
 }
 
-// Depthwise forward (groups == C, OC = C * MULT): one work-item per output element, global (OH*OW, OC, N).
-// HAS_BIAS is an argument, not a define, so one build serves convs with and without bias.
+// Depthwise forward (groups == C, OC = C * mult): one work-item per output element, global (OC*OH*OW, N).
+// has_bias is an argument, not a define, so one build serves convs with and without bias.
 __kernel void depthwise_fwd(__global const float *x, __global const float *wt, __global const float *bias,
                             const int has_bias, __global float *y,
                             const int C, const int H, const int W, const int mult,
@@ -127,11 +134,13 @@ __kernel void depthwise_fwd(__global const float *x, __global const float *wt, _
                             const int pad_h, const int pad_w, const int dil_h, const int dil_w,
                             const int OH, const int OW)
 {
-    const int p = get_global_id(0);
-    const int o = get_global_id(1);
-    const int n = get_global_id(2);
+    const int P = OH * OW;
     const int OC = C * mult;
-    if (p >= OH * OW || o >= OC) return;
+    const int idx = get_global_id(0);
+    const int n = get_global_id(1);
+    if (idx >= OC * P) return;
+    const int o = idx / P;
+    const int p = idx - o * P;
     const int oh = p / OW;
     const int ow = p % OW;
     const int c = o / mult;
@@ -148,23 +157,23 @@ __kernel void depthwise_fwd(__global const float *x, __global const float *wt, _
             if (iw >= 0 && iw < W) acc = fma(img[ih * W + iw], k[kh * KW + kw], acc);
         }
     }
-    y[((size_t)n * OC + o) * OH * OW + p] = act_forward(acc);
+    y[(size_t)n * OC * P + idx] = act_forward(acc);
 }
 
 // Depthwise input gradient: one work-item per input element gathers from its MULT output channels,
-// global (H*W, C, N).
+// global (C*H*W, N).
 __kernel void depthwise_bw_input(__global const float *dy, __global const float *wt, __global float *dx,
                                  const int C, const int H, const int W, const int mult,
                                  const int KH, const int KW, const int stride_h, const int stride_w,
                                  const int pad_h, const int pad_w, const int dil_h, const int dil_w,
                                  const int OH, const int OW)
 {
-    const int hw = get_global_id(0);
-    const int c = get_global_id(1);
-    const int n = get_global_id(2);
-    if (hw >= H * W || c >= C) return;
-    const int h = hw / W;
-    const int w = hw % W;
+    const int idx = get_global_id(0);
+    const int n = get_global_id(1);
+    if (idx >= C * H * W) return;
+    const int c = idx / (H * W);
+    const int h = (idx / W) % H;
+    const int w = idx % W;
     const int OC = C * mult;
     float acc = 0.0f;
     for (int m = 0; m < mult; ++m) {
@@ -184,7 +193,7 @@ __kernel void depthwise_bw_input(__global const float *dy, __global const float 
             }
         }
     }
-    dx[((size_t)n * C + c) * H * W + hw] = acc;
+    dx[(size_t)n * C * H * W + idx] = acc;
 }
 
 // Depthwise weight gradient: one work-group of REDUCE_WG per (tap, output channel), global

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..autograd import Context, Function
 from ..device import Device
-from ..tensor import Tensor, empty
+from ..tensor import Tensor, empty, zeros
 from .gemm import launch_gemm
 
 ACT_NONE = 0
@@ -25,6 +25,9 @@ _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
 _COLS_BUDGET = 64 << 20  # bytes per column matrix; bounds temporaries whatever the batch size
 _PER_IMAGE_MIN_P = 256  # output pixels per image from which the per-image layout is used (see _layout)
 _REDUCE_WG = 64  # REDUCE_WG in conv2d.cl
+# Fixed work-group width: PoCL compiles a kernel once per local size, so letting the driver pick one per
+# global size would recompile for every new shape.
+_WG = 16
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,22 @@ def _defines(act: int = ACT_NONE, act_alpha: float = 0.0) -> dict:
     return d
 
 
+def _kernel(dev: Device, name: str, defines: dict, args: tuple):
+    """conv2d.cl's kernel with its scalar argument types declared once: pyopencl's untyped set_args costs
+    ~10 us per numpy scalar, and these kernels take up to 17."""
+    kern = dev.kernel("conv2d.cl", name, defines)
+    if not getattr(kern, "_hetero_typed", False):
+        kern.set_scalar_arg_dtypes([type(a) if isinstance(a, np.generic) else None for a in args])
+        kern._hetero_typed = True
+    return kern
+
+
+def _launch(dev: Device, name: str, defines: dict, items: int, images: int, *args) -> None:
+    """Run kernel `name` over (items, images) work-items, items rounded up to the work-group width."""
+    kern = _kernel(dev, name, defines, args)
+    dev.launch(kern, (-(-items // _WG) * _WG, images), (_WG, 1), *args)
+
+
 # --- column matrices -------------------------------------------------------------------------------------
 
 class _Mat(NamedTuple):
@@ -214,9 +233,8 @@ def _gemm_cols(layout: str, nb: int, p: int) -> tuple[int, int]:
 
 def _swap01(dev: Device, src, src_off: int, dst, dst_off: int, a: int, b: int, p: int) -> None:
     """dst[b][a][p] = src[a][b][p]: NCHW <-> CNHW for one chunk."""
-    k = dev.kernel("conv2d.cl", "swap01", _defines())
-    dev.launch(k, (p, b, a), None, src, np.int32(src_off), dst, np.int32(dst_off),
-               np.int32(a), np.int32(b), np.int32(p))
+    _launch(dev, "swap01", _defines(), b * p, a, src, np.int32(src_off), dst, np.int32(dst_off),
+            np.int32(a), np.int32(b), np.int32(p))
 
 
 def _nchw_view(t: Tensor, n0: int, channels: int, p: int) -> _Mat:
@@ -236,9 +254,8 @@ def _unfold(x: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> _Mat
         return cols
     rows = geo.c * geo.taps
     cols = _empty_mat(dev, rows, nb, geo.p, layout)
-    k = dev.kernel("conv2d.cl", "im2col", _defines())
-    dev.launch(k, (geo.p, rows, nb), None, x, np.int32(n0), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w),
-               *geo.spatial_args(), cols.buf, np.int32(cols.ld), np.int32(cols.img))
+    _launch(dev, "im2col", _defines(), rows * geo.p, nb, x, np.int32(n0), np.int32(geo.c), np.int32(geo.h),
+            np.int32(geo.w), *geo.spatial_args(), cols.buf, np.int32(cols.ld), np.int32(cols.img))
     return cols
 
 
@@ -257,9 +274,8 @@ def _fold(dcols: _Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: 
         if layout == "batch":
             _swap01(dev, dcols.buf, 0, dx, n0 * geo.c * hw, geo.c, nb, hw)
         return
-    k = dev.kernel("conv2d.cl", "col2im", _defines())
-    dev.launch(k, (hw, geo.c, nb), None, dcols.buf, np.int32(dcols.ld), np.int32(dcols.img), np.int32(n0),
-               np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), *geo.spatial_args(), dx)
+    _launch(dev, "col2im", _defines(), geo.c * hw, nb, dcols.buf, np.int32(dcols.ld), np.int32(dcols.img),
+            np.int32(n0), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), *geo.spatial_args(), dx)
 
 
 # --- forward -------------------------------------------------------------------------------------------------
@@ -290,9 +306,9 @@ def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act
 def _forward_depthwise(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
                        out: Tensor) -> None:
     dev = x.device
-    k = dev.kernel("conv2d.cl", "depthwise_fwd", _defines(act, act_alpha))
-    dev.launch(k, (geo.p, geo.oc, geo.n), None, x, w, w if b is None else b, np.int32(b is not None), out,
-               np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oc // geo.c), *geo.spatial_args())
+    _launch(dev, "depthwise_fwd", _defines(act, act_alpha), geo.oc * geo.p, geo.n,
+            x, w, w if b is None else b, np.int32(b is not None), out,
+            np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oc // geo.c), *geo.spatial_args())
 
 
 def conv2d_forward(x: Tensor, w: Tensor, b: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1,
@@ -315,8 +331,8 @@ def conv2d_forward(x: Tensor, w: Tensor, b: Tensor | None = None, stride=1, padd
 def _bias_grad(g: Tensor, geo: ConvGeometry) -> Tensor:
     dev = g.device
     db = empty((geo.oc,), np.float32, dev)
-    k = dev.kernel("conv2d.cl", "bias_grad", _defines())
-    dev.launch(k, (geo.oc * _REDUCE_WG,), (_REDUCE_WG,), g, np.int32(geo.n), np.int32(geo.oc), np.int32(geo.p), db)
+    args = (g, np.int32(geo.n), np.int32(geo.oc), np.int32(geo.p), db)
+    dev.launch(_kernel(dev, "bias_grad", _defines(), args), (geo.oc * _REDUCE_WG,), (_REDUCE_WG,), *args)
     return db
 
 
@@ -364,13 +380,13 @@ def _backward_depthwise(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need
     dx = dw = None
     if need_dx:
         dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev)
-        k = dev.kernel("conv2d.cl", "depthwise_bw_input", _defines())
-        dev.launch(k, (geo.h * geo.w, geo.c, geo.n), None, g, w, dx, *dims, *geo.spatial_args())
+        _launch(dev, "depthwise_bw_input", _defines(), geo.c * geo.h * geo.w, geo.n,
+                g, w, dx, *dims, *geo.spatial_args())
     if need_dw:
         dw = empty(w.shape, np.float32, dev)
-        k = dev.kernel("conv2d.cl", "depthwise_bw_weight", _defines())
-        dev.launch(k, (_REDUCE_WG, geo.taps, geo.oc), (_REDUCE_WG, 1, 1), g, x, dw, np.int32(geo.n), *dims,
-                   *geo.spatial_args())
+        args = (g, x, dw, np.int32(geo.n), *dims, *geo.spatial_args())
+        k = _kernel(dev, "depthwise_bw_weight", _defines(), args)
+        dev.launch(k, (_REDUCE_WG, geo.taps, geo.oc), (_REDUCE_WG, 1, 1), *args)
     return dx, dw
 
 
@@ -392,8 +408,7 @@ def conv2d_backward(grad: Tensor, x: Tensor, w: Tensor, stride=1, padding=0, dil
             raise ValueError(f"conv2d_backward: a fused activation needs the forward output {geo.out_shape} "
                              f"on the same device as out=, got {getattr(out, 'shape', out)}")
         pre = empty(geo.out_shape, np.float32, dev)
-        k = dev.kernel("conv2d.cl", "act_bw", _defines(act, act_alpha))
-        dev.launch(k, (pre.size,), None, grad, out, pre, np.int32(pre.size))
+        _launch(dev, "act_bw", _defines(act, act_alpha), pre.size, 1, grad, out, pre, np.int32(pre.size))
         grad = pre
     db = _bias_grad(grad, geo) if need_db else None
     if not (need_dx or need_dw):
@@ -403,14 +418,8 @@ def conv2d_backward(grad: Tensor, x: Tensor, w: Tensor, stride=1, padding=0, dil
     else:
         dx, dw = _backward_gemm(grad, x, w, geo, need_dx, need_dw)
         if need_dw and geo.n == 0:
-            dw = _zeros_like(w)
+            dw = zeros(w.shape, np.float32, dev)  # no image to accumulate over
     return dx, dw, db
-
-
-def _zeros_like(t: Tensor) -> Tensor:
-    from ..tensor import zeros
-
-    return zeros(t.shape, np.float32, t.device)
 
 
 # --- autograd and the public function ----------------------------------------------------------------------------
