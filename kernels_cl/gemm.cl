@@ -8,7 +8,7 @@
 // (it may hold NaN). Kernels:
 //   gemm_naive        one work-item per element; any shape (tiny problems, k == 0).
 //   gemm_pack_a/_b    copy op(A) / op(B) into zero-padded MR- / NR-wide panels for gemm_cpu.
-//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS and UNROLL are the CPU variant's defines.)
+//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS; tuning: UNROLL.)
 //   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
@@ -222,7 +222,8 @@ inline floatNR act_vec(floatNR v)
     return v;
 }
 
-// C tile (MR x NR) at (it*MR, jt*NR). Global (ceil(n/NR), ceil(m/MR), batch).
+// C tile (MR x NR) at (it*MR, jt*NR). Global (ceil(m/MR) * ceil(n/NR), batch): one work-item per
+// tile, in the order set by `band` (see below).
 // A: panels from gemm_pack_a (A_PACKED) or, with TRANS_A == 0, its rows read in place; rows past m
 //    are clamped to m - 1, so they compute discarded values and never read out of range.
 // B: panels from gemm_pack_b (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place
@@ -235,14 +236,21 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
                        __global const float *b, const int b_offset, const int ldb, const int stride_b,
                        __global float *c, const int c_offset, const int ldc, const int stride_c,
                        const float alpha, const float beta,
-                       __global const float *bias, const int bias_offset)
+                       __global const float *bias, const int bias_offset, const int band)
 {
-    const int jt = get_global_id(0);
-    const int it = get_global_id(1);
-    const int batch = get_global_id(2);
+    // Tile order: bands of `band` tile rows (MR rows of C each), walked column by column, so the
+    // band's A panels and the current B panel stay in cache between neighbouring work-items.
+    const int mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
+    const int tile = get_global_id(0);
+    const int batch = get_global_id(1);
+    if (tile >= mt * nt) return;
+    const int band_start = tile / (band * nt) * band;
+    const int rows_in_band = min(band, mt - band_start);
+    const int in_band = tile - band_start * nt;
+    const int it = band_start + in_band % rows_in_band;
+    const int jt = in_band / rows_in_band;
     const int i0 = it * MR;
     const int j0 = jt * NR;
-    if (i0 >= m || j0 >= n) return;
     a += a_offset + (size_t)batch * stride_a;
     c += c_offset + (size_t)batch * stride_c;
     bias += bias_offset;

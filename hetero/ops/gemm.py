@@ -24,9 +24,10 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     """Kernel variant and tile defines for one GEMM shape on one device (the autotuner's hook).
 
     "naive": one work-item per element (tiny problems, k == 0).
-    "cpu": MR x NR register tiles; keys MR, NR, UNROLL, local (work-group), pack_a / pack_b (copy the
-    operand into panels first; a transposed operand is always packed), swap (compute C^T = op(B)^T op(A)^T
-    so the smaller operand is the packed one).
+    "cpu": MR x NR register tiles; keys MR, NR, UNROLL, local (work-group size), band (tile rows walked
+    together, column by column: with all of them, neighbouring work-items share a B panel in L2),
+    pack_a / pack_b (copy the operand into panels first; a transposed operand is always packed), swap
+    (compute C^T = op(B)^T op(A)^T so the smaller operand is the packed one).
     "tiled": local-memory tiles for GPUs; keys TSM, TSN, TSK, WPTM, WPTN.
     """
     if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
@@ -43,7 +44,7 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         # launch, when it needs no transposing and stays in L2.
         kernel_trans_b = (not trans_a) if swap else trans_b
         pack_b = bool(kernel_trans_b) or k * (m if swap else n) * 4 > _CPU_DIRECT_B_BYTES
-        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 4, "local": (1, 1), "pack_a": False,
+        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 4, "local": 1, "band": m, "pack_a": False,
                 "pack_b": pack_b, "swap": swap}
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
@@ -160,9 +161,10 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
         grid = (_up(mt, _PACK_WG), kb, a_batch) if trans_a else (_up(kb, _PACK_WG), mt, a_batch)
         _launch(dev, "gemm_pack_a", defines, grid, (_PACK_WG, 1, 1), i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
-    lx, ly = cfg.get("local", (1, 1))
-    _launch(dev, "gemm_cpu", defines, (_up(nt, lx), _up(mt, ly), batch), (lx, ly, 1),
-            i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
+    wg = cfg.get("local", 1)
+    band = max(1, min(int(cfg.get("band", mt)), mt))
+    _launch(dev, "gemm_cpu", defines, (_up(mt * nt, wg), batch), (wg, 1),
+            i32(m), i32(n), i32(k), *a_args, *b_args, *tail, i32(band))
 
 
 def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int, out, out_offset: int = 0) -> None:

@@ -31,7 +31,7 @@ FORCED = {
     "cpu_swapped": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
                                                  "pack_b": False, "swap": True},
     "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True,
-                                                   "local": (2, 3)},
+                                                   "local": 3, "band": 2},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
                                            "WPTN": 2},
 }
