@@ -25,7 +25,10 @@
 // network) do not leave most of a fixed-width work-group idle; dimension 0 is rounded up to the
 // work-group width, hence the guards.
 
-// Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (C*KH*KW * OH*OW, nb).
+// Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (C * OH*OW, nb). Each work-item
+// writes the KH*KW column entries of one (channel, output pixel): the index arithmetic (integer
+// divisions, slow on CPUs) is paid once per pixel, and neighbouring work-items still write neighbouring
+// addresses for every tap.
 __kernel void im2col(__global const float *x, const int n0, const int C, const int H, const int W,
                      const int KH, const int KW, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w,
@@ -35,20 +38,24 @@ __kernel void im2col(__global const float *x, const int n0, const int C, const i
     const int P = OH * OW;
     const int idx = get_global_id(0);
     const int nl = get_global_id(1);
-    if (idx >= C * KH * KW * P) return;
-    const int r = idx / P;
-    const int p = idx - r * P;
-    const int kw = r % KW;
-    const int kh = (r / KW) % KH;
-    const int c = r / (KW * KH);
+    if (idx >= C * P) return;
+    const int c = idx / P;
+    const int p = idx - c * P;
     const int oh = p / OW;
-    const int ow = p % OW;
-    const int ih = oh * stride_h - pad_h + kh * dil_h;
-    const int iw = ow * stride_w - pad_w + kw * dil_w;
-    float v = 0.0f;
-    if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-        v = x[(((size_t)(n0 + nl) * C + c) * H + ih) * W + iw];
-    cols[(size_t)r * row_stride + (size_t)nl * img_stride + p] = v;
+    const int ow = p - oh * OW;
+    const int h0 = oh * stride_h - pad_h;
+    const int w0 = ow * stride_w - pad_w;
+    __global const float *img = x + ((size_t)(n0 + nl) * C + c) * H * W;
+    __global float *dst = cols + (size_t)c * KH * KW * row_stride + (size_t)nl * img_stride + p;
+    for (int kh = 0; kh < KH; ++kh) {
+        const int ih = h0 + kh * dil_h;
+        const bool row_in = ih >= 0 && ih < H;
+        for (int kw = 0; kw < KW; ++kw) {
+            const int iw = w0 + kw * dil_w;
+            *dst = (row_in && iw >= 0 && iw < W) ? img[ih * W + iw] : 0.0f;
+            dst += row_stride;
+        }
+    }
 }
 
 // Fold column gradients back into dx [N, C, H, W] for images n0 .. n0+nb-1: global (C*H*W, nb).
@@ -70,13 +77,13 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
     float acc = 0.0f;
     for (int kh = 0; kh < KH; ++kh) {
         const int th = h + pad_h - kh * dil_h;
-        if (th < 0 || th % stride_h) continue;
-        const int oh = th / stride_h;
+        if (th < 0 || (stride_h > 1 && th % stride_h)) continue;
+        const int oh = stride_h > 1 ? th / stride_h : th;
         if (oh >= OH) continue;
         for (int kw = 0; kw < KW; ++kw) {
             const int tw = w + pad_w - kw * dil_w;
-            if (tw < 0 || tw % stride_w) continue;
-            const int ow = tw / stride_w;
+            if (tw < 0 || (stride_w > 1 && tw % stride_w)) continue;
+            const int ow = stride_w > 1 ? tw / stride_w : tw;
             if (ow >= OW) continue;
             const int r = (c * KH + kh) * KW + kw;
             acc += src[(size_t)r * row_stride + oh * OW + ow];

@@ -19,7 +19,7 @@ RTOL, ATOL = 1e-4, 1e-5
 CASES = [
     ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0, 1, 1, True),  # batch 1, one channel (the direct depthwise path)
     ((2, 3, 7, 9), (4, 3, 3, 3), 1, 1, 1, 1, True),  # odd sizes, padding
-    ((1, 3, 1, 1), (5, 3, 1, 1), 1, 0, 1, 1, True),  # 1x1 spatial, pointwise
+    ((1, 3, 1, 1), (5, 3, 1, 1), 1, 0, 1, 1, True),  # 1x1 spatial, pointwise (batch-major layout)
     ((2, 3, 1, 1), (4, 3, 3, 3), 1, 1, 1, 1, False),  # 1x1 spatial, 3x3 kernel reaching only padding around it
     ((2, 3, 9, 9), (4, 3, 2, 2), 3, 0, 1, 1, True),  # stride larger than the kernel (skipped pixels)
     ((2, 4, 10, 11), (6, 2, 3, 3), 2, 2, 1, 2, True),  # groups=2
@@ -31,7 +31,7 @@ CASES = [
     ((3, 8, 6, 5), (16, 8, 1, 1), 1, 0, 1, 1, True),  # pointwise
     ((2, 8, 6, 5), (12, 4, 1, 1), 1, 0, 1, 2, True),  # grouped pointwise
     ((2, 4, 7, 7), (6, 4, 1, 1), 2, 0, 1, 1, True),  # 1x1 with stride: im2col path
-    ((2, 4, 16, 16), (6, 4, 1, 1), 1, 0, 1, 1, True),  # pointwise, per-image layout (P >= 256)
+    ((2, 4, 16, 16), (6, 4, 1, 1), 1, 0, 1, 1, True),  # pointwise, per-image layout
     ((2, 3, 20, 20), (4, 3, 3, 3), 1, 1, 1, 1, True),  # per-image layout
     ((2, 5, 17, 16), (7, 5, 4, 2), (3, 2), (1, 2), (1, 2), 1, True),  # non-square kernel/stride/pad/dilation
     ((2, 3, 6, 7), (4, 3, 4, 2), 1, "same", (1, 2), 1, True),  # asymmetric 'same' padding
@@ -128,7 +128,7 @@ def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_
     xs, ws, stride, padding, dilation, groups, with_bias = case
     geo = conv2d_geometry((5, *xs[1:]), ws, stride, padding, dilation, groups)
     rows = max(geo.c * geo.taps, geo.oc)
-    monkeypatch.setattr(conv_ops, "_PER_IMAGE_MIN_P", layout_min_p)
+    monkeypatch.setattr(conv_ops, "_per_image_min_p", lambda _dev: layout_min_p)
     monkeypatch.setattr(conv_ops, "_COLS_BUDGET", 2 * rows * geo.p * 4)
     _run_case(dev, rng, ((5, *xs[1:]), ws, stride, padding, dilation, groups, with_bias))
 
