@@ -51,7 +51,8 @@ class ActivationFn(Function):
     def forward(ctx: Context, x: Tensor, name: str, alpha: float | None) -> Tensor:
         y = activation_forward(name, x, alpha)
         ctx.name, ctx.alpha = name, alpha
-        ctx.save_for_backward(x if _from_input(name, alpha) else y)
+        # y.detach(): saving y itself would make a cycle y -> grad_fn -> ctx -> y that only the cyclic GC frees
+        ctx.save_for_backward(x if _from_input(name, alpha) else y.detach())
         return y
 
     @staticmethod

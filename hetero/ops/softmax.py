@@ -96,7 +96,7 @@ class SoftmaxFn(Function):
     def forward(ctx: Context, x: Tensor, dim: int, log: bool) -> Tensor:
         y = softmax_forward(x, dim, log)
         ctx.dim, ctx.log = dim, log
-        ctx.save_for_backward(y)
+        ctx.save_for_backward(y.detach())  # not y: y -> grad_fn -> ctx -> y would be a reference cycle
         return y
 
     @staticmethod
