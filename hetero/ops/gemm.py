@@ -18,6 +18,7 @@ _CPU_DIRECT_B_BYTES = 256 * 1024
 _PACK_COST = 64
 _BAND_BYTES = 3 << 20
 _SUM_WG = 16
+_KERNELS: dict[tuple, object] = {}  # see _launch
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
 
@@ -61,12 +62,15 @@ def _up(x: int, multiple: int) -> int:
 
 
 def _launch(dev: Device, name: str, defines: dict, global_size, local_size, *args) -> None:
-    """dev.launch of gemm.cl's kernel `name`, declaring its scalar argument types once per kernel object:
-    pyopencl's untyped set_args costs ~10 us per numpy scalar (~300 us a GEMM), the typed one ~2 us in all."""
-    kern = dev.kernel("gemm.cl", name, defines)
-    if not getattr(kern, "_hetero_typed", False):
+    """dev.launch of gemm.cl's kernel `name`. Kernels are looked up here by (device, name, defines in
+    insertion order), cheaper than dev.kernel's option formatting, and their scalar argument types are
+    declared once: pyopencl's untyped set_args costs ~10 us per numpy scalar (~300 us a GEMM)."""
+    key = (dev, name, *defines.items())
+    kern = _KERNELS.get(key)
+    if kern is None:
+        kern = dev.kernel("gemm.cl", name, defines)
         kern.set_scalar_arg_dtypes([type(a) if isinstance(a, np.generic) else None for a in args])
-        kern._hetero_typed = True
+        _KERNELS[key] = kern
     dev.launch(kern, global_size, local_size, *args)
 
 
