@@ -8,7 +8,7 @@ import hetero
 from hetero import random as hrandom
 from hetero.ops import dropout as dr
 from hetero.reference import dropout as ref
-from tests.helpers import assert_close, numeric_grad, shapes
+from tests.helpers import assert_close, numeric_grad, oclgrind, shapes
 
 SHAPES = shapes([(1,), (3,), (4,), (5,), (2, 3, 5, 7), (1, 1, 1, 1), (17, 33), (4099,), ()], [(5,), (2, 3)])
 
@@ -78,12 +78,12 @@ def test_mask_does_not_depend_on_the_work_group_size(dev, local_size, rng):
 
 def test_keep_fraction_is_one_minus_p(dev):
     hrandom.manual_seed(2024)
-    n = 1 << 20
+    n = 1 << 12 if oclgrind() else 1 << 20  # the simulator is ~1000x slower
     X = hetero.ones((n,), device=dev)
     for p in (0.2, 0.5, 0.75):
         y = dr.dropout(X, p).numpy()
         kept = y != 0
-        sigma = np.sqrt(p * (1 - p) / n)  # ~5e-4
+        sigma = np.sqrt(p * (1 - p) / n)  # ~5e-4 for 2**20 elements
         assert abs(kept.mean() - (1 - p)) < 6 * sigma, (p, kept.mean())
         assert np.allclose(y[kept], 1 / (1 - p), rtol=1e-6)
         assert abs(y.mean() - 1.0) < 6 * sigma / (1 - p)  # the scaling keeps the expectation
