@@ -264,7 +264,8 @@ class BatchNormFn(Function):
         out, save_mean, save_invstd = batch_norm_forward(
             input, running_mean, running_var, weight, bias, training, momentum, eps, act,
             act_alpha=act_alpha, num_batches_tracked=num_batches_tracked)
-        ctx.save_for_backward(input, out if act else None, weight, save_mean, save_invstd)
+        # a detached view of the output: saving out itself would make out -> grad_fn -> ctx -> out a cycle
+        ctx.save_for_backward(input, out.detach() if act else None, weight, save_mean, save_invstd)
         ctx.training = bool(training)
         ctx.act = int(act)
         ctx.act_alpha = float(act_alpha)
