@@ -171,7 +171,7 @@ inline float2 share_grad(__global const float *dy, __global const float *y, __gl
 // ---------------------------------------------------------------------------------------------
 // GPU layout. Work-item lid visits the channel's values j = lid, lid + WG_SIZE, ... (value j is at
 // (j / S) * C*S + j % S from the channel's first value), so a group reads contiguous runs; four
-// partial sums per work-item (M / (4 * WG_SIZE) terms each) before the tree.
+// independent partial sums per work-item (two for the paired sums) before the tree.
 
 // Keeps s = j % S and the offset of value j while j advances by WG_SIZE, without a division.
 #define WALK_SETUP                                                         \
