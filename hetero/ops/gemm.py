@@ -27,9 +27,9 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
 
     "naive": one work-item per element (tiny problems, k == 0).
     "cpu": MR x NR register tiles; keys MR, NR, UNROLL, local (work-group size), band (tile rows walked
-    together, column by column: with all of them, neighbouring work-items share a B panel in L2),
-    pack_a / pack_b (copy the operand into panels first; a transposed operand is always packed), swap
-    (compute C^T = op(B)^T op(A)^T so the smaller operand is the packed one).
+    together, column by column, so neighbouring work-items share a B panel), pack_a / pack_b (copy the
+    operand into panels first; a transposed operand is always packed), swap (compute C^T = op(B)^T op(A)^T
+    so the smaller operand is the packed one).
     "tiled": local-memory tiles for GPUs; keys TSM, TSN, TSK, WPTM, WPTN.
     """
     if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
