@@ -30,7 +30,7 @@ def _geometry(x: np.ndarray, w: np.ndarray, stride, padding, dilation):
     return (sh, sw), (dh, dw), (pt, pb, pl, pr), (oh, ow)
 
 
-def _tap(xp: np.ndarray, i: int, j: int, stride, dilation, out_hw) -> tuple[slice, slice]:
+def _tap(i: int, j: int, stride, dilation, out_hw) -> tuple[slice, slice]:
     """Slices of the padded input that kernel tap (i, j) multiplies, one element per output pixel."""
     (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
     return (slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
@@ -52,7 +52,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
         wg = w[g * ocg:(g + 1) * ocg]
         for i in range(kh):
             for j in range(kw):
-                rows, cols = _tap(xp, i, j, st, dil, (oh, ow))
+                rows, cols = _tap(i, j, st, dil, (oh, ow))
                 y[:, g * ocg:(g + 1) * ocg] += np.einsum("nchw,oc->nohw", xg[:, :, rows, cols], wg[:, :, i, j])
     if b is not None:
         y += np.asarray(b, np.float64)[None, :, None, None]
@@ -76,7 +76,7 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pa
         gg = grad[:, os_]
         for i in range(kh):
             for j in range(kw):
-                rows, cols = _tap(xp, i, j, st, dil, (oh, ow))
+                rows, cols = _tap(i, j, st, dil, (oh, ow))
                 # taps of one kernel position never overlap themselves, so += on the slice is exact
                 dxp[:, cs, rows, cols] += np.einsum("nohw,oc->nchw", gg, w[os_, :, i, j])
                 dw[os_, :, i, j] = np.einsum("nohw,nchw->oc", gg, xp[:, cs, rows, cols])
