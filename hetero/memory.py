@@ -44,7 +44,8 @@ class MemoryPool:
         self.capacity = capacity
         self.max_alloc = max_alloc
         self._free: dict[int, list[cl.Buffer]] = {}
-        self._lock = threading.Lock()
+        # re-entrant: a Storage.__del__ run by the cycle collector inside alloc() calls free()
+        self._lock = threading.RLock()
         self.in_use = 0
         self.cached = 0
         self.peak = 0
