@@ -12,6 +12,7 @@
 //   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
+//   gemm_cpu_strip    the same tiles, a work-item per NR-column strip that packs its own B panel.
 //   gemm_tiled        GPU local-memory tiling: TSM x TSN tiles per work-group, TSK-deep slices
 //                     staged in local memory, WPTM x WPTN outputs per work-item.
 //   gemm_sum_rows     out[j] = sum_i g[i, j] (the bias gradient of linear); built alone with -DSUM_ROWS=1.
@@ -167,22 +168,12 @@ __kernel void gemm_pack_a(const int m, const int k,
         for (int r = 0; r < MR; ++r) ap[pp * MR + r] = i0 + r < m ? A_AT(i0 + r, p0 + pp) : 0.0f;
 }
 
-// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Global (ceil(k/NR), ceil(n/NR), batch):
-// each work-item packs an NR x NR block. Without TRANS_B that is NR row segments copied as vectors;
-// with it, NR contiguous runs of stored rows (one per column j) transposed through private memory,
-// so both the reads and the writes are contiguous.
-__kernel void gemm_pack_b(const int n, const int k,
-                          __global const float *b, const int b_offset, const int ldb, const int stride_b,
-                          __global float *bp, const int stride_bp)
+// Rows p0 .. p0+np-1 (np <= NR) of op(B)'s columns j0 .. j0+NR-1, zero past n, into dst with row
+// stride NR. Without TRANS_B that is row segments copied as vectors; with it, NR contiguous runs of
+// stored rows (one per column j) transposed through private memory, so reads and writes are contiguous.
+inline void pack_b_block(__global const float *b, const int ldb, const int n, const int p0, const int np,
+                         const int j0, __global float *dst)
 {
-    const int p0 = get_global_id(0) * NR;
-    const int jt = get_global_id(1);
-    const int batch = get_global_id(2);
-    if (p0 >= k) return;
-    b += b_offset + (size_t)batch * stride_b;
-    bp += (size_t)batch * stride_bp + ((size_t)jt * k + p0) * NR;
-    const int j0 = jt * NR;
-    const int np = min(NR, k - p0);
 #if TRANS_B
     float t[NR][NR];  // t[q][pp] = B(p0 + pp, j0 + q)
     if (np == NR) {
@@ -198,16 +189,38 @@ __kernel void gemm_pack_b(const int n, const int k,
         float col[NR];
 #pragma unroll
         for (int q = 0; q < NR; ++q) col[q] = t[q][pp];
-        VSTORENR(VLOADNR(0, col), pp, bp);
+        VSTORENR(VLOADNR(0, col), pp, dst);
     }
 #else
     if (j0 + NR <= n) {
-        for (int pp = 0; pp < np; ++pp) VSTORENR(VLOADNR(0, b + (size_t)(p0 + pp) * ldb + j0), pp, bp);
+        for (int pp = 0; pp < np; ++pp) VSTORENR(VLOADNR(0, b + (size_t)(p0 + pp) * ldb + j0), pp, dst);
     } else {
         for (int pp = 0; pp < np; ++pp)
-            for (int q = 0; q < NR; ++q) bp[pp * NR + q] = j0 + q < n ? B_AT(p0 + pp, j0 + q) : 0.0f;
+            for (int q = 0; q < NR; ++q) dst[pp * NR + q] = j0 + q < n ? B_AT(p0 + pp, j0 + q) : 0.0f;
     }
 #endif
+}
+
+// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Each work-item packs one NR x NR block.
+// Neighbouring work-items continue the same stored rows, so reads are a few sequential streams:
+// global (ceil(n/NR), ceil(k/NR), batch) without TRANS_B, (ceil(k/NR), ceil(n/NR), batch) with it.
+__kernel void gemm_pack_b(const int n, const int k,
+                          __global const float *b, const int b_offset, const int ldb, const int stride_b,
+                          __global float *bp, const int stride_bp)
+{
+#if TRANS_B
+    const int p0 = get_global_id(0) * NR;
+    const int jt = get_global_id(1);
+#else
+    const int jt = get_global_id(0);
+    const int p0 = get_global_id(1) * NR;
+    if (jt * NR >= n) return;
+#endif
+    const int batch = get_global_id(2);
+    if (p0 >= k) return;
+    b += b_offset + (size_t)batch * stride_b;
+    bp += (size_t)batch * stride_bp + ((size_t)jt * k + p0) * NR;
+    pack_b_block(b, ldb, n, p0, min(NR, k - p0), jt * NR, bp);
 }
 
 inline floatNR act_vec(floatNR v)
@@ -222,51 +235,24 @@ inline floatNR act_vec(floatNR v)
     return v;
 }
 
-// C tile (MR x NR) at (it*MR, jt*NR). Global (ceil(m/MR) * ceil(n/NR), batch): one work-item per
-// tile, in the order set by `band` (see below).
-// A: panels from gemm_pack_a (A_PACKED) or, with TRANS_A == 0, its rows read in place; rows past m
-//    are clamped to m - 1, so they compute discarded values and never read out of range.
-// B: panels from gemm_pack_b (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place
-//    (small B that stays in cache); the last tile is shifted left to end at column n, computing some
-//    columns twice, and stores only the columns from jt*NR on, so each element has one writer.
-// C_TRANS: the host swapped the operands to pack the smaller one (C^T = op(B)^T op(A)^T); m, n and
-//    the tile are then those of C^T, and the epilogue stores transposed.
-__kernel void gemm_cpu(const int m, const int n, const int k,
-                       __global const float *a, const int a_offset, const int lda, const int stride_a,
-                       __global const float *b, const int b_offset, const int ldb, const int stride_b,
-                       __global float *c, const int c_offset, const int ldc, const int stride_c,
-                       const float alpha, const float beta,
-                       __global const float *bias, const int bias_offset, const int band)
+// One C tile: MR rows from it*MR, the NR columns from jb (<= jt*NR) of which those from jt*NR are
+// stored. `a` is this batch entry's A (rows read in place) or its A panels (A_PACKED); row p of the
+// tile's B is at bt + p * NR (packed) or bt + p * ldb (in place).
+// A rows past m are clamped to m - 1: they compute discarded values and never read out of range.
+// C_TRANS: the host swapped the operands (C^T = op(B)^T op(A)^T); m, n and the tile are those of C^T,
+// and the epilogue stores transposed.
+inline void cpu_tile(const int m, const int n, const int k, const int it, const int jt, const int jb,
+                     __global const float *a, const int lda, __global const float *bt, const int ldb,
+                     __global float *c, const int ldc, const float alpha, const float beta,
+                     __global const float *bias)
 {
-    // Tile order: bands of `band` tile rows (MR rows of C each), walked column by column, so the
-    // band's A panels and the current B panel stay in cache between neighbouring work-items.
-    const int mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
-    const int tile = get_global_id(0);
-    const int batch = get_global_id(1);
-    if (tile >= mt * nt) return;
-    const int band_start = tile / (band * nt) * band;
-    const int rows_in_band = min(band, mt - band_start);
-    const int in_band = tile - band_start * nt;
-    const int it = band_start + in_band % rows_in_band;
-    const int jt = in_band / rows_in_band;
     const int i0 = it * MR;
     const int j0 = jt * NR;
-    a += a_offset + (size_t)batch * stride_a;
-    c += c_offset + (size_t)batch * stride_c;
-    bias += bias_offset;
 #if B_PACKED
-    const int jb = j0;  // first column the tile computes
-    b += (size_t)batch * stride_b + (size_t)jt * k * NR;
-#define B_ROW(p) (b + (size_t)(p) * NR)
+#define B_ROW(p) (bt + (size_t)(p) * NR)
 #else
-#if TRANS_B
-#error "gemm_cpu reads B rows in place only when TRANS_B == 0; pack B otherwise"
+#define B_ROW(p) (bt + (size_t)(p) * ldb)
 #endif
-    const int jb = min(j0, n - NR);
-    b += b_offset + (size_t)batch * stride_b + jb;
-#define B_ROW(p) (b + (size_t)(p) * ldb)
-#endif
-
     floatNR acc[MR];
 #pragma unroll
     for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
@@ -292,10 +278,10 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
         for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(arow[r][p]), bv, acc[r]);
     }
 #endif
+#undef B_ROW
 
 #if C_TRANS
-    // The caller swapped the operands (this tile is of C^T): element (i, j) here is C[j, i]. Each
-    // C row j gets up to MR contiguous values.
+    // element (i, j) here is C[j, i]; each C row j gets up to MR contiguous values
     float t[MR][NR];
 #pragma unroll
     for (int r = 0; r < MR; ++r) VSTORENR(acc[r], 0, t[r]);
@@ -330,6 +316,71 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
     }
 #endif
 }
+
+// One work-item per C tile. Global (ceil(m/MR) * ceil(n/NR), batch). B: panels from gemm_pack_b
+// (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place (a small B that stays in
+// cache); then the last tile is shifted left to end at column n and stores only its new columns,
+// so each element has one writer.
+// Tile order: bands of `band` tile rows (MR rows of C each), walked column by column, so the band's
+// A rows and the current B panel stay in cache between neighbouring work-items.
+__kernel void gemm_cpu(const int m, const int n, const int k,
+                       __global const float *a, const int a_offset, const int lda, const int stride_a,
+                       __global const float *b, const int b_offset, const int ldb, const int stride_b,
+                       __global float *c, const int c_offset, const int ldc, const int stride_c,
+                       const float alpha, const float beta,
+                       __global const float *bias, const int bias_offset, const int band)
+{
+    const int mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
+    const int tile = get_global_id(0);
+    const int batch = get_global_id(1);
+    if (tile >= mt * nt) return;
+    const int band_start = tile / (band * nt) * band;
+    const int rows_in_band = min(band, mt - band_start);
+    const int in_band = tile - band_start * nt;
+    const int it = band_start + in_band % rows_in_band;
+    const int jt = in_band / rows_in_band;
+#if B_PACKED
+    const int jb = jt * NR;
+    b += (size_t)batch * stride_b + (size_t)jt * k * NR;
+#else
+#if TRANS_B
+#error "gemm_cpu reads B rows in place only when TRANS_B == 0; pack B otherwise"
+#endif
+    const int jb = min(jt * NR, n - NR);
+    b += b_offset + (size_t)batch * stride_b + jb;
+#endif
+    cpu_tile(m, n, k, it, jt, jb, a + a_offset + (size_t)batch * stride_a, lda, b, ldb,
+             c + c_offset + (size_t)batch * stride_c, ldc, alpha, beta, bias + bias_offset);
+}
+
+// One work-item per column strip of C (NR columns, all m rows). Global (ceil(n/NR), batch). The
+// work-item first copies its strip of op(B) into its own NR-wide panel of `bp` (laid out as
+// gemm_pack_b's, stride_bp per batch entry), then runs every tile of the strip on it while it is
+// in cache: packing costs no separate pass over memory. For an A small enough to stay in cache.
+// Built only with B_PACKED == 1.
+#if B_PACKED
+__kernel void gemm_cpu_strip(const int m, const int n, const int k,
+                             __global const float *a, const int a_offset, const int lda, const int stride_a,
+                             __global const float *b, const int b_offset, const int ldb, const int stride_b,
+                             __global float *bp, const int stride_bp,
+                             __global float *c, const int c_offset, const int ldc, const int stride_c,
+                             const float alpha, const float beta,
+                             __global const float *bias, const int bias_offset)
+{
+    const int jt = get_global_id(0);
+    const int batch = get_global_id(1);
+    const int mt = (m + MR - 1) / MR;
+    if (jt * NR >= n) return;
+    b += b_offset + (size_t)batch * stride_b;
+    bp += (size_t)batch * stride_bp + (size_t)jt * k * NR;
+    for (int p0 = 0; p0 < k; p0 += NR) pack_b_block(b, ldb, n, p0, min(NR, k - p0), jt * NR, bp + p0 * NR);
+    a += a_offset + (size_t)batch * stride_a;
+    c += c_offset + (size_t)batch * stride_c;
+    bias += bias_offset;
+    for (int it = 0; it < mt; ++it)
+        cpu_tile(m, n, k, it, jt, jt * NR, a, lda, bp, NR, c, ldc, alpha, beta, bias);
+}
+#endif  // B_PACKED
 #endif  // MR
 
 // ---------------------------------------------------------------------------------------------

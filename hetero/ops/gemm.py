@@ -17,6 +17,7 @@ _PACK_WG = 4
 _CPU_DIRECT_B_BYTES = 256 * 1024
 _PACK_COST = 64
 _BAND_BYTES = 3 << 20
+_STRIP_MAX_TILE_ROWS = 16
 _SUM_WG = 16
 _KERNELS: dict[tuple, object] = {}  # see _launch
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
@@ -28,30 +29,37 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     "naive": one work-item per element (tiny problems, k == 0).
     "cpu": MR x NR register tiles; keys MR, NR, UNROLL, local (work-group size), band (tile rows walked
     together, column by column, so neighbouring work-items share a B panel), pack_a / pack_b (copy the
-    operand into panels first; a transposed operand is always packed), swap (compute C^T = op(B)^T op(A)^T
-    so the smaller operand is the packed one).
+    operand into panels first; a transposed operand is always packed), strip (a work-item per column
+    of tiles packs its own B panel: no separate packing pass), swap (compute C^T = op(B)^T op(A)^T so
+    the smaller operand is the packed one).
     "tiled": local-memory tiles for GPUs; keys TSM, TSN, TSK, WPTM, WPTN.
     """
     if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
         return {"variant": "naive"}
     if dev.type == "cpu":
-        # Cost in multiply-adds: the tiles' padded work plus the elements copied into panels (~64
-        # multiply-adds of time each): B (k x n) always and A (m x k) when it is transposed; swapped,
-        # op(A)^T is the packed side and op(B)^T is read in place when B is stored n x k.
+        # Cost in multiply-adds: the tiles' padded work plus ~64 per element copied into panels: B (k x n)
+        # always and A (m x k) when it is transposed; swapped, op(A)^T is the packed side, op(B)^T is read
+        # in place when B is stored n x k, and C is stored element by element, transposed.
         mr, nr = 6, 16
         cost = _up(m, mr) * _up(n, nr) * k + _PACK_COST * (k * n + (m * k if trans_a else 0))
-        cost_swapped = _up(n, mr) * _up(m, nr) * k + _PACK_COST * (m * k + (0 if trans_b else k * n))
+        cost_swapped = (_up(n, mr) * _up(m, nr) * k + _PACK_COST * (m * k + (0 if trans_b else k * n))
+                        + _PACK_COST * m * n)
         swap = cost_swapped < cost
+        km, kn = (n, m) if swap else (m, n)  # the problem the kernel runs
         # The B side of the problem the kernel runs (op(A)^T when swapped) is read in place, saving a
         # launch, when it needs no transposing and stays in L2.
         kernel_trans_b = (not trans_a) if swap else trans_b
-        pack_b = bool(kernel_trans_b) or k * (m if swap else n) * 4 > _CPU_DIRECT_B_BYTES
+        pack_b = bool(kernel_trans_b) or k * kn * 4 > _CPU_DIRECT_B_BYTES
         # A band of tile rows whose A rows span a few MiB: the current B panel stays in L2 while the
         # band's A rows are read from L3 (measured: 2048^3 on one Zen 3 core, 50 GFLOP/s with one tile
         # row, 83 with all, 92 with 64).
         band = max(1, _BAND_BYTES // (mr * k * 4))
+        # Few tile rows: packing B is a large share of the work, so each work-item packs its own B panel
+        # and runs the whole column of tiles on it while it is in cache (m = 64: +10-25%), given
+        # enough columns to keep the cores busy.
+        strip = pack_b and _up(km, mr) // mr <= _STRIP_MAX_TILE_ROWS and _up(kn, nr) // nr >= 8
         return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 4, "local": 1, "band": band, "pack_a": False,
-                "pack_b": pack_b, "swap": swap}
+                "pack_b": pack_b, "swap": swap, "strip": strip}
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
             "WPTM": 2 if small else 4, "WPTN": 2 if small else 4}
@@ -149,28 +157,34 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
         m, n, a_args, b_args, trans_a, trans_b = n, m, b_args, a_args, not trans_b, not trans_a
     mt, nt = -(-m // mr), -(-n // nr)
     pack_a = bool(cfg.get("pack_a", False) or trans_a)
-    pack_b = bool(cfg.get("pack_b", True) or trans_b or n < nr)
-    # one program holds the packers and the kernel
+    strip = bool(cfg.get("strip", False))
+    pack_b = bool(strip or cfg.get("pack_b", True) or trans_b or n < nr)
+    # one program holds the packers and the kernels
     defines = {**defines, "TRANS_A": int(trans_a), "TRANS_B": int(trans_b), "A_PACKED": int(pack_a),
                "B_PACKED": int(pack_b), "C_TRANS": int(swap)}
     i32 = np.int32
-    if pack_b:
-        # a batch stride of 0 means one matrix shared by every batch entry: pack it once
-        b_batch = batch if int(b_args[3]) else 1
-        stride_bp = nt * nr * k if b_batch > 1 else 0
-        bp = empty((b_batch * nt * nr * k,), np.float32, dev)
-        _launch(dev, "gemm_pack_b", defines, (_up(-(-k // nr), _PACK_WG), nt, b_batch), (_PACK_WG, 1, 1),
-                i32(n), i32(k), *b_args, bp, i32(stride_bp))
-        b_args = (bp.buffer, i32(0), i32(nr), i32(stride_bp))
+    wg = cfg.get("local", 1)
     if pack_a:
-        a_batch = batch if int(a_args[3]) else 1
+        a_batch = batch if int(a_args[3]) else 1  # a batch stride of 0: one matrix for all, packed once
         stride_ap = mt * mr * k if a_batch > 1 else 0
         ap = empty((a_batch * mt * mr * k,), np.float32, dev)
         kb = -(-k // 16)  # PACK_K in gemm.cl
         grid = (_up(mt, _PACK_WG), kb, a_batch) if trans_a else (_up(kb, _PACK_WG), mt, a_batch)
         _launch(dev, "gemm_pack_a", defines, grid, (_PACK_WG, 1, 1), i32(m), i32(k), *a_args, ap, i32(stride_ap))
         a_args = (ap.buffer, i32(0), i32(k), i32(stride_ap))
-    wg = cfg.get("local", 1)
+    if strip:  # each work-item packs its own B panel: one panel per batch entry, even for a shared B
+        bp = empty((batch * nt * nr * k,), np.float32, dev)
+        _launch(dev, "gemm_cpu_strip", defines, (_up(nt, wg), batch), (wg, 1),
+                i32(m), i32(n), i32(k), *a_args, *b_args, bp, i32(nt * nr * k), *tail)
+        return
+    if pack_b:
+        b_batch = batch if int(b_args[3]) else 1
+        stride_bp = nt * nr * k if b_batch > 1 else 0
+        bp = empty((b_batch * nt * nr * k,), np.float32, dev)
+        kb = -(-k // nr)
+        grid = (_up(kb, _PACK_WG), nt, b_batch) if trans_b else (_up(nt, _PACK_WG), kb, b_batch)
+        _launch(dev, "gemm_pack_b", defines, grid, (_PACK_WG, 1, 1), i32(n), i32(k), *b_args, bp, i32(stride_bp))
+        b_args = (bp.buffer, i32(0), i32(nr), i32(stride_bp))
     band = max(1, min(int(cfg.get("band", mt)), mt))
     _launch(dev, "gemm_cpu", defines, (_up(mt * nt, wg), batch), (wg, 1),
             i32(m), i32(n), i32(k), *a_args, *b_args, *tail, i32(band))

@@ -30,6 +30,8 @@ FORCED = {
                                                 "pack_b": False},
     "cpu_swapped": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
                                                  "pack_b": False, "swap": True},
+    "cpu_strip": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
+                                               "strip": True, "swap": ta and tb, "local": 2},
     "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True,
                                                    "local": 3, "band": 2},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
@@ -117,6 +119,8 @@ CASES = [
     ("cpu_direct", True, False, E_TN),                    # 1 0 0
     ("cpu_swapped", True, True, E_TT),                    # 0 0 1
     ("cpu_swapped", False, True, E_NT),                   # 0 1 1
+    ("cpu_strip", False, False, E_NN),                    # 0 1 0, B panels packed by the tile kernel
+    ("cpu_strip", True, True, E_TT),                      # 0 1 1
     ("cpu_packed_a8", False, False, ("m", 6, 0.0, 0.7, -0.5)),  # 1 1 0, A packed as stored, MR 4 NR 8 (tanh)
     ("tiled", False, False, ("n", 5, 0.0, 0.7, -0.5)),    # sigmoid
     ("tiled", True, True, ("m", 2, 0.1, 1.0, 0.0)),
