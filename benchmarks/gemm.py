@@ -4,7 +4,7 @@
 
 For each device and size: GFLOP/s of ours and of numpy (median of repeats after a warm-up; each repeat
 times enough back-to-back calls to last ~0.2 s, ours ending with dev.synchronize()), and the ratio.
-The two are timed alternately, repeat by repeat, so a machine shared with other work slows both alike.
+Each is timed in its own block after a pause, so neither pays for the other's threads still spinning.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import hetero
 from hetero.ops.gemm import gemm_config, launch_gemm
 
 _MIN_TIME = 0.2
+_PAUSE = 0.5
 
 
 def _calls_for(fn, sync) -> int:
@@ -58,12 +59,14 @@ def bench(dev: hetero.Device, n: int, repeats: int, trans_a: bool, trans_b: bool
     def nothing():
         pass
 
-    ours_calls = _calls_for(ours, dev.synchronize)
+    # Each library is timed in a block of its own, after a pause: OpenBLAS's threads keep spinning for
+    # a while after a call, and PoCL's threads would have to share the cores with them.
     np_calls = _calls_for(theirs, nothing)
-    t_ours, t_np = [], []
-    for _ in range(repeats):
-        t_np.append(_seconds_per_call(theirs, nothing, np_calls))
-        t_ours.append(_seconds_per_call(ours, dev.synchronize, ours_calls))
+    t_np = [_seconds_per_call(theirs, nothing, np_calls) for _ in range(repeats)]
+    time.sleep(_PAUSE)
+    ours_calls = _calls_for(ours, dev.synchronize)
+    t_ours = [_seconds_per_call(ours, dev.synchronize, ours_calls) for _ in range(repeats)]
+    time.sleep(_PAUSE)
     # a fast wrong kernel must not look good
     want = opa.astype(np.float64) @ opb.astype(np.float64)
     err = float(np.abs(c.numpy() - want).max() / np.abs(want).max())

@@ -18,6 +18,7 @@ _CPU_DIRECT_B_BYTES = 256 * 1024
 _PACK_COST = 64
 _BAND_BYTES = 3 << 20
 _STRIP_MAX_TILE_ROWS = 16
+_CPU_WG = 16  # tiles per work-group: one tile per work-group lost up to 25% to scheduling with 2 threads
 _SUM_WG = 16
 _KERNELS: dict[tuple, object] = {}  # see _launch
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
@@ -58,7 +59,7 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         # and runs the whole column of tiles on it while it is in cache (m = 64: +10-25%), given
         # enough columns to keep the cores busy.
         strip = pack_b and _up(km, mr) // mr <= _STRIP_MAX_TILE_ROWS and _up(kn, nr) // nr >= 8
-        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 4, "local": 1, "band": band, "pack_a": False,
+        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 4, "local": _CPU_WG, "band": band, "pack_a": False,
                 "pack_b": pack_b, "swap": swap, "strip": strip}
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
