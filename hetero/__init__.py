@@ -1,7 +1,9 @@
 """hetero: a vendor-neutral OpenCL deep-learning runtime. Importing it touches no OpenCL device."""
 
+from . import models, nn, optim
 from ._version import __version__
 from .autograd import no_grad
+from .checkpoint import CheckpointError, load, save
 from .device import Device, device, devices, memory_stats, select_devices, synchronize
 from .errors import BuildError, DeviceNotFoundError, HeteroError, NoPlatformError, OutOfMemoryError
 from .graph import compile, compile_step
@@ -11,6 +13,7 @@ from .tensor import Tensor, empty, full, ones, tensor, zeros
 __all__ = [
     "__version__",
     "BuildError",
+    "CheckpointError",
     "Device",
     "DeviceInfo",
     "DeviceNotFoundError",
@@ -24,9 +27,14 @@ __all__ = [
     "devices",
     "empty",
     "full",
+    "load",
     "memory_stats",
+    "models",
+    "nn",
     "no_grad",
     "ones",
+    "optim",
+    "save",
     "select_devices",
     "synchronize",
     "tensor",
