@@ -8,6 +8,7 @@ from .device import Device, device, devices, memory_stats, select_devices, synch
 from .errors import BuildError, DeviceNotFoundError, HeteroError, NoPlatformError, OutOfMemoryError
 from .graph import compile, compile_step
 from .selection import DeviceInfo
+from .summary import summary
 from .tensor import Tensor, empty, full, ones, tensor, zeros
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "optim",
     "save",
     "select_devices",
+    "summary",
     "synchronize",
     "tensor",
     "zeros",

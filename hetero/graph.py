@@ -81,6 +81,11 @@ class Plan:
             cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize)
 
     @property
+    def persistent_bytes(self) -> int:
+        """Device memory of the buffers that outlive a step (inputs, parameters, gradients, state)."""
+        return sum(st.buffer.size for st in self._storages)
+
+    @property
     def temp_bytes(self) -> int:
         """Device memory the plan holds for intermediates, after sharing."""
         return sum(b.size for b in self._temps)

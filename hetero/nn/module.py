@@ -37,6 +37,26 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+class RemovableHandle:
+    """Returned by register_forward_hook; remove() takes the hook out again."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
 class StateDictError(ValueError):
     """load_state_dict found missing or unexpected keys or shape mismatches; nothing was copied."""
 
@@ -58,6 +78,7 @@ class Module:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
 
@@ -160,7 +181,20 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
+        """Call hook(module, inputs, output) after each forward (as torch); a non-None result replaces
+        the output. Returns a handle whose remove() unregisters it."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     # ---- traversal ----------------------------------------------------------------------------
 
