@@ -115,7 +115,9 @@ def _copy_in(dst: Tensor, src: np.ndarray | Tensor) -> None:
     if isinstance(src, Tensor):
         cl.enqueue_copy(dst.device.queue, dst.buffer, src.buffer, byte_count=dst.nbytes)
     elif src.size:
-        cl.enqueue_copy(dst.device.queue, dst.buffer, src, is_blocking=False)
+        # a private snapshot, kept by the device until copied: the caller may reuse its array at once, and
+        # a dropped copy event would make pyopencl wait for everything queued before it
+        dst.device.keep(cl.enqueue_copy(dst.device.queue, dst.buffer, src.copy(), is_blocking=False))
 
 
 def _model_device(model) -> Device:

@@ -158,6 +158,8 @@ def tensor(array, device: str | int | Device | None = None, requires_grad: bool 
     t = empty(host.shape, host.dtype, dev)
     t.requires_grad = requires_grad
     if host.size:
+        if np.shares_memory(host, np.asarray(array)):
+            host = host.copy()  # snapshot: the copy runs later, and the caller may change its array meanwhile
         # non-blocking: the event keeps `host` alive until the copy has run, and dropping the event
         # would wait for it, so the device keeps it until it completes
         dev.keep(cl.enqueue_copy(dev.queue, t.buffer, host, is_blocking=False))

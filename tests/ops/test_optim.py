@@ -238,8 +238,6 @@ def test_state_dict_round_trip_resumes_exactly(dev, cls, fn, kw, rng):
         assert np.array_equal(pa.numpy(), pb.numpy()), f"{cls.__name__} resumed from a state dict"
 
 
-# Adam's torch interchange differed by 2e-3 once on a fresh clone (passes locally): under investigation.
-@pytest.mark.xfail(strict=False, reason="Adam/torch state interchange mismatch seen once in CI, being investigated")
 @pytest.mark.parametrize("cls,fn,kw", CASES, ids=CASE_IDS)
 def test_torch_state_dict_interchange(dev, cls, fn, kw, rng):
     """torch's state_dict (as numpy) loads into ours and ours into torch; both go on identically."""

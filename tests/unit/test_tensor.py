@@ -103,3 +103,18 @@ def test_debug_memory_gives_exact_fresh_buffers(dev):
     pool.free(a)
     b = pool.alloc(12)
     assert b != a and pool.stats()["bytes_in_use"] == 12 and pool.stats()["bytes_cached"] == 0
+
+
+def test_tensor_snapshots_the_host_array(dev):
+    """The upload is asynchronous, so the caller's array must be copied: changing it at once must not race."""
+    from hetero.nn.functional import matmul
+
+    big = hetero.ones((512, 512), device=dev)
+    host = np.arange(1 << 16, dtype=np.float32)
+    ts = []
+    for _ in range(8):
+        matmul(big, big)  # queued work ahead of the upload, so the copy runs well after tensor() returns
+        ts.append(hetero.tensor(host, device=dev))
+        host += 1.0  # in place, right after the (queued) copy
+    for k, t in enumerate(ts):
+        np.testing.assert_array_equal(t.numpy(), np.arange(1 << 16, dtype=np.float32) + k)
