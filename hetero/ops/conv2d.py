@@ -76,7 +76,8 @@ class ConvGeometry:
 
     @property
     def depthwise(self) -> bool:
-        return self.groups == self.c
+        # one input channel is plain convolution, where im2col + GEMM is several times faster
+        return self.groups == self.c > 1
 
     @property
     def pointwise(self) -> bool:
