@@ -14,7 +14,7 @@ import pyopencl as cl
 
 from ..autograd import Context, Function, is_grad_enabled
 from ..device import Device
-from ..tensor import Tensor, empty
+from ..tensor import Tensor, empty, zeros
 
 _INT_MAX = 2**31 - 1
 _POOL_MAX, _POOL_AVG, _POOL_ADAPTIVE, _POOL_GLOBAL = 0, 1, 2, 3
@@ -97,24 +97,40 @@ def _out_shape(x: Tensor, geo: Geometry) -> tuple[int, ...]:
 
 # ---------------------------------------------------------------- max pooling
 
+def _max_defines(geo: Geometry, with_indices: bool) -> dict[str, int]:
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geo.kernel, geo.stride, geo.padding, geo.dilation
+    return {"POOL": _POOL_MAX, "INDICES": int(with_indices), "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+            "PH": ph, "PW": pw, "DH": dh, "DW": dw}
+
+
+def _planes(shape: tuple[int, ...]) -> int:
+    return math.prod(shape[:-2])
+
+
 def max_pool2d_forward(x: Tensor, geo: Geometry, with_indices: bool) -> tuple[Tensor, Tensor | None]:
     """Launch the max pooling forward; the int32 argmax is written only when asked for."""
     dev = x.device
     out = empty(_out_shape(x, geo), np.float32, dev)
     idx = empty(out.shape, np.int32, dev) if with_indices else None
-    k = dev.kernel("pool2d.cl", "max_pool2d_forward", {"POOL": _POOL_MAX, "INDICES": int(with_indices)})
-    dev.launch(k, (out.size,), None, x, out, out if idx is None else idx,  # out is a never-written placeholder
-               *geo.args(), *(np.int32(v) for v in geo.dilation), np.int32(out.size))
+    if out.size:
+        k = dev.kernel("pool2d.cl", "max_pool2d_forward", _max_defines(geo, with_indices))
+        dev.launch(k, (geo.OW, geo.OH, _planes(x.shape)), None, x, out,
+                   out if idx is None else idx,  # out is a never-written placeholder
+                   *geo.args()[:4])
     return out, idx
 
 
 def max_pool2d_backward(g: Tensor, indices: Tensor, input_shape: tuple[int, ...], geo: Geometry) -> Tensor:
-    """Gradient of max pooling: each input pixel gathers the gradients of the windows whose argmax it is."""
+    """Gradient of max pooling: scattered to each window's argmax when windows do not overlap, else each
+    input pixel gathers the gradients of the windows whose argmax it is."""
     dev = g.device
-    gx = empty(input_shape, np.float32, dev)
-    k = dev.kernel("pool2d.cl", "max_pool2d_backward", {"POOL": _POOL_MAX, "INDICES": 1})
-    dev.launch(k, (gx.size,), None, g, indices, gx,
-               *geo.args(), *(np.int32(v) for v in geo.dilation), np.int32(gx.size))
+    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    scatter = sh >= (kh - 1) * dh + 1 and sw >= (kw - 1) * dw + 1  # the kernel's own #if, mirrored
+    gx = zeros(input_shape, np.float32, dev) if scatter else empty(input_shape, np.float32, dev)
+    if gx.size and g.size:
+        k = dev.kernel("pool2d.cl", "max_pool2d_backward", _max_defines(geo, True))
+        grid = (geo.OW, geo.OH) if scatter else (geo.W, geo.H)
+        dev.launch(k, (*grid, _planes(input_shape)), None, g, indices, gx, *geo.args()[:4])
     return gx
 
 
