@@ -1,0 +1,89 @@
+"""`hetero bench`: device, op and model figures per OpenCL device beside numpy and torch-cpu."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure and compare devices: bandwidth, GEMM, ops and models",
+                       description="Measure each OpenCL device (memory bandwidth, transfers, launch latency, GEMM, "
+                       "per-op and per-model figures) beside numpy and torch-cpu, and print one table.")
+    p.add_argument("--devices", default="all",
+                   help="comma-separated device specs; 'all' is every usable device (sub-devices only when "
+                   "named, e.g. 'all,cpu/2'); default: all")
+    p.add_argument("--models", default="lenet5,alexnet_mnist,resnet18",
+                   help="comma-separated models, or 'none' (default: lenet5,alexnet_mnist,resnet18)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size for every model (default: per model)")
+    p.add_argument("--quick", action="store_true", help="few repeats and small sizes (about a minute a device)")
+    p.add_argument("--references", default="numpy,torch-cpu",
+                   help="comma-separated reference columns, or 'none' (default: numpy,torch-cpu)")
+    p.add_argument("--only", default="device,op,model",
+                   help="comma-separated categories to measure (default: device,op,model)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--csv", metavar="FILE", help="write the results as CSV")
+    p.add_argument("--compare", metavar="BASELINE.json", help="also print the change against a saved run")
+    p.set_defaults(func=run)
+
+
+def _names(text: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    return [] if items == ["none"] else items
+
+
+class _Progress:
+    """One status line on stderr, rewritten with \\r when the stream is a terminal (else one line each)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.width = 0
+
+    def __call__(self, message: str, fraction: float) -> None:
+        line = f"bench [{fraction * 100:3.0f}%] {message}"
+        if self.tty:
+            cols = shutil.get_terminal_size().columns - 1
+            line = line[:cols]
+            self.stream.write("\r" + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import BenchReport
+    from ..bench import run as bench_run
+
+    if args.batch_size is not None and args.batch_size <= 0:
+        raise SystemExit(f"hetero bench: --batch-size must be positive, got {args.batch_size}")
+    baseline = BenchReport.load(args.compare) if args.compare else None  # fail before measuring, not after
+    progress = _Progress()
+    try:
+        report = bench_run(devices=args.devices, models=_names(args.models), batch_size=args.batch_size,
+                           quick=args.quick, references=_names(args.references), progress=progress,
+                           categories=_names(args.only))
+    finally:
+        progress.close()
+    print(report.table())
+    if baseline is not None:
+        print()
+        print(f"change against {args.compare}:")
+        print(report.compare(baseline))
+    if args.json:
+        report.to_json(args.json)
+        print(f"\nwrote {args.json}")
+    if args.csv:
+        report.to_csv(args.csv)
+        print(f"wrote {args.csv}" if args.json else f"\nwrote {args.csv}")
+    errors = sum(r.status == "error" for r in report.results)
+    if errors:
+        print(f"hetero bench: {errors} figure(s) failed; see the reasons under the table", file=sys.stderr)
+    return 0
