@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -33,7 +34,10 @@ def _int_arg(value, what: str, minimum: int) -> int:
 
 
 class DataLoader:
-    """Batches of a data set; the order of epoch e depends only on (seed, e), so a run can resume anywhere."""
+    """Batches of a data set; the order of epoch e depends only on (seed, e), so a run can resume anywhere.
+
+    Images are resized, then normalised ((x - mean) / std; uint8 scaled to 0-1 first), then padded with black.
+    """
 
     def __init__(self, dataset, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
                  normalize: bool | tuple = True, pad: int | tuple[int, int] = 0,
@@ -58,20 +62,30 @@ class DataLoader:
         images = dataset.images
         channels = 1 if images.ndim == 3 else images.shape[1]
         self._scale = np.float32(1 / 255 if images.dtype == np.uint8 else 1.0)
-        mean, std = self._normalization(normalize)
-        self._mean = np.broadcast_to(np.asarray(mean, np.float32).reshape(-1), (channels,)).reshape(1, -1, 1, 1)
-        self._std = np.broadcast_to(np.asarray(std, np.float32).reshape(-1), (channels,)).reshape(1, -1, 1, 1)
-        if not np.all(self._std > 0):
-            raise ValueError(f"DataLoader: normalize std must be > 0, got {std!r}")
+        self._mean, self._std = self._normalization(normalize, channels)
 
-    def _normalization(self, normalize) -> tuple:
+    def _normalization(self, normalize, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) as float32 (1, C, 1, 1) arrays, from the data set, the caller, or none (0, 1)."""
         if normalize is True:
-            return self.dataset.mean, self.dataset.std
-        if normalize is False or normalize is None:
-            return 0.0, 1.0
-        if isinstance(normalize, (tuple, list)) and len(normalize) == 2:
-            return normalize
-        raise ValueError(f"DataLoader: normalize must be True, False or a (mean, std) pair, got {normalize!r}")
+            mean, std = self.dataset.mean, self.dataset.std
+            what = f"the data set's mean/std ({mean}, {std})"
+        elif normalize is False or normalize is None:
+            mean, std, what = 0.0, 1.0, ""
+        elif isinstance(normalize, (tuple, list)) and len(normalize) == 2:
+            mean, std = normalize
+            what = f"normalize {tuple(normalize)}"
+        else:
+            raise ValueError(f"DataLoader: normalize must be True, False or a (mean, std) pair, got {normalize!r}")
+        stats = []
+        for value in (mean, std):
+            arr = np.asarray(value, np.float32).reshape(-1)
+            if arr.size not in (1, channels):
+                raise ValueError(f"DataLoader: {what} needs 1 or {channels} (one per channel) values each")
+            stats.append(np.broadcast_to(arr, (channels,)).reshape(1, -1, 1, 1))
+        if not np.all(stats[1] > 0):
+            raise ValueError(f"DataLoader: {what} has a std <= 0 (are all pixels equal?); pass "
+                             "normalize=False or normalize=(mean, std) with std > 0")
+        return stats[0], stats[1]
 
     @property
     def num_samples(self) -> int:
@@ -176,7 +190,9 @@ def prefetched(make: Callable[[int], object], items: Sequence[int], depth: int) 
     finally:
         stop.set()
         _drain(results)  # unblocks a worker waiting to put
-        if worker is not threading.current_thread():  # the collector may finalise us on the worker itself
+        # not on the worker itself (the collector may finalise us there), nor at interpreter exit, when
+        # daemon threads are frozen and would never end
+        if worker is not threading.current_thread() and not sys.is_finalizing():
             worker.join()
 
 

@@ -22,6 +22,7 @@ from ..errors import HeteroError
 ENV_VAR = "HETERO_DATA_DIR"
 SYSTEM_DIR = Path("/usr/share/datasets")  # where Debian's dataset packages put them
 TIMEOUT_S = 30.0
+CHUNK = 1 << 16  # bytes read per progress report
 
 Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes done, total bytes or None)
 
@@ -195,7 +196,7 @@ def fetch(url: str, target: Path, md5: str, progress: Progress | None = None) ->
             done = 0
             report(target.name, done, total)
             while True:
-                chunk = response.read(1 << 16)
+                chunk = response.read(CHUNK)
                 if not chunk:
                     break
                 out.write(chunk)
@@ -220,7 +221,7 @@ def print_progress(filename: str, done: int, total: int | None) -> None:
     mib = done / 2**20
     if total:
         step = max(total // 50, 1)
-        if done not in (0, total) and done // step == (done - (1 << 16)) // step:
+        if done not in (0, total) and done // step == (done - CHUNK) // step:
             return  # about 50 updates per file
         line = f"downloading {filename}: {100 * done // total:3d}% ({mib:.1f} of {total / 2**20:.1f} MiB)"
     else:

@@ -230,7 +230,8 @@ def test_error_in_the_worker_reaches_the_consumer(prefetch):
     ({"pad": 1.5}, "pad must be an int or an"),
     ({"resize": 0}, "resize must be >= 1"),
     ({"seed": -1}, "seed must be an int >= 0"),
-    ({"normalize": (0.5, 0.0)}, "normalize std must be > 0"),
+    ({"normalize": (0.5, 0.0)}, r"normalize \(0.5, 0.0\) has a std <= 0"),
+    ({"normalize": ((0.5, 0.5), 1.0)}, "needs 1 or 1 .one per channel. values"),
     ({"normalize": "yes"}, "normalize must be True, False or a"),
     ({"interpolation": "cubic"}, "interpolation must be one of"),
 ])
@@ -238,6 +239,14 @@ def test_bad_arguments(kwargs, message):
     args = {"batch_size": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         DataLoader(_dataset(4), **args)
+
+
+def test_constant_images_need_explicit_normalisation():
+    ds = ArrayDataset(np.zeros((3, 2, 2), np.uint8), [0, 1, 2])
+    with pytest.raises(ValueError, match=r"the data set's mean/std \(0.0, 0.0\) has a std <= 0 .*normalize=False"):
+        DataLoader(ds, 2)
+    x, _ = next(iter(DataLoader(ds, 2, normalize=False)))
+    np.testing.assert_array_equal(x, 0.0)
 
 
 def test_bad_iterate_arguments():
