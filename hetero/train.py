@@ -182,6 +182,47 @@ class History:
         return self.done.reason
 
 
+# ----- models and optimizers by name (the CLI and the GUI) -----
+
+MODEL_NAMES = ("lenet5", "alexnet_mnist", "resnet18", "preact_resnet18", "mobilenet_v1")
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
+_SGD_LR = {"lenet5": 0.05, "alexnet_mnist": 0.01, "resnet18": 0.05, "preact_resnet18": 0.05, "mobilenet_v1": 0.05}
+_OTHER_LR = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3}
+
+
+def model_kwargs(name: str, num_classes: int = 10, in_channels: int = 1) -> dict:
+    """The keyword arguments that build hetero.models.get_model(name) for small single-channel images."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if name in ("lenet5", "alexnet_mnist"):  # made for 28x28 single-channel input
+        return {"num_classes": num_classes}
+    return {"num_classes": num_classes, "in_channels": in_channels, "small_input": True}
+
+
+def default_lr(model: str, optimizer: str = "sgd") -> float:
+    """A learning rate that trains `model` well with `optimizer` (SGD with momentum 0.9 for "sgd")."""
+    if optimizer == "sgd":
+        return _SGD_LR.get(model, 0.01)
+    return _OTHER_LR[optimizer]
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """An optimizer by name; momentum applies to SGD and RMSprop."""
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+
+
 # ----- seeding and checkpoints -----
 
 
@@ -351,8 +392,8 @@ class _CaptureLoss:
 
 class _Fit:
     def __init__(self, model, optimizer, train_loader, test_loader, epochs, loss_fn, callbacks, control,
-                 max_steps, start_epoch, start_step, scheduler, checkpoint, checkpoint_extra, log_every,
-                 readback_lag):
+                 max_steps, start_epoch, start_step, scheduler, checkpoint, checkpoint_extra, checkpoint_epochs,
+                 log_every, readback_lag):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.train_loader, self.test_loader = train_loader, test_loader
         self.epochs, self.max_steps = int(epochs), max_steps
@@ -360,6 +401,7 @@ class _Fit:
         self.callbacks = list(callbacks)
         self.control = control if control is not None else TrainingControl()
         self.checkpoint, self.checkpoint_extra = checkpoint, dict(checkpoint_extra or {})
+        self.checkpoint_epochs = checkpoint_epochs
         self.log_every = max(1, int(log_every))
         self.capture = _CaptureLoss(loss_fn)
         self.step_fn = compile_step(model, self.capture, optimizer)
@@ -376,6 +418,7 @@ class _Fit:
         self.rate: deque = deque(maxlen=20)  # (time queued, images) of recent steps: their spacing is the
         # device's pace once the host runs `readback_lag` steps ahead
         self.sums = [0.0, 0, 0]  # this epoch: loss * images, correct, images
+        self.epoch_steps = 0  # steps queued since the epoch started (or training resumed)
 
     def emit(self, event: _Event) -> None:
         for cb in self.callbacks:
@@ -394,7 +437,9 @@ class _Fit:
             self.outputs[shape] = self.capture.captured
         output, target = self.outputs[shape]
         self.step += 1
-        self.rate.append((time.perf_counter(), int(target.shape[0])))
+        self.epoch_steps += 1
+        if self.epoch_steps > self.readback.lag:  # the first steps of an epoch are queued without waiting
+            self.rate.append((time.perf_counter(), int(target.shape[0])))
         self.readback.push((self.step, self.epoch, self.batch), loss, output, target)
 
     def consume(self, drain: bool = False) -> None:
@@ -432,6 +477,7 @@ class _Fit:
             if not self.control.stopped:
                 self.log(f"resumed at step {self.step}")
                 self.rate.clear()  # the pause is not throughput
+                self.epoch_steps = 0
 
     def limit_reached(self) -> bool:
         return self.max_steps is not None and self.step >= self.max_steps
@@ -441,6 +487,7 @@ class _Fit:
         self.model.train()
         self.sums = [0.0, 0, 0]
         self.rate.clear()  # evaluation and checkpoints are not training throughput
+        self.epoch_steps = 0
         self.batch = start
         batches = _batches(self.train_loader, self.epoch, start)
         try:
@@ -528,14 +575,16 @@ class _Fit:
                 return self.done("stopped", f"stopped at step {self.step} (epoch {self.epoch}, batch {self.batch})")
             self.end_epoch(t_epoch)
             if ended == "max_steps":
-                self.save()
+                if self.checkpoint_epochs:
+                    self.save()
                 return self.done("max_steps", f"reached max_steps={self.max_steps} (epoch {self.epoch}, "
                                               f"batch {self.batch})")
             self.epoch += 1
             self.batch = 0
             if self.scheduler is not None:
                 self.scheduler.step()
-            self.save()
+            if self.checkpoint_epochs:
+                self.save()
             if self.limit_reached() and self.epoch < self.epochs:
                 return self.done("max_steps", f"reached max_steps={self.max_steps} at the end of an epoch")
         return self.done("finished", f"trained {self.epochs} epochs ({self.step} steps)")
@@ -545,7 +594,8 @@ def fit(model, optimizer, train_loader, test_loader=None, epochs: int = 1,
         loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy, callbacks: Iterable[Callback] = (),
         control: TrainingControl | None = None, max_steps: int | None = None, start_epoch: int = 0,
         start_step: int = 0, scheduler=None, checkpoint: str | os.PathLike | None = None,
-        checkpoint_extra: dict | None = None, log_every: int = 1, readback_lag: int = 2) -> History:
+        checkpoint_extra: dict | None = None, checkpoint_epochs: bool = True, log_every: int = 1,
+        readback_lag: int = 2) -> History:
     """Train `model` with `optimizer` on `train_loader` for `epochs` epochs (0-based epochs start_epoch..epochs-1).
 
     train_loader yields (x, y) batches (numpy arrays or device Tensors) and has len() and preferably
@@ -553,13 +603,15 @@ def fit(model, optimizer, train_loader, test_loader=None, epochs: int = 1,
     callbacks receive StepEvent (every `log_every` steps, read back `readback_lag` steps late),
     EpochEndEvent, LogEvent and one DoneEvent. max_steps caps the total step count (start_step included);
     reaching it mid-epoch evaluates the partial epoch and ends with reason "max_steps". scheduler.step()
-    runs after every full epoch. checkpoint: a path written after every epoch, on stop, at max_steps and
-    on KeyboardInterrupt (which is then re-raised), with checkpoint_extra stored in it. Resume with
+    runs after every full epoch. checkpoint: a path written after every epoch and at max_steps (unless
+    checkpoint_epochs is False), on stop and on KeyboardInterrupt (which is then re-raised), with
+    checkpoint_extra stored in it. Resume with
     load_checkpoint() and start_epoch/start_step. Returns a History; exceptions propagate after a
     DoneEvent with reason "error".
     """
     run = _Fit(model, optimizer, train_loader, test_loader, epochs, loss_fn, callbacks, control, max_steps,
-               start_epoch, start_step, scheduler, checkpoint, checkpoint_extra, log_every, readback_lag)
+               start_epoch, start_step, scheduler, checkpoint, checkpoint_extra, checkpoint_epochs, log_every,
+               readback_lag)
     return run.run()
 
 
@@ -569,10 +621,15 @@ __all__ = [
     "History",
     "LogEvent",
     "StepEvent",
+    "MODEL_NAMES",
+    "OPTIMIZER_NAMES",
     "TrainingControl",
+    "default_lr",
     "evaluate",
     "fit",
     "load_checkpoint",
+    "make_optimizer",
+    "model_kwargs",
     "save_checkpoint",
     "seed_everything",
 ]

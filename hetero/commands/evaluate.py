@@ -1,0 +1,75 @@
+"""`hetero eval`: a `hetero train` checkpoint's test accuracy and confusion matrix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .train import DATASETS
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="test accuracy and confusion matrix of a training checkpoint",
+                       description="Rebuild the model a `hetero train` checkpoint holds and evaluate it on a test set.")
+    p.add_argument("--checkpoint", metavar="PATH", required=True, help="a checkpoint written by hetero train")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="default: the one it was trained on")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
+    p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def format_confusion(confusion: np.ndarray, classes) -> str:
+    """The matrix with true classes as rows and predicted classes as columns, and each class's recall."""
+    labels = [str(c) for c in classes]
+    labels += [str(i) for i in range(len(labels), len(confusion))]
+    short = [lab if len(lab) <= 10 else lab[:9] + "." for lab in labels]
+    cell = max(5, *(len(str(int(v))) for v in confusion.reshape(-1)), *(len(s) for s in short))
+    head = max(len(s) for s in short)
+    lines = [" " * head + "  predicted ->", " " * head + "  " + " ".join(s.rjust(cell) for s in short) + "  recall"]
+    for i, row in enumerate(confusion):
+        total = int(row.sum())
+        recall = f"{100 * row[i] / total:6.2f}%" if total else "     -"
+        lines.append(short[i].rjust(head) + "  " + " ".join(str(int(v)).rjust(cell) for v in row) + "  " + recall)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import device as get_device
+    from ..checkpoint import load_training
+    from ..data import DataLoader, get_dataset
+    from ..models import get_model
+    from ..train import evaluate
+
+    ck = load_training(args.checkpoint)
+    extra = ck["extra"] or {}
+    if "model" not in extra:
+        print(f"hetero: error: {args.checkpoint} does not say which model it holds (not written by hetero train)",
+              file=sys.stderr)
+        return 1
+    if args.batch_size < 1:
+        print("hetero: error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    dataset_name = args.dataset or extra.get("dataset", "mnist")
+    dev = get_device(args.device)
+    model = get_model(extra["model"], device=dev, **(extra.get("model_kwargs") or {}))
+    model.load_state_dict(ck["model"])
+    test_set = get_dataset(dataset_name, root=args.data, train=False)
+    loader = DataLoader(test_set, args.batch_size, device=dev)
+    loss, accuracy, confusion, _ = evaluate(model, loader)
+    n = int(confusion.sum())
+    if args.json:
+        print(json.dumps({"model": extra["model"], "dataset": dataset_name, "images": n, "test_loss": loss,
+                          "test_accuracy": accuracy, "confusion": confusion.tolist(),
+                          "classes": list(test_set.classes)}))
+        return 0
+    print(f"{extra['model']} on {dataset_name} test ({n} images), {dev.id} {dev.info.name}")
+    print(f"test accuracy: {100 * accuracy:.2f}% ({int(np.trace(confusion))}/{n})  loss {loss:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(format_confusion(confusion, test_set.classes))
+    return 0

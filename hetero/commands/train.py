@@ -1,0 +1,269 @@
+"""`hetero train`: train a model-zoo CNN on MNIST / Fashion-MNIST with a progress bar, checkpoints and a JSON log.
+
+Ctrl-C once stops after the current step and writes a checkpoint (to --checkpoint, or a default path named in
+the message); Ctrl-C again aborts at once (a checkpoint is still written between steps). --resume continues a
+checkpoint bit-identically (same device, same settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+DATASETS = ("mnist", "fashion-mnist")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..train import MODEL_NAMES, OPTIMIZER_NAMES
+
+    p = sub.add_parser("train", help="train a CNN on MNIST or Fashion-MNIST",
+                       description="Train a model-zoo CNN on MNIST or Fashion-MNIST on an OpenCL device.")
+    p.add_argument("--model", choices=MODEL_NAMES, default=None, help="the model (default lenet5, or the "
+                   "checkpoint's with --resume)")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="default mnist (or the checkpoint's)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
+    p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`; default: "
+                   "$HETERO_DEVICE, else the best usable device)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=None, help="default 64 (or the checkpoint's)")
+    p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
+    p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None,
+                   help="default sgd with momentum (or the checkpoint's)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD / RMSprop momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="seeds the weights, dropout and the data order (default 0, or the checkpoint's)")
+    p.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="write a training checkpoint here after every epoch (and on Ctrl-C)")
+    p.add_argument("--resume", metavar="PATH", default=None, help="continue from a training checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in total")
+    p.add_argument("--json-log", metavar="FILE", default=None, help="write every event as one JSON object a line")
+    p.set_defaults(func=run)
+
+
+# ----- output -----
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """A one-line progress bar on a terminal (redrawn with \\r), periodic lines otherwise; epoch summaries on out."""
+
+    def __init__(self, epochs: int, batches: int, batch_size: int, max_steps: int | None, out=None, err=None,
+                 width: int = 24):
+        self.epochs, self.batches, self.batch_size = epochs, batches, batch_size
+        self.total = epochs * batches if max_steps is None else min(epochs * batches, max_steps)
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.tty = self.err.isatty()
+        self.width = width
+        self.epoch = -1
+        self.sums = [0.0, 0.0, 0]
+        self.last_line = 0.0
+        self.drawn = False
+
+    def __call__(self, e) -> None:
+        kind = e.event
+        if kind == "step":
+            self.step(e)
+        elif kind == "epoch_end":
+            self.clear()
+            test = ""
+            if e.test_accuracy is not None:
+                test = f"  test loss {e.test_loss:.4f} acc {100 * e.test_accuracy:.2f}%"
+            print(f"epoch {e.epoch + 1}/{self.epochs}  train loss {e.train_loss:.4f} acc "
+                  f"{100 * e.train_accuracy:.2f}%{test}  {e.seconds:.1f} s", file=self.out, flush=True)
+        elif kind == "log":
+            self.clear()
+            print(f"hetero: {e.message}", file=self.err, flush=True)
+        elif kind == "done":
+            self.clear()
+
+    def step(self, e) -> None:
+        if e.epoch != self.epoch:
+            self.epoch, self.sums = e.epoch, [0.0, 0.0, 0]
+        self.sums[0] += e.loss
+        self.sums[1] += e.accuracy
+        self.sums[2] += 1
+        n = self.sums[2]
+        left = max(0, self.total - e.step) * self.batch_size
+        eta = _duration(left / e.images_per_s) if e.images_per_s > 0 else "?"
+        done = (e.batch + 1) / self.batches
+        stats = (f"loss {self.sums[0] / n:.4f}  acc {100 * self.sums[1] / n:5.2f}%  "
+                 f"{e.images_per_s:,.0f} img/s  ETA {eta}")
+        if self.tty:
+            fill = int(self.width * done)
+            bar = "#" * fill + "-" * (self.width - fill)
+            self.err.write(f"\repoch {e.epoch + 1}/{self.epochs} [{bar}] {e.batch + 1}/{self.batches}  {stats}\x1b[K")
+            self.err.flush()
+            self.drawn = True
+            return
+        now = time.monotonic()
+        every = max(1, self.batches // 10)
+        if (e.batch + 1) % every == 0 or e.batch + 1 == self.batches or now - self.last_line > 30:
+            self.last_line = now
+            print(f"epoch {e.epoch + 1}/{self.epochs} batch {e.batch + 1}/{self.batches} ({100 * done:.0f}%)  "
+                  f"{stats}", file=self.err, flush=True)
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+            self.drawn = False
+
+
+class JsonLog:
+    """One JSON object a line for the step, epoch_end and done events (flushed as written)."""
+
+    def __init__(self, path: str):
+        self.file = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
+
+    def __call__(self, e) -> None:
+        if e.event in ("step", "epoch_end", "done"):
+            self.file.write(json.dumps(e.to_dict()) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(control, err):
+    """First Ctrl-C: stop after the current step (fit then writes the checkpoint); second: KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if control.stopped:
+            raise KeyboardInterrupt
+        control.stop()
+        print("\nhetero: stopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=err,
+              flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ----- the command -----
+
+
+def _count(model) -> int:
+    return sum(p.size for p in model.parameters())
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import device as get_device
+    from .. import train as T
+    from ..checkpoint import load_training
+    from ..data import DataLoader, get_dataset
+    from ..models import get_model
+
+    resume = load_training(args.resume) if args.resume else None
+    saved = (resume or {}).get("extra") or {}
+    if resume is not None:
+        if "model" not in saved:
+            print(f"hetero: error: {args.resume} does not say which model it holds (not written by hetero train)",
+                  file=sys.stderr)
+            return 1
+        if args.model is not None and args.model != saved["model"]:
+            print(f"hetero: error: {args.resume} holds a {saved['model']}, not a {args.model}", file=sys.stderr)
+            return 1
+    model_name = args.model or saved.get("model", "lenet5")
+    dataset_name = args.dataset or saved.get("dataset", "mnist")
+    # a resumed run keeps its settings unless told otherwise (the same ones give a bit-identical run)
+    for what, default in (("optimizer", "sgd"), ("batch_size", 64), ("seed", 0)):
+        if getattr(args, what) is None:
+            setattr(args, what, saved.get(what, default))
+    for what in ("epochs", "batch_size", "eval_batch_size"):
+        if getattr(args, what) < 1:
+            print(f"hetero: error: --{what.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+
+    dev = get_device(args.device)
+    train_set = get_dataset(dataset_name, root=args.data, train=True)
+    test_set = get_dataset(dataset_name, root=args.data, train=False)
+    T.seed_everything(args.seed)
+    kwargs = saved.get("model_kwargs") or T.model_kwargs(model_name, num_classes=len(train_set.classes))
+    model = get_model(model_name, device=dev, **kwargs)
+    lr = args.lr if args.lr is not None else T.default_lr(model_name, args.optimizer)
+    optimizer = T.make_optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
+    start = {"start_epoch": 0, "start_step": 0}
+    if resume is not None:
+        if resume["optimizer_class"] not in (None, type(optimizer).__name__):
+            print(f"hetero: error: {args.resume} holds {resume['optimizer_class']} state, not "
+                  f"{type(optimizer).__name__} (--optimizer {saved.get('optimizer', '?')})", file=sys.stderr)
+            return 1
+        try:
+            pos = T.load_checkpoint(args.resume, model, optimizer)
+        except ValueError as e:
+            print(f"hetero: error: {args.resume} does not fit this model and optimizer: {e}", file=sys.stderr)
+            return 1
+        start = {"start_epoch": pos["start_epoch"], "start_step": pos["start_step"]}
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=dev)
+    test_loader = DataLoader(test_set, args.eval_batch_size, device=dev)
+
+    checkpoint = args.checkpoint or f"hetero-{model_name}-{dataset_name}.safetensors"
+    extra = {"model": model_name, "model_kwargs": kwargs, "dataset": dataset_name, "optimizer": args.optimizer,
+             "batch_size": args.batch_size, "seed": args.seed}
+    group = optimizer.param_groups[0]
+    print(f"training {model_name} ({_count(model):,} parameters) on {dataset_name} ({len(train_set)} train / "
+          f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {args.optimizer} lr {group['lr']:g}, batch "
+          f"{args.batch_size}, {args.epochs} epochs, seed {args.seed}"
+          + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
+          flush=True)
+
+    control = T.TrainingControl()
+    progress = Progress(args.epochs, len(train_loader), args.batch_size, args.max_steps)
+    callbacks = [progress]
+    log = JsonLog(args.json_log) if args.json_log else None
+    if log is not None:
+        callbacks.append(log)
+    written = []
+    callbacks.append(lambda e: written.append(e) if e.event == "log" and "checkpoint written" in e.message else None)
+    try:
+        with _ctrl_c_stops(control, sys.stderr):
+            history = T.fit(model, optimizer, train_loader, test_loader, epochs=args.epochs, callbacks=callbacks,
+                            control=control, max_steps=args.max_steps, checkpoint=checkpoint,
+                            checkpoint_extra=extra, checkpoint_epochs=args.checkpoint is not None, **start)
+    except KeyboardInterrupt:
+        progress.clear()
+        where = f"checkpoint written to {checkpoint}; " if written else ""
+        print(f"hetero: interrupted; {where}resume with --resume {checkpoint}", file=sys.stderr)
+        return 130
+    finally:
+        if log is not None:
+            log.close()
+    done = history.done
+    if done.reason == "diverged":
+        print(f"hetero: error: {done.message}", file=sys.stderr)
+        return 1
+    if done.reason == "stopped":
+        print(f"hetero: {done.message}; checkpoint written to {checkpoint}; resume with --resume {checkpoint}",
+              file=sys.stderr)
+        return 130
+    last = history.epochs[-1] if history.epochs else None
+    summary = f"done: {done.message} in {_duration(done.seconds)}"
+    if last is not None and last.test_accuracy is not None:
+        summary += f"; test accuracy {100 * last.test_accuracy:.2f}%"
+    if args.checkpoint:
+        summary += f"; checkpoint {os.fspath(Path(args.checkpoint))}"
+    print(summary, flush=True)
+    return 0
