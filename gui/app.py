@@ -1,0 +1,81 @@
+"""`hetero-gui` / `hetero gui`: make the application, show the window, optionally run the demo and screenshot."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demo", action="store_true", help="start training LeNet-5 on the default device at once")
+    p.add_argument("--screenshot", metavar="FILE", help="save a screenshot of the window to FILE, then exit")
+    p.add_argument("--after", metavar="SECONDS", type=float, default=5.0,
+                   help="when to take the screenshot (default 5)")
+    p.add_argument("--device", metavar="SPEC", help="devices to tick, e.g. 'cpu', '0:0', 'cpu/2'")
+    p.add_argument("--data", metavar="DIR", help="folder with the MNIST IDX files (default $HETERO_DATA_DIR)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for the demo (default 3)")
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the window until it closes; with --screenshot, exit 0 once the PNG is written."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+    from .slots import slot
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("hetero")
+    if not QApplication.instance().property("hetero_styled"):
+        app.setStyle("Fusion")
+        app.setProperty("hetero_styled", True)
+    window = MainWindow(demo=bool(args.demo or args.screenshot))
+    window.resize(1560, 960)
+    view = window.train_view
+    if args.data:
+        view.data_edit.setText(os.path.abspath(args.data))
+    if args.device:
+        try:
+            view.devices.select_spec(args.device)
+            window.compare_view.devices.select_spec(args.device)
+        except Exception as e:
+            window.log.add("error", f"--device {args.device}: {e}")
+    if args.demo:
+        view.model_box.setCurrentText("lenet5")
+        view.dataset_box.setCurrentText("mnist")
+        view.epochs_box.setValue(args.epochs or 3)
+        QTimer.singleShot(0, slot(view.start))
+    window.show()
+    result = {"code": 0}
+    if args.screenshot:
+        def shoot() -> None:
+            view.redraw()
+            ok = window.grab().save(args.screenshot)
+            if not ok:
+                print(f"hetero gui: could not write the screenshot {args.screenshot}", file=sys.stderr)
+            result["code"] = 0 if ok else 1
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(int(args.after * 1000), shoot)
+    app.exec()
+    # Tear the window down while Qt and Python are both whole: left to interpreter shutdown, the
+    # collector may free PySide objects after Qt is gone (a crash at exit instead of a clean 0).
+    window.deleteLater()
+
+    QApplication.processEvents()
+    gc.collect()
+    return result["code"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hetero-gui", description="The hetero desktop app: train and compare "
+                                "CNNs on any OpenCL device.")
+    add_arguments(p)
+    return run_app(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

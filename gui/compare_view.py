@@ -1,0 +1,390 @@
+"""The Compare view: hetero.bench in the background, a bar chart and a table side by side, export, load."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .device_panel import DevicePanel
+from .history import COLOURS
+from .log_panel import LogPanel
+from .plots import BarChart
+from .slots import slot
+from .workers import BenchWorker
+
+BENCH_MODELS = ("lenet5", "alexnet_mnist", "resnet18")
+REFERENCES = ("numpy", "torch-cpu")
+LOWER_IS_BETTER = {"us", "ms", "s", "ns", "MiB", "GiB", "MB", "GB", "bytes", "B", "KiB"}
+
+
+def field(result, name: str, default=None):
+    """A result's field, whether bench gives objects or dicts."""
+    if isinstance(result, dict):
+        return result.get(name, default)
+    return getattr(result, name, default)
+
+
+def figure_key(result) -> tuple[str, str, str, str]:
+    return (str(field(result, "category", "")), str(field(result, "test", "")), str(field(result, "metric", "")),
+            str(field(result, "unit", "")))
+
+
+def format_value(value, unit: str) -> str:
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+class ReportTable:
+    """A bench report pivoted: one row per figure, one column per device (references included)."""
+
+    def __init__(self, report):
+        self.report = report
+        self.results = list(getattr(report, "results", []) or [])
+        self.columns: list[str] = []
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.cells: dict[tuple, object] = {}
+        for r in self.results:
+            dev = str(field(r, "device", "?"))
+            key = figure_key(r)
+            if dev not in self.columns:
+                self.columns.append(dev)
+            if key not in self.rows:
+                self.rows.append(key)
+            self.cells[(key, dev)] = r
+
+    def values(self, key) -> list[float | None]:
+        out = []
+        for dev in self.columns:
+            r = self.cells.get((key, dev))
+            ok = r is not None and field(r, "status", "ok") == "ok"
+            out.append(float(field(r, "value")) if ok and field(r, "value") is not None else None)
+        return out
+
+    def best(self, key) -> int | None:
+        vals = self.values(key)
+        finite = [(v, k) for k, v in enumerate(vals) if v is not None and math.isfinite(v)]
+        if len(finite) < 2:
+            return None
+        pick = min if key[3] in LOWER_IS_BETTER else max
+        return pick(finite)[1]
+
+
+class CompareView(QWidget):
+    """Choose devices and models, run the benchmark in a worker thread, show and export the report."""
+
+    sigReport = Signal(object)
+
+    def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, bench_run=None, parent=None):
+        super().__init__(parent)
+        self.log = log
+        self.bench_run = bench_run
+        self.worker: BenchWorker | None = None
+        self.report = None
+        self.table_model: ReportTable | None = None
+
+        self.devices = device_panel or DevicePanel()
+        self.model_checks = {m: QCheckBox(m) for m in BENCH_MODELS}
+        self.model_checks["lenet5"].setChecked(True)
+        self.ref_checks = {r: QCheckBox(r) for r in REFERENCES}
+        for c in self.ref_checks.values():
+            c.setChecked(True)
+        self.quick_box = QCheckBox("quick (fewer repeats)")
+        self.quick_box.setChecked(True)
+        self.batch_box = QSpinBox()
+        self.batch_box.setRange(0, 4096)
+        self.batch_box.setSpecialValueText("default")
+        self.run_button = QPushButton("Run benchmark")
+        self.run_button.setStyleSheet("font-weight: bold;")
+        self.cancel_button = QPushButton("Cancel")
+        self.load_button = QPushButton("Load saved run…")
+        self.export_buttons = {fmt: QPushButton(f"Export {fmt.upper()}…") for fmt in ("csv", "json", "png")}
+        self.run_button.clicked.connect(slot(self.run))
+        self.cancel_button.clicked.connect(slot(self.cancel))
+        self.load_button.clicked.connect(slot(self.load))
+        for fmt, button in self.export_buttons.items():
+            button.clicked.connect(slot(self.export, fmt))
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        box = QGroupBox("Devices")
+        QVBoxLayout(box).addWidget(self.devices)
+        lv.addWidget(box, 1)
+        opts = QGroupBox("Benchmark")
+        ov = QVBoxLayout(opts)
+        ov.addWidget(QLabel("Models"))
+        row = QHBoxLayout()
+        for c in self.model_checks.values():
+            row.addWidget(c)
+        ov.addLayout(row)
+        ov.addWidget(QLabel("References beside the devices"))
+        row = QHBoxLayout()
+        for c in self.ref_checks.values():
+            row.addWidget(c)
+        ov.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Batch size"))
+        row.addWidget(self.batch_box)
+        ov.addLayout(row)
+        ov.addWidget(self.quick_box)
+        lv.addWidget(opts)
+        row = QHBoxLayout()
+        row.addWidget(self.run_button)
+        row.addWidget(self.cancel_button)
+        lv.addLayout(row)
+        lv.addWidget(self.load_button)
+        row = QHBoxLayout()
+        for b in self.export_buttons.values():
+            row.addWidget(b)
+        lv.addLayout(row)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("no benchmark run yet")
+        self.figure_box = QComboBox()
+        self.figure_box.currentIndexChanged.connect(slot(self._show_chart))
+        self.chart = BarChart()
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.currentCellChanged.connect(self._row_chosen)
+        chart_side = QWidget()
+        cv = QVBoxLayout(chart_side)
+        cv.setContentsMargins(0, 0, 0, 0)
+        cv.addWidget(self.figure_box)
+        cv.addWidget(self.chart, 1)
+        self.result_area = QSplitter(Qt.Orientation.Horizontal)
+        self.result_area.addWidget(chart_side)
+        self.result_area.addWidget(self.table)
+        self.result_area.setSizes([500, 600])
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.progress)
+        rv.addWidget(self.result_area, 1)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([380, 1100])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+        self._update_buttons()
+
+    # ----- running -----
+
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def options(self) -> dict:
+        ids = self.devices.selected_ids()
+        return {
+            "devices": ids or "all",
+            "models": tuple(m for m, c in self.model_checks.items() if c.isChecked()),
+            "batch_size": self.batch_box.value() or None,
+            "quick": self.quick_box.isChecked(),
+            "references": tuple(r for r, c in self.ref_checks.items() if c.isChecked()),
+        }
+
+    def run(self, **overrides) -> bool:
+        if self.is_running():
+            return False
+        options = {**self.options(), **overrides}
+        self.worker = BenchWorker(options, self.bench_run, parent=self)
+        self.worker.sigProgress.connect(self._on_progress)
+        self.worker.sigDone.connect(self._on_done)
+        self.worker.sigFailed.connect(self._on_failed)
+        self.worker.finished.connect(slot(self._update_buttons))
+        devices = options["devices"] if isinstance(options["devices"], str) else ", ".join(options["devices"])
+        self.log.add("info", f"Benchmark started on {devices}; models: {', '.join(options['models']) or 'none'}.")
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        self.worker.start()
+        self._update_buttons()
+        return True
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self.worker.cancel.set()
+            self.progress.setFormat("cancelling after the current measurement…")
+
+    def stop_all(self, wait_ms: int = 30000) -> bool:
+        if self.worker is None:
+            return True
+        self.worker.cancel.set()
+        return self.worker.wait(wait_ms)
+
+    def _on_progress(self, message: str, fraction: float) -> None:
+        self.progress.setValue(int(1000 * max(0.0, min(fraction, 1.0))))
+        self.progress.setFormat(f"{100 * fraction:.0f}% · {message}")
+
+    def _on_done(self, report) -> None:
+        self.progress.setValue(1000)
+        self.progress.setFormat("done" if not self.worker.cancel.is_set() else "cancelled (partial results)")
+        self.show_report(report)
+        bad = [r for r in self.table_model.results if field(r, "status", "ok") not in ("ok", "skipped")]
+        for r in bad[:10]:
+            self.log.add("warning", f"{field(r, 'device')}: {field(r, 'test')} {field(r, 'metric')}: "
+                                    f"{field(r, 'status')} ({field(r, 'reason', '') or 'no reason given'})")
+        self.log.add("info", f"Benchmark done: {len(self.table_model.results)} figures on "
+                             f"{len(self.table_model.columns)} devices and references.")
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setFormat("failed")
+        self.log.add("error", message)
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.load_button.setEnabled(not running)
+        for b in self.export_buttons.values():
+            b.setEnabled(self.report is not None and not running)
+
+    # ----- showing -----
+
+    def show_report(self, report) -> None:
+        self.report = report
+        self.table_model = model = ReportTable(report)
+        names = {}
+        for d in getattr(report, "devices", []) or []:
+            ident = field(d, "id")
+            if ident is not None:
+                names[str(ident)] = str(field(d, "name", ident))
+        self.table.clear()
+        self.table.setColumnCount(2 + len(model.columns))
+        self.table.setRowCount(len(model.rows))
+        self.table.setHorizontalHeaderLabels(["figure", "unit"] + model.columns)
+        for c, dev in enumerate(model.columns):
+            self.table.horizontalHeaderItem(2 + c).setToolTip(names.get(dev, dev))
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for row, key in enumerate(model.rows):
+            category, test, metric, unit = key
+            self.table.setItem(row, 0, QTableWidgetItem(f"{category} · {test} · {metric}"))
+            self.table.setItem(row, 1, QTableWidgetItem(unit))
+            best = model.best(key)
+            for c, dev in enumerate(model.columns):
+                r = model.cells.get((key, dev))
+                item = self._cell(r, unit)
+                if c == best:
+                    item.setFont(bold)
+                    item.setBackground(QColor("#e3f4e3"))
+                self.table.setItem(row, 2 + c, item)
+        self.figure_box.blockSignals(True)
+        self.figure_box.clear()
+        self.figure_box.addItems([f"{k[0]} · {k[1]} · {k[2]} ({k[3]})" for k in model.rows])
+        self.figure_box.blockSignals(False)
+        self._show_chart()
+        self._update_buttons()
+        self.sigReport.emit(report)
+
+    @staticmethod
+    def _cell(r, unit: str) -> QTableWidgetItem:
+        if r is None:
+            return QTableWidgetItem("")
+        status = field(r, "status", "ok")
+        if status != "ok":
+            item = QTableWidgetItem(status)
+            item.setForeground(QColor("#b00020" if status == "error" else "#888888"))
+            item.setToolTip(str(field(r, "reason", "") or status))
+            return item
+        text = format_value(field(r, "value"), unit)
+        spread = field(r, "spread")
+        if isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0:
+            text += f" ± {format_value(spread, unit)}"
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return item
+
+    def _row_chosen(self, row: int, *_) -> None:
+        if row >= 0:
+            self.figure_box.setCurrentIndex(row)
+
+    def _show_chart(self) -> None:
+        model = self.table_model
+        k = self.figure_box.currentIndex()
+        if model is None or not (0 <= k < len(model.rows)):
+            return
+        key = model.rows[k]
+        values = model.values(key)
+        spreads = []
+        for dev in model.columns:
+            r = model.cells.get((key, dev))
+            s = field(r, "spread") if r is not None else None
+            spreads.append(float(s) if isinstance(s, (int, float)) and math.isfinite(s) else 0.0)
+        colours = [COLOURS[c % len(COLOURS)] for c in range(len(model.columns))]
+        shown = [v if v is not None else float("nan") for v in values]
+        better = "lower is better" if key[3] in LOWER_IS_BETTER else "higher is better"
+        self.chart.show_values(f"{key[1]} · {key[2]} ({better})", key[3], model.columns, shown, spreads, colours,
+                               model.best(key))
+
+    # ----- files -----
+
+    def export(self, fmt: str, path: str | None = None) -> bool:
+        if self.report is None:
+            self.log.add("warning", "Run or load a benchmark before exporting.")
+            return False
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, f"Export the benchmark as {fmt.upper()}",
+                                                  os.path.join(os.getcwd(), f"bench.{fmt}"), f"*.{fmt}")
+            if not path:
+                return False
+        try:
+            if fmt == "png":
+                if not self.result_area.grab().save(path):
+                    raise OSError("Qt could not write the image")
+            elif fmt == "csv":
+                self.report.to_csv(path)
+            else:
+                self.report.to_json(path)
+        except Exception as e:
+            self.log.add("error", f"Could not export to {path}: {e}")
+            return False
+        self.log.add("info", f"Benchmark exported to {path}.")
+        return True
+
+    def load(self, path: str | None = None) -> bool:
+        from hetero import bench
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load a saved benchmark run", os.getcwd(), "JSON (*.json)")
+            if not path:
+                return False
+        try:
+            report = bench.BenchReport.load(path)
+        except Exception as e:
+            self.log.add("error", f"Could not read the benchmark file {path}: {' '.join(str(e).split())}")
+            return False
+        self.show_report(report)
+        self.progress.setValue(1000)
+        self.progress.setFormat(f"loaded {os.path.basename(path)}")
+        self.log.add("info", f"Loaded the benchmark run {path}.")
+        return True

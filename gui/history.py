@@ -1,0 +1,158 @@
+"""What one device's training run reported so far, kept as growing lists that the plots read.
+
+Pure Python and numpy (no Qt), so the bookkeeping is tested without a window. The GUI thread feeds it
+the hetero.train events that reach it through signals; the plot timer reads it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# One colour per device (matplotlib's tab10, which stays readable on white and in print).
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's debiasing; smoothing 0 returns the values."""
+    values = np.asarray(values, dtype=np.float64)
+    if smoothing <= 0 or values.size == 0:
+        return values
+    out = np.empty_like(values)
+    acc = 0.0
+    weight = 0.0
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            out[i] = v
+            continue
+        acc = smoothing * acc + (1 - smoothing) * v
+        weight = smoothing * weight + (1 - smoothing)
+        out[i] = acc / weight
+    return out
+
+
+def format_duration(seconds: float | None) -> str:
+    """'1:05:03', '4:07', or '-' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class RunHistory:
+    """The series of one run: per step (loss, accuracy, images/s), per epoch (test figures), and its end."""
+
+    def __init__(self, key: str, label: str, colour: str, epochs: int):
+        self.key = key
+        self.label = label
+        self.colour = colour
+        self.epochs = max(int(epochs), 1)
+        self.steps: list[int] = []
+        self.seconds: list[float] = []
+        self.loss: list[float] = []
+        self.accuracy: list[float] = []
+        self.images_per_s: list[float] = []
+        self.epoch_ends: list = []           # EpochEndEvent per finished epoch
+        self.epoch_x: list[tuple[int, float]] = []  # (step, seconds) where each epoch ended
+        self.epoch = 0
+        self.batch = 0
+        self.batches = 0
+        self.done = None                     # the DoneEvent, once the run has ended
+        self.state = "starting"              # starting, running, paused, finished, stopped, failed
+        self._ema_cache: dict[tuple[str, float], tuple[int, np.ndarray, float, float]] = {}
+
+    # ----- feeding -----
+
+    def add(self, event) -> None:
+        kind = getattr(event, "event", None)
+        if kind == "step":
+            self.steps.append(int(event.step))
+            self.seconds.append(float(event.seconds))
+            self.loss.append(float(event.loss))
+            self.accuracy.append(float(event.accuracy))
+            self.images_per_s.append(float(event.images_per_s))
+            self.epoch, self.batch, self.batches = int(event.epoch), int(event.batch), int(event.batches)
+            if self.state in ("starting", "running"):
+                self.state = "running"
+        elif kind == "epoch_end":
+            self.epoch_ends.append(event)
+            step = self.steps[-1] if self.steps else 0
+            seconds = float(event.seconds) if not self.seconds else self.seconds[-1]
+            self.epoch_x.append((step, seconds))
+        elif kind == "done":
+            self.done = event
+            self.state = {"finished": "finished", "max_steps": "finished", "stopped": "stopped"}.get(
+                event.reason, "failed")
+
+    # ----- reading -----
+
+    def x(self, mode: str) -> np.ndarray:
+        """The x values of the step series: 'steps' or 'seconds'."""
+        return np.asarray(self.seconds if mode == "seconds" else self.steps, dtype=np.float64)
+
+    def epoch_positions(self, mode: str) -> list[float]:
+        return [float(sec if mode == "seconds" else step) for step, sec in self.epoch_x]
+
+    def smoothed(self, name: str, smoothing: float) -> np.ndarray:
+        """EMA of a step series ('loss', 'accuracy', 'images_per_s'), extended incrementally per redraw."""
+        values = getattr(self, name)
+        key = (name, round(float(smoothing), 4))
+        done, out, acc, weight = self._ema_cache.get(key, (0, np.empty(0), 0.0, 0.0))
+        if done < len(values):
+            tail = np.empty(len(values) - done)
+            for i, v in enumerate(values[done:]):
+                if smoothing <= 0 or not math.isfinite(v):
+                    tail[i] = v
+                    continue
+                acc = smoothing * acc + (1 - smoothing) * v
+                weight = smoothing * weight + (1 - smoothing)
+                tail[i] = acc / weight
+            out = np.concatenate([out, tail])
+            self._ema_cache = {k: v for k, v in self._ema_cache.items() if k[0] != name}
+            self._ema_cache[key] = (len(values), out, acc, weight)
+        return out
+
+    def test_points(self, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, test accuracy in %) at the end of each epoch that had a test set."""
+        xs, ys = [], []
+        for (step, sec), ev in zip(self.epoch_x, self.epoch_ends):
+            acc = getattr(ev, "test_accuracy", None)
+            if acc is not None and math.isfinite(acc):
+                xs.append(sec if mode == "seconds" else step)
+                ys.append(100.0 * acc)
+        return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+
+    def best_epoch(self) -> int | None:
+        """Index into epoch_ends of the epoch with the highest test accuracy (the first on ties)."""
+        best, best_acc = None, -1.0
+        for i, ev in enumerate(self.epoch_ends):
+            acc = getattr(ev, "test_accuracy", None)
+            if acc is not None and math.isfinite(acc) and acc > best_acc:
+                best, best_acc = i, acc
+        return best
+
+    def fraction(self) -> float:
+        """How much of the planned training is done, 0..1."""
+        if self.done is not None:
+            return 1.0
+        if not self.batches:
+            return 0.0
+        # StepEvent.epoch and .batch are 0-based; the batch is the one just finished
+        done = self.epoch * self.batches + self.batch + 1
+        return min(done / (self.epochs * self.batches), 1.0)
+
+    def eta(self) -> float | None:
+        """Seconds left, from the time taken so far; None until it can be estimated."""
+        if self.done is not None:
+            return 0.0
+        f = self.fraction()
+        if f <= 0 or not self.seconds:
+            return None
+        return self.seconds[-1] * (1 - f) / f
+
+    def last(self, name: str) -> float | None:
+        values = getattr(self, name)
+        return values[-1] if values else None

@@ -1,0 +1,40 @@
+"""The log panel: what happened, in words, with warnings and errors in colour."""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+
+from PySide6.QtWidgets import QPlainTextEdit
+
+LEVEL_COLOURS = {"info": "#333333", "warning": "#b26a00", "error": "#b00020"}
+
+
+class LogPanel(QPlainTextEdit):
+    """Read-only, newest line last. `entries` keeps (level, message) for whoever needs to check them."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(5000)
+        self.setPlaceholderText("Messages about training and benchmarks appear here.")
+        self.entries: list[tuple[str, str]] = []
+
+    def add(self, level: str, message: str, source: str = "") -> None:
+        """Show a message; 'debug' (tracebacks) goes to stderr only, the panel already says what failed."""
+        if level == "debug":
+            print(message, file=sys.stderr)
+            return
+        level = level if level in LEVEL_COLOURS else "info"
+        self.entries.append((level, message))
+        stamp = time.strftime("%H:%M:%S")
+        prefix = {"warning": "Warning: ", "error": "Error: "}.get(level, "")
+        where = f"[{html.escape(source)}] " if source else ""
+        weight = "bold" if level == "error" else "normal"
+        self.appendHtml(f'<span style="color:#888888">{stamp}</span> {where}'
+                        f'<span style="color:{LEVEL_COLOURS[level]}; font-weight:{weight}">'
+                        f"{html.escape(prefix + message)}</span>")
+
+    def count(self, level: str) -> int:
+        return sum(1 for lv, _ in self.entries if lv == level)

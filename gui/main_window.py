@@ -1,0 +1,69 @@
+"""The main window: Train and Compare tabs over a shared log panel; closing stops the workers."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
+
+from .compare_view import CompareView
+from .device_panel import DevicePanel, list_devices
+from .log_panel import LogPanel
+from .train_view import TrainView
+from .workers import run_training
+
+
+class MainWindow(QMainWindow):
+    """`demo=True` (the --demo/--screenshot mode and tests) never opens a dialog."""
+
+    def __init__(self, demo: bool = False, runner=run_training, control_factory=None, bench_run=None,
+                 infos=None, parent=None):
+        super().__init__(parent)
+        import hetero
+
+        self.demo = demo
+        self.setWindowTitle(f"hetero {hetero.__version__} — train and compare on any OpenCL device")
+        error = ""
+        if infos is None:
+            infos, error = list_devices()
+        self.log = LogPanel()
+        self.train_view = TrainView(self.log, DevicePanel(infos, error), runner, control_factory)
+        self.compare_view = CompareView(self.log, DevicePanel(infos, error), bench_run)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.train_view, "Train")
+        self.tabs.addTab(self.compare_view, "Compare devices")
+        self.setCentralWidget(self.tabs)
+        dock = QDockWidget("Log", self)
+        dock.setObjectName("log")
+        dock.setWidget(self.log)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.resizeDocks([dock], [110], Qt.Orientation.Vertical)
+        if error:
+            self.log.add("error", error)
+        else:
+            usable = [d for d in infos if d.usable]
+            self.log.add("info", f"{len(infos)} OpenCL device(s), {len(usable)} usable.")
+            for d in infos:
+                if not d.usable:
+                    self.log.add("warning", f"{d.id} {d.name} cannot be used: {d.reason}")
+        self.statusBar().showMessage("Tick devices, pick a model and press Start. Hover a device for details.")
+
+    def closeEvent(self, event) -> None:
+        if not self.demo and self.train_view.has_model():
+            answer = QMessageBox.question(
+                self, "Save before closing?",
+                "Save a checkpoint of the trained model before closing?" +
+                ("\nTraining is still running; it will be stopped." if self.train_view.is_running() else ""),
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            if answer == QMessageBox.StandardButton.Save and not self.train_view.save_checkpoint():
+                event.ignore()
+                return
+        self.statusBar().showMessage("Stopping the workers…")
+        self.train_view.stop_all()
+        self.compare_view.stop_all()
+        event.accept()

@@ -1,0 +1,574 @@
+"""The Train view: pick devices and settings, train, watch the curves, inspect each epoch's results."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .device_panel import DevicePanel
+from .digits import ConfusionMatrix, DigitGrid
+from .history import COLOURS, RunHistory, format_duration
+from .log_panel import LogPanel
+from .plots import TrainPlots
+from .slots import slot
+from .workers import DATASETS, MODEL_ARGS, OPTIMIZERS, TrainConfig, TrainWorker, explain, run_training
+
+REDRAW_MS = 100  # plots are redrawn at most 10 times a second, however fast the events come
+RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train acc", "Test acc", "Best", "Images/s", "ETA")
+DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 1e-2}
+
+
+def _pct(v) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{100 * v:.2f}%"
+
+
+class TrainView(QWidget):
+    """Runs one TrainWorker per selected device; every event is drawn from the GUI thread."""
+
+    sigRunsFinished = Signal()
+
+    def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, runner=run_training,
+                 control_factory=None, parent=None):
+        super().__init__(parent)
+        self.log = log
+        self.runner = runner
+        self.control_factory = control_factory
+        self.runs: dict[str, RunHistory] = {}
+        self.workers: dict[str, TrainWorker] = {}
+        self.test_sets: dict[str, object] = {}
+        self.loaded_path: str | None = None  # a checkpoint that the next Start continues from
+        self.config = TrainConfig()
+        self._dirty = False
+        self._paused = False
+
+        self.devices = device_panel or DevicePanel()
+        self._build_form()
+        self._build_centre()
+        self._build_results()
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        dev_box = QGroupBox("Devices (tick one or more)")
+        QVBoxLayout(dev_box).addWidget(self.devices)
+        lv.addWidget(dev_box, 2)
+        lv.addWidget(self.form_box, 0)
+        lv.addLayout(self.button_row)
+        lv.addLayout(self.checkpoint_row)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.centre)
+        split.addWidget(self.results_box)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 1)
+        split.setSizes([380, 780, 340])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(slot(self.redraw))
+        self.timer.start()
+        self._update_buttons()
+
+    # ----- layout -----
+
+    def _build_form(self) -> None:
+        self.model_box = QComboBox()
+        self.model_box.addItems(list(MODEL_ARGS))
+        self.dataset_box = QComboBox()
+        self.dataset_box.addItems(list(DATASETS))
+        self.data_edit = QLineEdit()
+        self.data_edit.setPlaceholderText("default: $HETERO_DATA_DIR or the cache")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("choose the folder that holds the IDX files")
+        browse.clicked.connect(slot(self._browse_data))
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.data_edit)
+        data_row.addWidget(browse)
+        self.epochs_box = QSpinBox()
+        self.epochs_box.setRange(1, 1000)
+        self.epochs_box.setValue(self.config.epochs)
+        self.batch_box = QSpinBox()
+        self.batch_box.setRange(1, 8192)
+        self.batch_box.setValue(self.config.batch_size)
+        self.optimizer_box = QComboBox()
+        self.optimizer_box.addItems(list(OPTIMIZERS))
+        self.lr_box = QDoubleSpinBox()
+        self.lr_box.setDecimals(5)
+        self.lr_box.setRange(1e-5, 10.0)
+        self.lr_box.setSingleStep(1e-4)
+        self.lr_box.setValue(self.config.lr)
+        self.optimizer_box.currentTextChanged.connect(self._optimizer_chosen)
+        self.seed_box = QSpinBox()
+        self.seed_box.setRange(0, 2**31 - 1)
+        self.form_box = QGroupBox("Training")
+        form = QFormLayout(self.form_box)
+        form.addRow("Model", self.model_box)
+        form.addRow("Dataset", self.dataset_box)
+        form.addRow("Data folder", data_row)
+        form.addRow("Epochs", self.epochs_box)
+        form.addRow("Batch size", self.batch_box)
+        form.addRow("Optimizer", self.optimizer_box)
+        form.addRow("Learning rate", self.lr_box)
+        form.addRow("Seed", self.seed_box)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.setStyleSheet("font-weight: bold;")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.start_button.clicked.connect(slot(self.start))
+        self.pause_button.clicked.connect(slot(self.toggle_pause))
+        self.stop_button.clicked.connect(slot(self.stop))
+        self.button_row = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            self.button_row.addWidget(b)
+        self.save_button = QPushButton("Save checkpoint…")
+        self.load_button = QPushButton("Load checkpoint…")
+        self.save_button.clicked.connect(slot(self.save_checkpoint))
+        self.load_button.clicked.connect(slot(self.load_checkpoint))
+        self.checkpoint_row = QHBoxLayout()
+        self.checkpoint_row.addWidget(self.save_button)
+        self.checkpoint_row.addWidget(self.load_button)
+
+    def _build_centre(self) -> None:
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        self.run_table = QTableWidget(0, len(RUN_COLUMNS))
+        self.run_table.setHorizontalHeaderLabels(RUN_COLUMNS)
+        self.run_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.run_table.verticalHeader().setVisible(False)
+        self.run_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.run_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.run_table.setMaximumHeight(100)
+        self.x_box = QComboBox()
+        self.x_box.addItems(["steps", "seconds"])
+        self.x_box.currentTextChanged.connect(self._set_x_mode)
+        self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smooth_slider.setRange(0, 99)
+        self.smooth_slider.setValue(90)
+        self.smooth_slider.setMaximumWidth(160)
+        self.smooth_label = QLabel()
+        self.smooth_slider.valueChanged.connect(self._set_smoothing)
+        self._set_smoothing(self.smooth_slider.value())
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("x axis"))
+        controls.addWidget(self.x_box)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("smoothing"))
+        controls.addWidget(self.smooth_slider)
+        controls.addWidget(self.smooth_label)
+        controls.addStretch(1)
+        self.plots = TrainPlots()
+        self.centre = QWidget()
+        cv = QVBoxLayout(self.centre)
+        cv.setContentsMargins(0, 0, 0, 0)
+        cv.addWidget(self.progress)
+        cv.addWidget(self.run_table)
+        cv.addLayout(controls)
+        cv.addWidget(self.plots, 1)
+
+    def _build_results(self) -> None:
+        self.results_box = QGroupBox("After each epoch")
+        self.result_device = QComboBox()
+        self.result_device.currentIndexChanged.connect(slot(self._show_results))
+        self.summary = QLabel("Results appear when the first epoch ends.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.confusion = ConfusionMatrix()
+        self.confusion.setMinimumHeight(220)
+        self.digits = DigitGrid(columns=6, rows=6)
+        self.digits_caption = QLabel("")
+        self.mistakes_box = QCheckBox("mistakes only")
+        self.mistakes_box.toggled.connect(self._set_mistakes_only)
+        rv = QVBoxLayout(self.results_box)
+        rv.addWidget(self.result_device)
+        rv.addWidget(self.summary)
+        rv.addWidget(QLabel("Confusion matrix (rows: true class, columns: predicted)"))
+        rv.addWidget(self.confusion, 3)
+        row = QHBoxLayout()
+        row.addWidget(self.digits_caption, 1)
+        row.addWidget(self.mistakes_box)
+        rv.addLayout(row)
+        rv.addWidget(self.digits, 4)
+
+    # ----- form -----
+
+    def _browse_data(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder with the IDX files", self.data_edit.text())
+        if path:
+            self.data_edit.setText(path)
+
+    def _optimizer_chosen(self, name: str) -> None:
+        self.lr_box.setValue(DEFAULT_LR[name])
+
+    def read_form(self) -> TrainConfig:
+        return TrainConfig(
+            model=self.model_box.currentText(),
+            dataset=self.dataset_box.currentText(),
+            data_dir=self.data_edit.text().strip() or None,
+            epochs=self.epochs_box.value(),
+            batch_size=self.batch_box.value(),
+            optimizer=self.optimizer_box.currentText(),
+            lr=self.lr_box.value(),
+            seed=self.seed_box.value(),
+        )
+
+    def write_form(self, config: TrainConfig) -> None:
+        self.model_box.setCurrentText(config.model)
+        self.dataset_box.setCurrentText(config.dataset)
+        self.data_edit.setText(config.data_dir or "")
+        self.epochs_box.setValue(config.epochs)
+        self.batch_box.setValue(config.batch_size)
+        self.optimizer_box.setCurrentText(config.optimizer)
+        self.lr_box.setValue(config.lr)
+        self.seed_box.setValue(config.seed)
+
+    # ----- running -----
+
+    def is_running(self) -> bool:
+        return any(w.isRunning() for w in self.workers.values())
+
+    def start(self, max_steps: int | None = None) -> bool:
+        """Start one worker per ticked device with the form's settings; False when nothing started."""
+        if self.is_running():
+            return False
+        ids = self.devices.selected_ids()
+        if not ids:
+            self.log.add("warning", "Tick at least one device in the device list, then press Start.")
+            return False
+        self.config = self.read_form()
+        self.config.max_steps = max_steps
+        if self.loaded_path is not None:
+            self.config.resume_from = self.loaded_path
+            self.loaded_path = None  # one Start continues from it; load it again to repeat
+        self._reset()
+        for k, device_id in enumerate(ids):
+            label = self.devices.label(device_id)
+            run = RunHistory(device_id, label, COLOURS[k % len(COLOURS)], self.config.epochs)
+            self.runs[device_id] = run
+            control = self.control_factory() if self.control_factory else None
+            worker = TrainWorker(device_id, device_id, self.config, self.runner, control, parent=self)
+            worker.sigEvent.connect(self._on_event)
+            worker.sigTestSet.connect(self._on_test_set)
+            worker.sigLog.connect(self._on_log)
+            worker.sigFailed.connect(self._on_failed)
+            worker.finished.connect(slot(self._on_worker_finished))
+            self.workers[device_id] = worker
+            self.result_device.addItem(label, device_id)
+        self._add_table_rows()
+        barrier = threading.Barrier(len(ids))
+        for worker in self.workers.values():
+            worker.barrier = barrier
+        names = ", ".join(self.runs[i].label for i in ids)
+        self.log.add("info", f"Training {self.config.model} on {self.config.dataset} for {self.config.epochs} "
+                             f"epoch(s), batch {self.config.batch_size}, {self.config.optimizer} lr "
+                             f"{self.config.lr:g}, seed {self.config.seed} on: {names}")
+        for worker in self.workers.values():
+            worker.start()
+        self._update_buttons()
+        return True
+
+    def _reset(self) -> None:
+        for worker in self.workers.values():
+            worker.deleteLater()
+        self.workers.clear()
+        self.runs.clear()
+        self.test_sets.clear()
+        self.plots.clear()
+        self.result_device.clear()
+        self.confusion.clear()
+        self.confusion.setRowCount(0)
+        self.digits.cells = []
+        self.digits.update()
+        self.summary.setText("Results appear when the first epoch ends.")
+        self.digits_caption.setText("")
+        self._paused = False
+
+    def toggle_pause(self) -> None:
+        if not self.is_running():
+            return
+        self._paused = not self._paused
+        for worker in self.workers.values():
+            if worker.isRunning():
+                (worker.pause if self._paused else worker.resume)()
+                self.runs[worker.key].state = "paused" if self._paused else "running"
+        self.log.add("info", "Paused." if self._paused else "Resumed.")
+        self._dirty = True
+        self._update_buttons()
+
+    def stop(self) -> None:
+        if not self.is_running():
+            return
+        for worker in self.workers.values():
+            worker.stop()
+        self._paused = False
+        self.log.add("info", "Stopping after the current step…")
+        self._update_buttons()
+
+    def stop_all(self, wait_ms: int = 30000) -> bool:
+        """Stop every worker and wait for them (window closing); True when all have ended."""
+        for worker in self.workers.values():
+            worker.stop()
+        ok = True
+        for worker in self.workers.values():
+            ok = worker.wait(wait_ms) and ok
+        self.timer.stop()
+        return ok
+
+    # ----- events (GUI thread) -----
+
+    def _on_event(self, key: str, event) -> None:
+        run = self.runs.get(key)
+        if run is None:
+            return  # a late event of a run the user has already replaced
+        if run.state == "paused" and getattr(event, "event", "") == "step":
+            run.add(event)
+            run.state = "paused"
+        else:
+            run.add(event)
+        self._dirty = True
+        kind = getattr(event, "event", None)
+        if kind == "epoch_end":
+            self._on_epoch_end(run, event)
+        elif kind == "done":
+            self._on_done(run, event)
+
+    def _on_epoch_end(self, run: RunHistory, event) -> None:
+        best = run.best_epoch()
+        star = " (best so far)" if best == len(run.epoch_ends) - 1 else ""
+        self.log.add("info", f"Epoch {event.epoch + 1}: test accuracy {_pct(event.test_accuracy)}{star}, test loss "
+                             f"{event.test_loss:.4f}, train accuracy {_pct(event.train_accuracy)}, "
+                             f"{event.seconds:.1f} s", run.label)
+        if self.result_device.currentData() == run.key:
+            self._show_results()
+
+    def _on_done(self, run: RunHistory, event) -> None:
+        reason = event.reason
+        where = run.label
+        if reason in ("finished", "max_steps"):
+            best = run.best_epoch()
+            tail = ""
+            if best is not None:
+                tail = f"; best test accuracy {_pct(run.epoch_ends[best].test_accuracy)} in epoch {best + 1}"
+            what = "Training finished" if reason == "finished" else "Reached the step limit"
+            self.log.add("info", f"{what}: {event.steps} steps in {format_duration(event.seconds)}{tail}.", where)
+        elif reason == "stopped":
+            self.log.add("info", f"Stopped at step {event.steps}.", where)
+        elif reason == "diverged":
+            self.log.add("error", f"The loss became NaN or infinite at step {event.steps}, so training stopped. "
+                                  f"Try a lower learning rate (it was {self.config.lr:g}). {event.message}", where)
+        elif not getattr(run, "failure_shown", False):
+            self.log.add("error", event.message or "Training failed.", where)
+
+    def _on_test_set(self, key: str, dataset) -> None:
+        self.test_sets[key] = dataset
+
+    def _on_log(self, key: str, level: str, message: str) -> None:
+        run = self.runs.get(key)
+        self.log.add(level, message, run.label if run else key)
+
+    def _on_failed(self, key: str, message: str) -> None:
+        run = self.runs.get(key)
+        if run is not None:
+            run.failure_shown = True
+            run.state = "failed"
+        self.log.add("error", message, run.label if run else key)
+
+    def _on_worker_finished(self) -> None:
+        self._dirty = True
+        if not self.is_running():
+            self._paused = False
+            self._update_buttons()
+            self.redraw()
+            self.sigRunsFinished.emit()
+
+    # ----- drawing (timer) -----
+
+    def _set_x_mode(self, mode: str) -> None:
+        self.plots.set_x_mode(mode)
+        self._dirty = True
+
+    def _set_smoothing(self, value: int) -> None:
+        self.smoothing = value / 100.0
+        self.smooth_label.setText(f"{self.smoothing:.2f}")
+        self._dirty = True
+
+    def _set_mistakes_only(self, on: bool) -> None:
+        self.digits.mistakes_only = on
+        self._show_results()
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        runs = list(self.runs.values())
+        self.plots.update_runs(runs, self.smoothing)
+        self._update_progress(runs)
+        self._update_table(runs)
+
+    def _update_progress(self, runs: list[RunHistory]) -> None:
+        if not runs:
+            return
+        fraction = sum(r.fraction() for r in runs) / len(runs)
+        etas = [r.eta() for r in runs]
+        eta = None if any(e is None for e in etas) else max(etas)
+        self.progress.setValue(int(1000 * fraction))
+        lead = max(runs, key=lambda r: r.fraction())
+        if all(r.done is not None for r in runs):
+            states = sorted({r.state for r in runs})
+            text = f"{' / '.join(states)} · {len(runs)} run(s)"
+        else:
+            paused = " · paused" if self._paused else ""
+            text = (f"epoch {lead.epoch + 1}/{lead.epochs} · batch {lead.batch + 1}/{lead.batches or '?'} · "
+                    f"{100 * fraction:.0f}% · ETA {format_duration(eta)}{paused}")
+        self.progress.setFormat(text)
+
+    def _add_table_rows(self) -> None:
+        self.run_table.setRowCount(len(self.runs))
+        for row, run in enumerate(self.runs.values()):
+            for col in range(len(RUN_COLUMNS)):
+                item = QTableWidgetItem("")
+                if col > 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.run_table.setItem(row, col, item)
+            first = self.run_table.item(row, 0)
+            first.setText(run.label)
+            first.setData(Qt.ItemDataRole.DecorationRole, QColor(run.colour))
+        self.run_table.setMaximumHeight(30 + 26 * max(len(self.runs), 1))
+
+    def _update_table(self, runs: list[RunHistory]) -> None:
+        for row, run in enumerate(runs):
+            best = run.best_epoch()
+            last_test = run.epoch_ends[-1].test_accuracy if run.epoch_ends else None
+            speed = run.smoothed("images_per_s", 0.9)
+            cells = (
+                run.label,
+                run.state,
+                f"{run.epoch + 1}/{run.epochs}" if run.steps else "-",
+                f"{run.steps[-1]:,}" if run.steps else "-",
+                f"{run.smoothed('loss', self.smoothing)[-1]:.4f}" if run.loss else "-",
+                _pct(run.smoothed("accuracy", self.smoothing)[-1]) if run.accuracy else "-",
+                _pct(last_test),
+                f"{_pct(run.epoch_ends[best].test_accuracy)} (ep {best + 1})" if best is not None else "-",
+                f"{speed[-1]:,.0f}" if speed.size else "-",
+                format_duration(run.eta()),
+            )
+            for col, text in enumerate(cells):
+                item = self.run_table.item(row, col)
+                if item is not None and item.text() != text:
+                    item.setText(text)
+
+    def _show_results(self) -> None:
+        key = self.result_device.currentData()
+        run = self.runs.get(key)
+        if run is None or not run.epoch_ends:
+            return
+        ev = run.epoch_ends[-1]
+        best = run.best_epoch()
+        best_text = ""
+        if best is not None:
+            best_text = f"<br>best: epoch {best + 1} with {_pct(run.epoch_ends[best].test_accuracy)}"
+        self.summary.setText(
+            f"<b>Epoch {ev.epoch + 1} of {run.epochs}</b> · test accuracy <b>{_pct(ev.test_accuracy)}</b>"
+            f"<br>test loss {ev.test_loss:.4f} · train loss {ev.train_loss:.4f} · train accuracy "
+            f"{_pct(ev.train_accuracy)} · {ev.seconds:.1f} s{best_text}")
+        dataset = self.test_sets.get(key)
+        classes = [str(c) for c in getattr(dataset, "classes", [])] if dataset is not None else []
+        if ev.confusion is not None:
+            self.confusion.show_matrix(ev.confusion, classes)
+        if dataset is not None and ev.predictions is not None:
+            self.digits.show_predictions(dataset.images, np.asarray(dataset.labels), ev.predictions, classes)
+            self.digits_caption.setText(self.digits.caption)
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.stop_button.setEnabled(running)
+        self.load_button.setEnabled(not running)
+        self.devices.setEnabled(not running)
+        self.form_box.setEnabled(not running)
+
+    # ----- checkpoints -----
+
+    def has_model(self) -> bool:
+        return any(w.model is not None for w in self.workers.values())
+
+    def save_checkpoint(self, path: str | None = None, key: str | None = None) -> bool:
+        """Save the run shown in the results panel (or `key`); asks for a file when path is None."""
+        key = key or self.result_device.currentData() or next(iter(self.workers), None)
+        worker = self.workers.get(key)
+        if worker is None or worker.model is None:
+            self.log.add("warning", "Nothing to save yet: start a training first.")
+            return False
+        if path is None:
+            name = f"{self.config.model}-{self.config.dataset}-step{worker.last_step}.safetensors"
+            path, _ = QFileDialog.getSaveFileName(self, "Save training checkpoint", os.path.join(os.getcwd(), name),
+                                                  "Checkpoints (*.safetensors)")
+            if not path:
+                return False
+        worker.request_save(path)
+        return True
+
+    def load_checkpoint(self, path: str | None = None) -> bool:
+        """Read a training checkpoint: its settings fill the form and Start continues from it."""
+        from hetero import checkpoint
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load training checkpoint", os.getcwd(),
+                                                  "Checkpoints (*.safetensors);;All files (*)")
+            if not path:
+                return False
+        try:
+            state = checkpoint.load_training(path)
+        except Exception as e:
+            self.log.add("error", f"Could not load {path}: {explain(e)}")
+            return False
+        extra = state.get("extra") or {}
+        saved = extra.get("config", {}) if isinstance(extra, dict) else {}
+        fields = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+        try:
+            self.write_form(TrainConfig(**fields))
+        except (TypeError, ValueError):
+            self.log.add("warning", f"{os.path.basename(path)} does not say how it was trained; check the form.")
+        if self.epochs_box.value() <= state["epoch"]:
+            self.epochs_box.setValue(state["epoch"] + 1)
+        self.loaded_path = path
+        self.log.add("info", f"Loaded {os.path.basename(path)} (epoch {state['epoch'] + 1}, step {state['step']}). "
+                             f"Start continues training from there, up to the epochs set in the form.")
+        return True
