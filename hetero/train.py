@@ -450,8 +450,9 @@ class _Fit:
             n = len(target)
             if not math.isfinite(loss):
                 lrs = ", ".join(f"{g['lr']:g}" for g in self.optimizer.param_groups)
-                self.diverged = (f"the loss became {loss} at step {step} (epoch {epoch}, batch {batch}); "
-                                 f"training stopped. Try a lower learning rate (lr is now {lrs}).")
+                self.diverged = (f"the loss became {loss} at step {step} (epoch {epoch + 1}, batch {batch + 1} "
+                                 f"of {self.batches}); training stopped. Try a lower learning rate (lr is now "
+                                 f"{lrs}).")
                 continue
             correct, _ = _correct(out, target)
             self.sums[0] += loss * n
@@ -532,7 +533,7 @@ class _Fit:
         extra = dict(self.checkpoint_extra)
         extra["batch"] = self.batch
         save_checkpoint(self.checkpoint, self.model, self.optimizer, self.epoch, self.step, self.scheduler, extra)
-        self.log(f"checkpoint written to {self.checkpoint} (epoch {self.epoch}, step {self.step})")
+        self.log(f"checkpoint written to {self.checkpoint} (step {self.step})")
 
     def done(self, reason: str, message: str) -> History:
         ev = DoneEvent(reason, message, self.step, self.epoch, time.perf_counter() - self.t0)
@@ -572,13 +573,14 @@ class _Fit:
             if ended == "stopped":
                 self.consume(drain=True)
                 self.save()
-                return self.done("stopped", f"stopped at step {self.step} (epoch {self.epoch}, batch {self.batch})")
+                return self.done("stopped", f"stopped at step {self.step} (epoch {self.epoch + 1}, "
+                                            f"{self.batch} of {self.batches} batches done)")
             self.end_epoch(t_epoch)
             if ended == "max_steps":
                 if self.checkpoint_epochs:
                     self.save()
-                return self.done("max_steps", f"reached max_steps={self.max_steps} (epoch {self.epoch}, "
-                                              f"batch {self.batch})")
+                return self.done("max_steps", f"reached max_steps={self.max_steps} (epoch {self.epoch + 1}, "
+                                              f"{self.batch} of {self.batches} batches done)")
             self.epoch += 1
             self.batch = 0
             if self.scheduler is not None:
@@ -587,7 +589,8 @@ class _Fit:
                 self.save()
             if self.limit_reached() and self.epoch < self.epochs:
                 return self.done("max_steps", f"reached max_steps={self.max_steps} at the end of an epoch")
-        return self.done("finished", f"trained {self.epochs} epochs ({self.step} steps)")
+        return self.done("finished", f"trained {self.epochs} epoch{'s' if self.epochs != 1 else ''} "
+                                     f"({self.step} steps)")
 
 
 def fit(model, optimizer, train_loader, test_loader=None, epochs: int = 1,
