@@ -419,6 +419,7 @@ class _Fit:
         # device's pace once the host runs `readback_lag` steps ahead
         self.sums = [0.0, 0, 0]  # this epoch: loss * images, correct, images
         self.epoch_steps = 0  # steps queued since the epoch started (or training resumed)
+        self.in_step = False
 
     def emit(self, event: _Event) -> None:
         for cb in self.callbacks:
@@ -432,7 +433,9 @@ class _Fit:
     def run_step(self, x, y) -> None:
         shape = tuple(getattr(x, "shape", np.shape(x)))
         self.capture.captured = None
+        self.in_step = True  # an interrupt now leaves the step half queued
         loss = self.step_fn(x, y)
+        self.in_step = False
         if self.capture.captured is not None:  # this call traced a new plan
             self.outputs[shape] = self.capture.captured
         output, target = self.outputs[shape]
@@ -551,7 +554,10 @@ class _Fit:
             return self._run()
         except KeyboardInterrupt:
             self.readback.clear()
-            self.save()
+            if self.in_step:  # part of a step is queued: the weights match no step count
+                self.log("interrupted in the middle of a step: no checkpoint written", "warning")
+            else:
+                self.save()
             self.done("stopped", f"interrupted at step {self.step}")
             raise
         except Exception as e:

@@ -236,8 +236,15 @@ def run(args: argparse.Namespace) -> int:
     log = JsonLog(args.json_log) if args.json_log else None
     if log is not None:
         callbacks.append(log)
-    written = []
-    callbacks.append(lambda e: written.append(e) if e.event == "log" and "checkpoint written" in e.message else None)
+    written = []  # the checkpoints fit reports writing
+
+    def note_checkpoint(e) -> None:
+        if e.event == "log" and e.message.startswith("checkpoint written"):
+            written.append(e)
+        elif e.event == "log" and "no checkpoint written" in e.message:
+            written.clear()  # the last one written is older than the interrupted state
+
+    callbacks.append(note_checkpoint)
     try:
         with _ctrl_c_stops(control, sys.stderr):
             history = T.fit(model, optimizer, train_loader, test_loader, epochs=args.epochs, callbacks=callbacks,
@@ -245,8 +252,11 @@ def run(args: argparse.Namespace) -> int:
                             checkpoint_extra=extra, checkpoint_epochs=args.checkpoint is not None, **start)
     except KeyboardInterrupt:
         progress.clear()
-        where = f"checkpoint written to {checkpoint}; " if written else ""
-        print(f"hetero: interrupted; {where}resume with --resume {checkpoint}", file=sys.stderr)
+        if written:
+            print(f"hetero: interrupted; checkpoint written to {checkpoint}; resume with --resume {checkpoint}",
+                  file=sys.stderr)
+        else:
+            print("hetero: interrupted; no checkpoint written", file=sys.stderr)
         return 130
     finally:
         if log is not None:
