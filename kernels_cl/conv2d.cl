@@ -12,6 +12,8 @@
 //   ACT        activation id from common.h (required; 0 where a kernel has no epilogue), used by the
 //              depthwise forward and act_bw kernels (ACT_ALPHA for LEAKY_RELU / ELU).
 //   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
+//   COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW: window geometry, required by (and
+//              only by) im2col and col2im, which are compiled only when it is given.
 #ifndef ACT
 #error "ACT must be defined"
 #endif
@@ -25,15 +27,21 @@
 // network) do not leave most of a fixed-width work-group idle; dimension 0 is rounded up to the
 // work-group width, hence the guards.
 
+#ifdef COL_KH
+#if !defined(COL_KW) || !defined(COL_SH) || !defined(COL_SW) || !defined(COL_PH) || !defined(COL_PW) || \
+    !defined(COL_DH) || !defined(COL_DW)
+#error "im2col/col2im need the whole window geometry: COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW"
+#endif
+// im2col and col2im exist only when the window geometry is given as defines (COL_KH .. COL_DW: kernel,
+// stride, top/left padding, dilation): constant-trip tap loops unroll, and PoCL vectorises them across
+// work-items, where runtime-bounded loops ran several times slower.
+
 // Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (C * OH*OW, nb). Each work-item
 // writes the KH*KW column entries of one (channel, output pixel): the index arithmetic (integer
 // divisions, slow on CPUs) is paid once per pixel, and neighbouring work-items still write neighbouring
 // addresses for every tap.
 __kernel void im2col(__global const float *x, const int n0, const int C, const int H, const int W,
-                     const int KH, const int KW, const int stride_h, const int stride_w,
-                     const int pad_h, const int pad_w, const int dil_h, const int dil_w,
-                     const int OH, const int OW,
-                     __global float *cols, const int row_stride, const int img_stride)
+                     const int OH, const int OW, __global float *cols, const int row_stride, const int img_stride)
 {
     const int P = OH * OW;
     const int idx = get_global_id(0);
@@ -43,17 +51,21 @@ __kernel void im2col(__global const float *x, const int n0, const int C, const i
     const int p = idx - c * P;
     const int oh = p / OW;
     const int ow = p - oh * OW;
-    const int h0 = oh * stride_h - pad_h;
-    const int w0 = ow * stride_w - pad_w;
+    const int h0 = oh * COL_SH - COL_PH;
+    const int w0 = ow * COL_SW - COL_PW;
     __global const float *img = x + ((size_t)(n0 + nl) * C + c) * H * W;
-    __global float *dst = cols + (size_t)c * KH * KW * row_stride + (size_t)nl * img_stride + p;
-    for (int kh = 0; kh < KH; ++kh) {
-        const int ih = h0 + kh * dil_h;
+    __global float *dst = cols + (size_t)c * COL_KH * COL_KW * row_stride + (size_t)nl * img_stride + p;
+#pragma unroll
+    for (int kh = 0; kh < COL_KH; ++kh) {
+        const int ih = h0 + kh * COL_DH;
         const bool row_in = ih >= 0 && ih < H;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw = w0 + kw * dil_w;
-            *dst = (row_in && iw >= 0 && iw < W) ? img[ih * W + iw] : 0.0f;
-            dst += row_stride;
+        const int row = clamp(ih, 0, H - 1) * W;
+#pragma unroll
+        for (int kw = 0; kw < COL_KW; ++kw) {
+            const int iw = w0 + kw * COL_DW;
+            // an unconditional, clamped load and a select: branch-free, so it vectorises across work-items
+            const float v = img[row + clamp(iw, 0, W - 1)];
+            dst[(kh * COL_KW + kw) * row_stride] = (row_in && iw >= 0 && iw < W) ? v : 0.0f;
         }
     }
 }
@@ -62,35 +74,34 @@ __kernel void im2col(__global const float *x, const int n0, const int C, const i
 // Each work-item gathers the column entries that read its pixel, so no two work-items write the same
 // address (OpenCL 1.2 has no float atomics).
 __kernel void col2im(__global const float *cols, const int row_stride, const int img_stride,
-                     const int n0, const int C, const int H, const int W,
-                     const int KH, const int KW, const int stride_h, const int stride_w,
-                     const int pad_h, const int pad_w, const int dil_h, const int dil_w,
-                     const int OH, const int OW, __global float *dx)
+                     const int n0, const int C, const int H, const int W, const int OH, const int OW,
+                     __global float *dx)
 {
     const int idx = get_global_id(0);
     const int nl = get_global_id(1);
     if (idx >= C * H * W) return;
     const int c = idx / (H * W);
-    const int h = (idx / W) % H;
-    const int w = idx % W;
-    __global const float *src = cols + (size_t)nl * img_stride;
+    const int hw = idx - c * H * W;
+    const int h = hw / W;
+    const int w = hw - h * W;
+    __global const float *src = cols + (size_t)nl * img_stride + (size_t)c * COL_KH * COL_KW * row_stride;
     float acc = 0.0f;
-    for (int kh = 0; kh < KH; ++kh) {
-        const int th = h + pad_h - kh * dil_h;
-        if (th < 0 || (stride_h > 1 && th % stride_h)) continue;
-        const int oh = stride_h > 1 ? th / stride_h : th;
-        if (oh >= OH) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int tw = w + pad_w - kw * dil_w;
-            if (tw < 0 || (stride_w > 1 && tw % stride_w)) continue;
-            const int ow = stride_w > 1 ? tw / stride_w : tw;
-            if (ow >= OW) continue;
-            const int r = (c * KH + kh) * KW + kw;
-            acc += src[(size_t)r * row_stride + oh * OW + ow];
+#pragma unroll
+    for (int kh = 0; kh < COL_KH; ++kh) {
+        const int th = h + COL_PH - kh * COL_DH;
+        const int oh = th / COL_SH;
+        if (th < 0 || th - oh * COL_SH != 0 || oh >= OH) continue;
+#pragma unroll
+        for (int kw = 0; kw < COL_KW; ++kw) {
+            const int tw = w + COL_PW - kw * COL_DW;
+            const int ow = tw / COL_SW;
+            if (tw < 0 || tw - ow * COL_SW != 0 || ow >= OW) continue;
+            acc += src[(size_t)(kh * COL_KW + kw) * row_stride + oh * OW + ow];
         }
     }
     dx[(size_t)(n0 + nl) * C * H * W + idx] = acc;
 }
+#endif
 
 // dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (B*P, A).
 // Moves between NCHW and the batch-major CNHW layout of the GEMMs.

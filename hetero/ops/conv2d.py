@@ -85,6 +85,11 @@ class ConvGeometry:
         return (self.kh == self.kw == 1 and self.stride == (1, 1) and self.pad_t == self.pad_l == 0
                 and self.oh == self.h and self.ow == self.w)
 
+    def col_defines(self) -> dict:
+        """im2col / col2im's compile-time window geometry (plus conv2d.cl's required ACT)."""
+        return {"ACT": 0, "COL_KH": self.kh, "COL_KW": self.kw, "COL_SH": self.stride[0], "COL_SW": self.stride[1],
+                "COL_PH": self.pad_t, "COL_PW": self.pad_l, "COL_DH": self.dilation[0], "COL_DW": self.dilation[1]}
+
     def spatial_args(self) -> tuple:
         """The kernel arguments KH .. OW shared by every conv2d.cl kernel, as int32."""
         vals = (self.kh, self.kw, *self.stride, self.pad_t, self.pad_l, *self.dilation, self.oh, self.ow)
@@ -264,8 +269,9 @@ def _unfold(x: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> _Mat
         return cols
     rows = geo.c * geo.taps
     cols = _empty_mat(dev, rows, nb, geo.p, layout)
-    _launch(dev, "im2col", _defines(), geo.c * geo.p, nb, x, np.int32(n0), np.int32(geo.c), np.int32(geo.h),
-            np.int32(geo.w), *geo.spatial_args(), cols.buf, np.int32(cols.ld), np.int32(cols.img))
+    _launch(dev, "im2col", geo.col_defines(), geo.c * geo.p, nb, x, np.int32(n0), np.int32(geo.c),
+            np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), cols.buf, np.int32(cols.ld),
+            np.int32(cols.img))
     return cols
 
 
@@ -284,8 +290,8 @@ def _fold(dcols: _Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: 
         if layout == "batch":
             _swap01(dev, dcols.buf, 0, dx, n0 * geo.c * hw, geo.c, nb, hw)
         return
-    _launch(dev, "col2im", _defines(), geo.c * hw, nb, dcols.buf, np.int32(dcols.ld), np.int32(dcols.img),
-            np.int32(n0), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), *geo.spatial_args(), dx)
+    _launch(dev, "col2im", geo.col_defines(), geo.c * hw, nb, dcols.buf, np.int32(dcols.ld), np.int32(dcols.img),
+            np.int32(n0), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), dx)
 
 
 # --- forward -------------------------------------------------------------------------------------------------
