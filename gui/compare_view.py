@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,16 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hetero.bench.report import LOWER_IS_BETTER
+
+from . import qtfix
 from .device_panel import DevicePanel
 from .history import COLOURS
 from .log_panel import LogPanel
-from .plots import BarChart
+from .plots import BarChart, format_value
 from .slots import slot
 from .workers import BenchWorker
 
 BENCH_MODELS = ("lenet5", "alexnet_mnist", "resnet18")
 REFERENCES = ("numpy", "torch-cpu")
-LOWER_IS_BETTER = {"us", "ms", "s", "ns", "MiB", "GiB", "MB", "GB", "bytes", "B", "KiB"}
 
 
 def field(result, name: str, default=None):
@@ -47,16 +49,6 @@ def field(result, name: str, default=None):
 def figure_key(result) -> tuple[str, str, str, str]:
     return (str(field(result, "category", "")), str(field(result, "test", "")), str(field(result, "metric", "")),
             str(field(result, "unit", "")))
-
-
-def format_value(value, unit: str) -> str:
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
 
 
 class ReportTable:
@@ -90,7 +82,7 @@ class ReportTable:
         finite = [(v, k) for k, v in enumerate(vals) if v is not None and math.isfinite(v)]
         if len(finite) < 2:
             return None
-        pick = min if key[3] in LOWER_IS_BETTER else max
+        pick = min if key[3] in LOWER_IS_BETTER else max  # the units hetero.bench counts as "less is better"
         return pick(finite)[1]
 
 
@@ -100,6 +92,7 @@ class CompareView(QWidget):
     sigReport = Signal(object)
 
     def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, bench_run=None, parent=None):
+        qtfix.apply()
         super().__init__(parent)
         self.log = log
         self.bench_run = bench_run
@@ -221,7 +214,7 @@ class CompareView(QWidget):
         self.worker.sigProgress.connect(self._on_progress)
         self.worker.sigDone.connect(self._on_done)
         self.worker.sigFailed.connect(self._on_failed)
-        self.worker.finished.connect(slot(self._update_buttons))
+        self.worker.finished.connect(self._update_buttons)
         devices = options["devices"] if isinstance(options["devices"], str) else ", ".join(options["devices"])
         self.log.add("info", f"Benchmark started on {devices}; models: {', '.join(options['models']) or 'none'}.")
         self.progress.setValue(0)
@@ -241,10 +234,12 @@ class CompareView(QWidget):
         self.worker.cancel.set()
         return self.worker.wait(wait_ms)
 
+    @Slot(str, float)
     def _on_progress(self, message: str, fraction: float) -> None:
         self.progress.setValue(int(1000 * max(0.0, min(fraction, 1.0))))
         self.progress.setFormat(f"{100 * fraction:.0f}% · {message}")
 
+    @Slot(object)
     def _on_done(self, report) -> None:
         self.progress.setValue(1000)
         self.progress.setFormat("done" if not self.worker.cancel.is_set() else "cancelled (partial results)")
@@ -256,10 +251,12 @@ class CompareView(QWidget):
         self.log.add("info", f"Benchmark done: {len(self.table_model.results)} figures on "
                              f"{len(self.table_model.columns)} devices and references.")
 
+    @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.progress.setFormat("failed")
         self.log.add("error", message)
 
+    @Slot()
     def _update_buttons(self) -> None:
         running = self.is_running()
         self.run_button.setEnabled(not running)
@@ -302,9 +299,18 @@ class CompareView(QWidget):
         self.figure_box.clear()
         self.figure_box.addItems([f"{k[0]} · {k[1]} · {k[2]} ({k[3]})" for k in model.rows])
         self.figure_box.blockSignals(False)
+        self.figure_box.setCurrentIndex(self._default_row(model))
         self._show_chart()
         self._update_buttons()
         self.sigReport.emit(report)
+
+    @staticmethod
+    def _default_row(model: ReportTable) -> int:
+        """Training throughput of the first model when measured (the job users care about), else row 0."""
+        for k, (category, _test, metric, _unit) in enumerate(model.rows):
+            if category == "model" and metric == "train":
+                return k
+        return 0
 
     @staticmethod
     def _cell(r, unit: str) -> QTableWidgetItem:
@@ -316,10 +322,10 @@ class CompareView(QWidget):
             item.setForeground(QColor("#b00020" if status == "error" else "#888888"))
             item.setToolTip(str(field(r, "reason", "") or status))
             return item
-        text = format_value(field(r, "value"), unit)
-        spread = field(r, "spread")
+        text = format_value(field(r, "value"))
+        spread = field(r, "spread")  # (max - min) / median of the repeats, shown as ± half of it, as bench does
         if isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0:
-            text += f" ± {format_value(spread, unit)}"
+            text += f" ± {50 * spread:.0f}%"
         item = QTableWidgetItem(text)
         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return item
@@ -339,7 +345,9 @@ class CompareView(QWidget):
         for dev in model.columns:
             r = model.cells.get((key, dev))
             s = field(r, "spread") if r is not None else None
-            spreads.append(float(s) if isinstance(s, (int, float)) and math.isfinite(s) else 0.0)
+            v = values[len(spreads)]
+            ok = isinstance(s, (int, float)) and math.isfinite(s) and v is not None
+            spreads.append(float(s) * v / 2 if ok else 0.0)  # half the range, in the figure's unit
         colours = [COLOURS[c % len(COLOURS)] for c in range(len(model.columns))]
         shown = [v if v is not None else float("nan") for v in values]
         better = "lower is better" if key[3] in LOWER_IS_BETTER else "higher is better"

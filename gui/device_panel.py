@@ -61,8 +61,9 @@ class DevicePanel(QWidget):
                 for i in range(2):
                     self._add(info.split(2, i), item)
                 item.setExpanded(True)
-        for k in range(len(COLUMNS)):
+        for k in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(k)
+        self.tree.setColumnWidth(0, 190)  # long names are elided; the tooltip has them whole
         self.tree.itemChanged.connect(slot(self.sigSelectionChanged.emit))
         best = self._best_id()
         if best is not None:

@@ -48,6 +48,7 @@ class RunHistory:
     def __init__(self, key: str, label: str, colour: str, epochs: int):
         self.key = key
         self.label = label
+        self.short_label = key  # legends: the device id ("0:0", "0:0/2.1")
         self.colour = colour
         self.epochs = max(int(epochs), 1)
         self.steps: list[int] = []

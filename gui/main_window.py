@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
 
+from . import qtfix
 from .compare_view import CompareView
 from .device_panel import DevicePanel, list_devices
 from .log_panel import LogPanel
@@ -17,6 +18,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, demo: bool = False, runner=run_training, control_factory=None, bench_run=None,
                  infos=None, parent=None):
+        qtfix.apply()
         super().__init__(parent)
         import hetero
 

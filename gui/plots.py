@@ -15,7 +15,7 @@ from .history import RunHistory
 pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
 
 
-def _plot(title: str, y_label: str) -> pg.PlotWidget:
+def _plot(title: str, y_label: str, legend: bool = True) -> pg.PlotWidget:
     w = pg.PlotWidget()
     p = w.getPlotItem()
     p.setTitle(title, size="10pt")
@@ -23,7 +23,8 @@ def _plot(title: str, y_label: str) -> pg.PlotWidget:
     p.showGrid(x=True, y=True, alpha=0.25)
     p.setClipToView(True)
     p.setDownsampling(auto=True, mode="peak")
-    p.addLegend(offset=(-10, 10), labelTextSize="8pt")
+    if legend:
+        p.addLegend(offset=(-10, 10), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
     return w
 
 
@@ -34,7 +35,7 @@ class _RunItems:
         colour = pg.mkColor(run.colour)
         faint = pg.mkColor(run.colour)
         faint.setAlpha(70)
-        name = run.label
+        name = run.short_label
         self.loss_raw = plots.loss.plot(pen=pg.mkPen(faint, width=1))
         self.loss_ema = plots.loss.plot(pen=pg.mkPen(colour, width=2), name=name)
         self.train_acc = plots.accuracy.plot(pen=pg.mkPen(colour, width=2), name=f"{name} train")
@@ -46,7 +47,7 @@ class _RunItems:
         plots.accuracy.addItem(self.best)
         self.best_text = pg.TextItem(color=run.colour, anchor=(0.5, 1.3))
         plots.accuracy.addItem(self.best_text)
-        self.speed = plots.speed.plot(pen=pg.mkPen(colour, width=2), name=name)
+        self.speed = plots.speed.plot(pen=pg.mkPen(colour, width=2))
         self.marks: list[pg.InfiniteLine] = []
         self.pen_mark = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
 
@@ -58,7 +59,7 @@ class TrainPlots(QWidget):
         super().__init__(parent)
         self.loss = _plot("Loss", "cross-entropy")
         self.accuracy = _plot("Accuracy", "%")
-        self.speed = _plot("Throughput", "images/s")
+        self.speed = _plot("Throughput", "images/s", legend=False)
         self.accuracy.getPlotItem().setYRange(0, 100, padding=0.02)
         self.loss.setXLink(self.accuracy)
         self.speed.setXLink(self.accuracy)
@@ -84,7 +85,7 @@ class TrainPlots(QWidget):
     def clear(self) -> None:
         for w in (self.loss, self.accuracy, self.speed):
             p = w.getPlotItem()
-            p.clear()
+            p.clear()  # the best-epoch labels and epoch lines go with the curves
             if p.legend is not None:
                 p.legend.clear()
         self._items.clear()
@@ -167,7 +168,7 @@ class BarChart(pg.PlotWidget):
         if err.any():
             p.addItem(pg.ErrorBarItem(x=x, y=heights, height=2 * err, beam=0.15, pen=pg.mkPen("#333333")))
         for k, v in enumerate(values):
-            text = pg.TextItem(("★ " if k == best else "") + _short(v), color="#222222", anchor=(0.5, 1.0))
+            text = pg.TextItem(("★ " if k == best else "") + format_value(v), color="#222222", anchor=(0.5, 1.0))
             text.setPos(x[k], heights[k])
             p.addItem(text)
         p.getAxis("bottom").setTicks([[(float(k), lab) for k, lab in enumerate(labels)]])
@@ -180,8 +181,9 @@ class BarChart(pg.PlotWidget):
         return len(self._bars)
 
 
-def _short(v: float) -> str:
-    if v is None or not np.isfinite(v):
+def format_value(v) -> str:
+    """A figure with as many digits as it deserves: '12,345', '98.7', '0.0832', '-' when missing."""
+    if v is None or not isinstance(v, (int, float)) or not np.isfinite(v):
         return "-"
     if abs(v) >= 1000:
         return f"{v:,.0f}"

@@ -7,7 +7,7 @@ import os
 import threading
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import qtfix
 from .device_panel import DevicePanel
 from .digits import ConfusionMatrix, DigitGrid
 from .history import COLOURS, RunHistory, format_duration
@@ -56,6 +57,7 @@ class TrainView(QWidget):
 
     def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, runner=run_training,
                  control_factory=None, parent=None):
+        qtfix.apply()
         super().__init__(parent)
         self.log = log
         self.runner = runner
@@ -286,10 +288,12 @@ class TrainView(QWidget):
             worker.sigTestSet.connect(self._on_test_set)
             worker.sigLog.connect(self._on_log)
             worker.sigFailed.connect(self._on_failed)
-            worker.finished.connect(slot(self._on_worker_finished))
+            worker.finished.connect(self._on_worker_finished)
             self.workers[device_id] = worker
             self.result_device.addItem(label, device_id)
         self._add_table_rows()
+        if len(ids) > 1:
+            self.x_box.setCurrentText("seconds")  # the same seed gives the same curve per step on every device
         barrier = threading.Barrier(len(ids))
         for worker in self.workers.values():
             worker.barrier = barrier
@@ -351,6 +355,7 @@ class TrainView(QWidget):
 
     # ----- events (GUI thread) -----
 
+    @Slot(str, object)
     def _on_event(self, key: str, event) -> None:
         run = self.runs.get(key)
         if run is None:
@@ -394,13 +399,16 @@ class TrainView(QWidget):
         elif not getattr(run, "failure_shown", False):
             self.log.add("error", event.message or "Training failed.", where)
 
+    @Slot(str, object)
     def _on_test_set(self, key: str, dataset) -> None:
         self.test_sets[key] = dataset
 
+    @Slot(str, str, str)
     def _on_log(self, key: str, level: str, message: str) -> None:
         run = self.runs.get(key)
         self.log.add(level, message, run.label if run else key)
 
+    @Slot(str, str)
     def _on_failed(self, key: str, message: str) -> None:
         run = self.runs.get(key)
         if run is not None:
@@ -408,6 +416,7 @@ class TrainView(QWidget):
             run.state = "failed"
         self.log.add("error", message, run.label if run else key)
 
+    @Slot()
     def _on_worker_finished(self) -> None:
         self._dirty = True
         if not self.is_running():
