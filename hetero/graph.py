@@ -33,6 +33,7 @@ class Plan:
         self._storages: list = []  # live owners of persistent buffers (params, grads, state), kept alive
         self._temps: list[cl.Buffer] = []  # physical buffers of the intermediates, owned by the plan
         self.unshared_bytes = 0  # what the intermediates would take without sharing
+        self._bound: list[tuple] | None = None  # launches with their own pre-set kernels (see _bind)
 
     def finish(self, freed: list[cl.Buffer]) -> None:
         """Pin the persistent buffers and pack the intermediates (freed during the trace) by lifetime:
@@ -74,10 +75,27 @@ class Plan:
             self.launches = [(k, g, ls, tuple(mapping.get(a.int_ptr, a) if isinstance(a, cl.Buffer) else a
                                               for a in args)) for k, g, ls, args in self.launches]
 
+    def _bind(self) -> None:
+        """Give every launch a kernel object of its own with its arguments set once, so a replay only
+        enqueues (setting ~10 arguments through pyopencl costs more than the enqueue itself)."""
+        bound = []
+        for kernel, gsize, lsize, args in self.launches:
+            own = cl.Kernel(kernel.program, kernel.function_name)
+            try:
+                own.set_args(*args)
+            except (cl.LogicError, TypeError):  # an untyped Python scalar: keep setting it at each replay
+                bound.append((kernel, gsize, lsize, args))
+                continue
+            bound.append((own, gsize, lsize, None))
+        self._bound = bound
+
     def replay(self) -> None:
         queue = self.device.queue
-        for kernel, gsize, lsize, args in self.launches:
-            kernel.set_args(*args)
+        if self._bound is None:
+            self._bind()
+        for kernel, gsize, lsize, args in self._bound:
+            if args is not None:
+                kernel.set_args(*args)
             cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize)
 
     @property
