@@ -38,8 +38,8 @@ def _nothing() -> None:
     pass
 
 
-def sample(fn: Callable[[], object], sync: Callable[[], None] | None, settings: Settings) -> list[float]:
-    """Seconds per call of fn, one entry per repeat, after a warm-up call; sync ends each timed block."""
+def calls_for(fn: Callable[[], object], sync: Callable[[], None] | None, min_time: float) -> int:
+    """Warm up (one call), then how many back-to-back calls last about min_time (at least one)."""
     sync = sync or _nothing
     fn()
     sync()
@@ -47,15 +47,22 @@ def sample(fn: Callable[[], object], sync: Callable[[], None] | None, settings: 
     fn()
     sync()
     once = time.perf_counter() - t0
-    calls = max(1, min(_MAX_CALLS, int(settings.min_time / max(once, 1e-9))))
-    out = []
-    for _ in range(max(1, settings.repeats)):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        sync()
-        out.append((time.perf_counter() - t0) / calls)
-    return out
+    return max(1, min(_MAX_CALLS, int(min_time / max(once, 1e-9))))
+
+
+def block(fn: Callable[[], object], sync: Callable[[], None] | None, calls: int) -> float:
+    """Seconds per call over `calls` back-to-back calls ended by one sync."""
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    (sync or _nothing)()
+    return (time.perf_counter() - t0) / calls
+
+
+def sample(fn: Callable[[], object], sync: Callable[[], None] | None, settings: Settings) -> list[float]:
+    """Seconds per call of fn, one entry per repeat, after a warm-up call; sync ends each timed block."""
+    calls = calls_for(fn, sync, settings.min_time)
+    return [block(fn, sync, calls) for _ in range(max(1, settings.repeats))]
 
 
 def summarise(values: list[float]) -> tuple[float, float]:
