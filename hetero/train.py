@@ -186,7 +186,10 @@ class History:
 
 MODEL_NAMES = ("lenet5", "alexnet_mnist", "resnet18", "preact_resnet18", "mobilenet_v1")
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
-_SGD_LR = {"lenet5": 0.05, "alexnet_mnist": 0.01, "resnet18": 0.05, "preact_resnet18": 0.05, "mobilenet_v1": 0.05}
+# measured on MNIST with the CLI's cosine schedule (2 epochs, batch 64): LeNet-5 98.86% with Adam 2e-3,
+# 98.77% with SGD 0.02 (momentum 0.9), 98.31% with SGD 0.05
+_SGD_LR = {"lenet5": 0.02, "alexnet_mnist": 0.01, "resnet18": 0.05, "preact_resnet18": 0.05, "mobilenet_v1": 0.05}
+_ADAM_LR = {"lenet5": 2e-3}
 _OTHER_LR = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3}
 
 
@@ -199,10 +202,12 @@ def model_kwargs(name: str, num_classes: int = 10, in_channels: int = 1) -> dict
     return {"num_classes": num_classes, "in_channels": in_channels, "small_input": True}
 
 
-def default_lr(model: str, optimizer: str = "sgd") -> float:
+def default_lr(model: str, optimizer: str = "adam") -> float:
     """A learning rate that trains `model` well with `optimizer` (SGD with momentum 0.9 for "sgd")."""
     if optimizer == "sgd":
         return _SGD_LR.get(model, 0.01)
+    if optimizer in ("adam", "adamw"):
+        return _ADAM_LR.get(model, _OTHER_LR[optimizer])
     return _OTHER_LR[optimizer]
 
 
@@ -392,8 +397,11 @@ class _CaptureLoss:
 
 class _Fit:
     def __init__(self, model, optimizer, train_loader, test_loader, epochs, loss_fn, callbacks, control,
-                 max_steps, start_epoch, start_step, scheduler, checkpoint, checkpoint_extra, checkpoint_epochs,
-                 log_every, readback_lag):
+                 max_steps, start_epoch, start_step, scheduler, scheduler_interval, checkpoint, checkpoint_extra,
+                 checkpoint_epochs, log_every, readback_lag):
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        self.scheduler_per_step = scheduler is not None and scheduler_interval == "step"
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.train_loader, self.test_loader = train_loader, test_loader
         self.epochs, self.max_steps = int(epochs), max_steps
@@ -444,6 +452,8 @@ class _Fit:
         if self.epoch_steps > self.readback.lag:  # the first steps of an epoch are queued without waiting
             self.rate.append((time.perf_counter(), int(target.shape[0])))
         self.readback.push((self.step, self.epoch, self.batch), loss, output, target)
+        if self.scheduler_per_step:
+            self.scheduler.step()  # the next replay writes the new lr to the device first
 
     def consume(self, drain: bool = False) -> None:
         for (step, epoch, batch), loss_arr, out, target in self.readback.ready(drain):
@@ -589,7 +599,7 @@ class _Fit:
                                               f"{self.batch} of {self.batches} batches done)")
             self.epoch += 1
             self.batch = 0
-            if self.scheduler is not None:
+            if self.scheduler is not None and not self.scheduler_per_step:
                 self.scheduler.step()
             if self.checkpoint_epochs:
                 self.save()
@@ -602,7 +612,8 @@ class _Fit:
 def fit(model, optimizer, train_loader, test_loader=None, epochs: int = 1,
         loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy, callbacks: Iterable[Callback] = (),
         control: TrainingControl | None = None, max_steps: int | None = None, start_epoch: int = 0,
-        start_step: int = 0, scheduler=None, checkpoint: str | os.PathLike | None = None,
+        start_step: int = 0, scheduler=None, scheduler_interval: str = "epoch",
+        checkpoint: str | os.PathLike | None = None,
         checkpoint_extra: dict | None = None, checkpoint_epochs: bool = True, log_every: int = 1,
         readback_lag: int = 2) -> History:
     """Train `model` with `optimizer` on `train_loader` for `epochs` epochs (0-based epochs start_epoch..epochs-1).
@@ -612,15 +623,15 @@ def fit(model, optimizer, train_loader, test_loader=None, epochs: int = 1,
     callbacks receive StepEvent (every `log_every` steps, read back `readback_lag` steps late),
     EpochEndEvent, LogEvent and one DoneEvent. max_steps caps the total step count (start_step included);
     reaching it mid-epoch evaluates the partial epoch and ends with reason "max_steps". scheduler.step()
-    runs after every full epoch. checkpoint: a path written after every epoch and at max_steps (unless
-    checkpoint_epochs is False), on stop and on KeyboardInterrupt (which is then re-raised), with
-    checkpoint_extra stored in it. Resume with
-    load_checkpoint() and start_epoch/start_step. Returns a History; exceptions propagate after a
+    runs after every full epoch, or after every step with scheduler_interval="step".
+    checkpoint: a path written after every epoch and at max_steps (unless checkpoint_epochs is False), on
+    stop and on KeyboardInterrupt (which is then re-raised), with checkpoint_extra stored in it. Resume
+    with load_checkpoint() and start_epoch/start_step. Returns a History; exceptions propagate after a
     DoneEvent with reason "error".
     """
     run = _Fit(model, optimizer, train_loader, test_loader, epochs, loss_fn, callbacks, control, max_steps,
-               start_epoch, start_step, scheduler, checkpoint, checkpoint_extra, checkpoint_epochs, log_every,
-               readback_lag)
+               start_epoch, start_step, scheduler, scheduler_interval, checkpoint, checkpoint_extra,
+               checkpoint_epochs, log_every, readback_lag)
     return run.run()
 
 

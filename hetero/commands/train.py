@@ -36,8 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="default 64 (or the checkpoint's)")
     p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
     p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None,
-                   help="default sgd with momentum (or the checkpoint's)")
+                   help="default adam (or the checkpoint's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
+    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
+                   help="cosine: lr falls to 0 over the run, updated every step (default, or the checkpoint's)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD / RMSprop momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None,
@@ -175,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_training
     from ..data import DataLoader, get_dataset
     from ..models import get_model
+    from ..optim import CosineAnnealingLR
 
     resume = load_training(args.resume) if args.resume else None
     saved = (resume or {}).get("extra") or {}
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     model_name = args.model or saved.get("model", "lenet5")
     dataset_name = args.dataset or saved.get("dataset", "mnist")
     # a resumed run keeps its settings unless told otherwise (the same ones give a bit-identical run)
-    for what, default in (("optimizer", "sgd"), ("batch_size", 64), ("seed", 0)):
+    for what, default in (("optimizer", "adam"), ("batch_size", 64), ("seed", 0), ("lr_schedule", "cosine")):
         if getattr(args, what) is None:
             setattr(args, what, saved.get(what, default))
     for what in ("epochs", "batch_size", "eval_batch_size"):
@@ -205,6 +208,12 @@ def run(args: argparse.Namespace) -> int:
     model = get_model(model_name, device=dev, **kwargs)
     lr = args.lr if args.lr is not None else T.default_lr(model_name, args.optimizer)
     optimizer = T.make_optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=dev)
+    test_loader = DataLoader(test_set, args.eval_batch_size, device=dev)
+    scheduler = None
+    if args.lr_schedule == "cosine":
+        total = args.epochs * len(train_loader)
+        scheduler = CosineAnnealingLR(optimizer, T_max=min(total, args.max_steps or total))
     start = {"start_epoch": 0, "start_step": 0}
     if resume is not None:
         if resume["optimizer_class"] not in (None, type(optimizer).__name__):
@@ -212,20 +221,19 @@ def run(args: argparse.Namespace) -> int:
                   f"{type(optimizer).__name__} (--optimizer {saved.get('optimizer', '?')})", file=sys.stderr)
             return 1
         try:
-            pos = T.load_checkpoint(args.resume, model, optimizer)
+            pos = T.load_checkpoint(args.resume, model, optimizer, scheduler)
         except ValueError as e:
             print(f"hetero: error: {args.resume} does not fit this model and optimizer: {e}", file=sys.stderr)
             return 1
         start = {"start_epoch": pos["start_epoch"], "start_step": pos["start_step"]}
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=dev)
-    test_loader = DataLoader(test_set, args.eval_batch_size, device=dev)
 
     checkpoint = args.checkpoint or f"hetero-{model_name}-{dataset_name}.safetensors"
     extra = {"model": model_name, "model_kwargs": kwargs, "dataset": dataset_name, "optimizer": args.optimizer,
-             "batch_size": args.batch_size, "seed": args.seed}
+             "batch_size": args.batch_size, "seed": args.seed, "lr_schedule": args.lr_schedule}
     group = optimizer.param_groups[0]
     print(f"training {model_name} ({_count(model):,} parameters) on {dataset_name} ({len(train_set)} train / "
-          f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {args.optimizer} lr {group['lr']:g}, batch "
+          f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {args.optimizer} lr {group['lr']:g} "
+          f"({args.lr_schedule}), batch "
           f"{args.batch_size}, {args.epochs} epochs, seed {args.seed}"
           + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
           flush=True)
@@ -248,7 +256,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _ctrl_c_stops(control, sys.stderr):
             history = T.fit(model, optimizer, train_loader, test_loader, epochs=args.epochs, callbacks=callbacks,
-                            control=control, max_steps=args.max_steps, checkpoint=checkpoint,
+                            control=control, max_steps=args.max_steps, scheduler=scheduler,
+                            scheduler_interval="step", checkpoint=checkpoint,
                             checkpoint_extra=extra, checkpoint_epochs=args.checkpoint is not None, **start)
     except KeyboardInterrupt:
         progress.clear()

@@ -48,7 +48,7 @@ def test_train_writes_json_log_and_checkpoint_then_eval(dev, data_dir, tmp_path,
     saved = load_training(ck)
     assert saved["epoch"] == 2 and saved["step"] == 6
     assert saved["extra"]["model"] == "lenet5" and saved["extra"]["model_kwargs"] == {"num_classes": 10}
-    assert saved["optimizer_class"] == "SGD"
+    assert saved["optimizer_class"] == "Adam"
 
     assert main(["eval", "--checkpoint", str(ck), "--device", dev.id]) == 0
     out = capsys.readouterr().out
@@ -123,7 +123,7 @@ def test_lenet5_learns_real_mnist(tmp_path):
         pytest.skip(f"HETERO_DATA_DIR holds {len(train_set)} training images, not the real MNIST files")
     hetero.train.seed_everything(0)
     model = hetero.models.lenet5(device=dev)
-    opt = hetero.train.make_optimizer("sgd", model.parameters(), lr=hetero.train.default_lr("lenet5"))
+    opt = hetero.train.make_optimizer("adam", model.parameters(), lr=hetero.train.default_lr("lenet5"))
     history = hetero.train.fit(model, opt, DataLoader(train_set, 64, shuffle=True, device=dev),
                                DataLoader(test_set, 1000, device=dev), epochs=1, max_steps=300)
     assert history.reason == "max_steps"

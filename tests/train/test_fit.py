@@ -201,3 +201,26 @@ def test_keyboard_interrupt_checkpoint_resumes_mid_epoch(dev, tiny, tmp_path):
     pos = load_checkpoint(path, model, opt)
     fit(model, opt, train, epochs=2, start_epoch=pos["start_epoch"], start_step=pos["start_step"])
     _assert_identical(straight, _weights(model))
+
+
+def test_per_step_scheduler_resumes_mid_epoch(dev, tiny, tmp_path):
+    def run(init_seed=None):
+        model, opt, train, _ = tiny(dev, batch=8, init_seed=init_seed)  # 6 batches an epoch
+        return model, opt, train, hetero.optim.CosineAnnealingLR(opt, T_max=12)
+
+    model, opt, train, sched = run()
+    fit(model, opt, train, epochs=2, scheduler=sched, scheduler_interval="step")
+    straight, lr = _weights(model), opt.param_groups[0]["lr"]
+    assert sched.last_epoch == 12
+
+    path = tmp_path / "ck.safetensors"
+    model, opt, train, sched = run()
+    h = fit(model, opt, train, epochs=2, scheduler=sched, scheduler_interval="step", max_steps=4, checkpoint=path)
+    assert h.reason == "max_steps" and h.epoch == 0 and h.step == 4
+    model, opt, train, sched = run(init_seed=7)
+    pos = load_checkpoint(path, model, opt, sched)
+    assert sched.last_epoch == 4
+    fit(model, opt, train, epochs=2, scheduler=sched, scheduler_interval="step", start_epoch=pos["start_epoch"],
+        start_step=pos["start_step"])
+    _assert_identical(straight, _weights(model))
+    assert opt.param_groups[0]["lr"] == lr
