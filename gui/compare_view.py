@@ -122,12 +122,7 @@ class CompareView(QWidget):
         for fmt, button in self.export_buttons.items():
             button.clicked.connect(slot(self.export, fmt))
 
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        box = QGroupBox("Devices")
-        QVBoxLayout(box).addWidget(self.devices)
-        lv.addWidget(box, 1)
+        left, lv = self.devices.column("Devices", 1)
         opts = QGroupBox("Benchmark")
         ov = QVBoxLayout(opts)
         ov.addWidget(QLabel("Models"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from .slots import slot
 
@@ -138,6 +138,16 @@ class DevicePanel(QWidget):
                 ids += [d.id for d in choose(self.infos, part.strip())]
         self.select(ids)
         return ids
+
+    def column(self, title: str, stretch: int) -> tuple[QWidget, QVBoxLayout]:
+        """A views' left column: this panel in a titled box on top; the caller adds the rest below."""
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        box = QGroupBox(title)
+        QVBoxLayout(box).addWidget(self)
+        layout.addWidget(box, stretch)
+        return column, layout
 
     def label(self, device_id: str) -> str:
         info = self.info(device_id)

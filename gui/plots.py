@@ -139,7 +139,7 @@ class TrainPlots(QWidget):
             return {}
         counts = {}
         for name in ("loss_raw", "loss_ema", "train_acc", "test_acc", "speed"):
-            xs, _ = getattr(items, name).getData()
+            xs = getattr(items, name).xData  # all the points (getData() gives the clipped, downsampled view)
             counts[name] = 0 if xs is None else len(xs)
         return counts
 

@@ -75,12 +75,7 @@ class TrainView(QWidget):
         self._build_centre()
         self._build_results()
 
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        dev_box = QGroupBox("Devices (tick one or more)")
-        QVBoxLayout(dev_box).addWidget(self.devices)
-        lv.addWidget(dev_box, 2)
+        left, lv = self.devices.column("Devices (tick one or more)", 2)
         lv.addWidget(self.form_box, 0)
         lv.addLayout(self.button_row)
         lv.addLayout(self.checkpoint_row)

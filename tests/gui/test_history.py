@@ -6,7 +6,6 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-
 from hetero.gui.history import RunHistory, ema, format_duration
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from hetero.gui.log_panel import LogPanel
 from hetero.gui.train_view import TrainView
 
@@ -27,7 +26,10 @@ def view(qtbot, tiny_data):
 
 
 def finish(qtbot, view, timeout=60000):
-    qtbot.waitUntil(lambda: not view.is_running(), timeout=timeout)
+    """Wait until every run's end has reached the GUI (its thread may end before its last signals land)."""
+    qtbot.waitUntil(lambda: not view.is_running() and all(r.done is not None for r in view.runs.values()),
+                    timeout=timeout)
+    view._dirty = True
     view.redraw()
 
 

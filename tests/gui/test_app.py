@@ -1,0 +1,49 @@
+"""The window as a whole and the `hetero gui --demo --screenshot` path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hetero.gui.main_window import MainWindow
+
+pytestmark = pytest.mark.usefixtures("usable_device")
+
+
+def test_demo_screenshot_writes_a_png_and_exits_0(tmp_path, tiny_data):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-m", "hetero", "gui", "--demo", "--screenshot", str(out), "--after", "4",
+                           "--data", str(tiny_data), "--epochs", "2"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
+
+
+def test_closing_the_window_stops_training(qtbot, tiny_data):
+    window = MainWindow(demo=True)
+    qtbot.addWidget(window)
+    view = window.train_view
+    view.data_edit.setText(str(tiny_data))
+    view.epochs_box.setValue(1000)
+    view.batch_box.setValue(8)
+    window.show()
+    view.start()
+    (run,) = view.runs.values()
+    qtbot.waitUntil(lambda: len(run.steps) >= 2, timeout=60000)
+    window.close()  # demo mode: no dialog
+    assert not view.is_running()
+    assert all(w.isFinished() for w in view.workers.values())
+
+
+def test_entry_points_exist():
+    from hetero.gui import main
+
+    from hetero.cli import build_parser
+
+    assert callable(main)
+    args = build_parser().parse_args(["gui", "--demo", "--device", "cpu/2", "--after", "2"])
+    assert args.demo and args.device == "cpu/2" and args.after == 2.0

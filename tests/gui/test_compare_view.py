@@ -1,0 +1,84 @@
+"""The Compare view: a real (tiny) hetero.bench run in the background, a canned report, export and load."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from hetero.gui.compare_view import CompareView
+from hetero.gui.log_panel import LogPanel
+
+from hetero.bench import BenchReport, Result, Settings
+
+
+def canned_report() -> BenchReport:
+    results = [
+        Result("0:0", "device", "gemm 128", "fp32", "GFLOP/s", 90.0, 0.1),
+        Result("numpy", "device", "gemm 128", "fp32", "GFLOP/s", 30.0, 0.2),
+        Result("0:0", "device", "kernel launch", "round trip", "us", 20.0, 0.0),
+        Result("numpy", "device", "kernel launch", "round trip", "us", None, None, "unsupported", "no kernels"),
+        Result("0:0", "model", "lenet5 b8", "train", "img/s", 1800.0, 0.05),
+        Result("0/1", "model", "lenet5 b8", "train", "img/s", 2400.0, 0.05),
+    ]
+    devices = [{"id": "0:0", "name": "cpu", "kind": "opencl"}, {"id": "numpy", "name": "numpy", "kind": "reference"}]
+    return BenchReport(results=results, devices=devices)
+
+
+@pytest.fixture
+def view(qtbot):
+    calls = []
+
+    def fake_run(progress, cancel, **options):
+        calls.append(options)
+        progress("measuring", 0.5)
+        return canned_report()
+
+    v = CompareView(LogPanel(), bench_run=fake_run)
+    v.calls = calls
+    qtbot.addWidget(v)
+    v.resize(1300, 700)
+    yield v
+    v.stop_all()
+
+
+def test_report_fills_table_and_chart_and_exports(qtbot, view, tmp_path):
+    with qtbot.waitSignal(view.sigReport, timeout=10000):
+        view.run()
+    assert view.calls[0]["models"] == ("lenet5",) and view.calls[0]["quick"] is True
+    t = view.table
+    assert t.rowCount() == 3 and t.columnCount() == 2 + 3
+    headers = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
+    assert headers == ["figure", "unit", "0:0", "numpy", "0/1"]
+    assert t.item(0, 2).text() == "90.0 ± 5%" and t.item(0, 2).font().bold()  # the best GFLOP/s
+    assert t.item(1, 3).text() == "unsupported" and t.item(1, 3).toolTip() == "no kernels"
+    assert view.figure_box.currentText().startswith("model · lenet5 b8 · train")  # the training figure first
+    assert view.chart.bar_count() == 3
+    for fmt in ("csv", "json", "png"):
+        assert view.export(fmt, str(tmp_path / f"bench.{fmt}"))
+    rows = list(csv.reader(open(tmp_path / "bench.csv")))
+    assert len(rows) == 1 + 6
+    assert len(json.loads((tmp_path / "bench.json").read_text())["results"]) == 6
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    other = CompareView(LogPanel(), bench_run=None)
+    qtbot.addWidget(other)
+    assert other.load(str(tmp_path / "bench.json"))
+    assert other.table.rowCount() == 3
+    assert not other.load(str(tmp_path / "bench.csv"))
+    assert other.log.count("error") == 1
+
+
+def test_real_quick_bench_produces_its_table(qtbot, usable_device):
+    view = CompareView(LogPanel())
+    qtbot.addWidget(view)
+    view.devices.select([usable_device.id])
+    fractions = []
+    view.worker_progress = view.progress.valueChanged.connect(fractions.append)
+    tiny = Settings(repeats=1, min_time=0.01, copy_bytes=1 << 20, gemm_n=64, op_batch=1, model_batch=4)
+    with qtbot.waitSignal(view.sigReport, timeout=60000):
+        view.run(models=(), references=("numpy",), categories=("device",), settings=tiny)
+    assert view.table.rowCount() >= 3
+    assert usable_device.id in view.table_model.columns and "numpy" in view.table_model.columns
+    assert any(0 < f < 1000 for f in fractions)  # progress was shown on the way
+    assert view.chart.bar_count() == len(view.table_model.columns)
+    view.stop_all()
