@@ -63,7 +63,7 @@ class DevicePanel(QWidget):
                 item.setExpanded(True)
         for k in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(k)
-        self.tree.setColumnWidth(0, 190)  # long names are elided; the tooltip has them whole
+        self.tree.setColumnWidth(0, 165)  # long names are elided; the tooltip has them whole
         self.tree.itemChanged.connect(slot(self.sigSelectionChanged.emit))
         best = self._best_id()
         if best is not None:

@@ -15,7 +15,9 @@ from .history import RunHistory
 pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
 
 
-def _plot(title: str, y_label: str, legend: bool = True) -> pg.PlotWidget:
+def _plot(title: str, y_label: str, legend: tuple[int, int] | None = (-10, 10)) -> pg.PlotWidget:
+    """A plot with a grid and, unless legend is None, a legend at that offset (negative: from the right or
+    bottom edge)."""
     w = pg.PlotWidget()
     p = w.getPlotItem()
     p.setTitle(title, size="10pt")
@@ -23,8 +25,8 @@ def _plot(title: str, y_label: str, legend: bool = True) -> pg.PlotWidget:
     p.showGrid(x=True, y=True, alpha=0.25)
     p.setClipToView(True)
     p.setDownsampling(auto=True, mode="peak")
-    if legend:
-        p.addLegend(offset=(-10, 10), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
+    if legend is not None:
+        p.addLegend(offset=legend, labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
     return w
 
 
@@ -45,7 +47,7 @@ class _RunItems:
         self.best = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("#ffd400"),
                                        pen=pg.mkPen(colour, width=1.5))
         plots.accuracy.addItem(self.best)
-        self.best_text = pg.TextItem(color=run.colour, anchor=(0.5, 1.3))
+        self.best_text = pg.TextItem(color=run.colour, anchor=(1.05, -0.1))  # left of and below the star
         plots.accuracy.addItem(self.best_text)
         self.speed = plots.speed.plot(pen=pg.mkPen(colour, width=2))
         self.marks: list[pg.InfiniteLine] = []
@@ -58,9 +60,13 @@ class TrainPlots(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.loss = _plot("Loss", "cross-entropy")
-        self.accuracy = _plot("Accuracy", "%")
-        self.speed = _plot("Throughput", "images/s", legend=False)
-        self.accuracy.getPlotItem().setYRange(0, 100, padding=0.02)
+        self.accuracy = _plot("Accuracy", "%", legend=(-10, -10))  # bottom right: the curves climb to the top
+        self.speed = _plot("Throughput", "images/s", legend=None)
+        # loss on a log axis: the first steps (~2.3) and the last (~0.03) both stay readable
+        self.loss.getPlotItem().setLogMode(y=True)
+        self.loss.getPlotItem().setLabel("left", "cross-entropy (log)")
+        for w in (self.accuracy, self.speed):
+            w.getPlotItem().enableAutoRange(y=False)
         self.loss.setXLink(self.accuracy)
         self.speed.setXLink(self.accuracy)
         layout = QVBoxLayout(self)
@@ -70,6 +76,7 @@ class TrainPlots(QWidget):
         layout.addWidget(self.accuracy, 5)
         layout.addWidget(self.speed, 3)
         self._items: dict[str, _RunItems] = {}
+        self._labelled: str | None = None  # the run whose best epoch gets a text label
         self.set_x_mode("steps")
 
     def set_x_mode(self, mode: str) -> None:
@@ -93,6 +100,9 @@ class TrainPlots(QWidget):
     def update_runs(self, runs: list[RunHistory], smoothing: float) -> None:
         """Redraw every run's curves (called by the view's timer, GUI thread only)."""
         mode = self.x_mode
+        best_runs = [r for r in runs if r.best_epoch() is not None]
+        self._labelled = max(best_runs, key=lambda r: r.epoch_ends[r.best_epoch()].test_accuracy).key \
+            if best_runs else None
         for run in runs:
             items = self._items.get(run.key)
             if items is None:
@@ -100,6 +110,7 @@ class TrainPlots(QWidget):
             x = run.x(mode)
             loss = np.asarray(run.loss, dtype=np.float64)
             finite = np.isfinite(loss)
+            finite &= loss > 0  # the log axis
             items.loss_raw.setData(x[finite], loss[finite])
             ema_loss = run.smoothed("loss", smoothing)
             items.loss_ema.setData(x[finite], ema_loss[finite])
@@ -109,6 +120,27 @@ class TrainPlots(QWidget):
             items.test_acc.setData(tx, ty)
             self._update_best(items, run, tx, ty)
             self._update_marks(items, run.epoch_positions(mode))
+        self._fit_y(runs, smoothing)
+
+    def _fit_y(self, runs: list[RunHistory], smoothing: float) -> None:
+        """Accuracy from a little below where most of the run is to 100%; images/s from 0 to what most
+        steps reach. The first steps (10% accuracy; a burst of images/s while the queue fills) would
+        otherwise squash the part worth reading into a line."""
+        acc, speed = [], []
+        for run in runs:
+            acc.append(100.0 * run.smoothed("accuracy", smoothing))
+            acc.append(run.test_points(self.x_mode)[1])
+            speed.append(run.smoothed("images_per_s", min(smoothing, 0.9)))
+        acc = np.concatenate(acc) if acc else np.empty(0)
+        acc = acc[np.isfinite(acc)]
+        if acc.size:
+            low = max(0.0, float(np.percentile(acc, 10)) - 5.0)
+            self.accuracy.getPlotItem().setYRange(low, 100.0, padding=0.02)
+        speed = np.concatenate(speed) if speed else np.empty(0)
+        speed = speed[np.isfinite(speed)]
+        if speed.size:
+            top = float(np.percentile(speed, 95)) * 1.3
+            self.speed.getPlotItem().setYRange(0.0, top if top > 0 else 1.0, padding=0)
 
     def _update_best(self, items: _RunItems, run: RunHistory, tx: np.ndarray, ty: np.ndarray) -> None:
         best = run.best_epoch()
@@ -117,7 +149,8 @@ class TrainPlots(QWidget):
             items.best_text.setText("")
             return
         items.best.setData([tx[best]], [ty[best]])
-        items.best_text.setText(f"best: epoch {best + 1}, {ty[best]:.2f}%")
+        # one label per plot: several devices' labels would print over each other
+        items.best_text.setText(f"best: epoch {best + 1}, {ty[best]:.2f}%" if run.key == self._labelled else "")
         items.best_text.setPos(tx[best], ty[best])
 
     def _update_marks(self, items: _RunItems, positions: list[float]) -> None:
