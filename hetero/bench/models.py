@@ -10,6 +10,7 @@ Driver-level caches (PoCL's own kernel cache) are outside hetero's control and s
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import tempfile
@@ -123,6 +124,7 @@ def measure_hetero(dev: Device, name: str, settings: Settings, out: dict) -> Non
             out["inference"] = rate(batch, sample(runner.infer, runner.sync, settings))
             del runner
     finally:
+        gc.collect()  # plans and parameters in reference cycles give their buffers back to the pools first
         for d in (cold_dev, warm_dev):
             if d is not None:
                 d.synchronize()

@@ -165,8 +165,8 @@ class BenchReport:
                     ratios.append(f"{speedup(unit, ok[best_ours], ok[ref]):.2f}x")
                 else:
                     ratios.append("-")
-            rows.append([category, test, metric, unit] + [_cell(cells[c], c == best and len(ok) > 1)
-                                                          for c in columns] + ratios)
+            marked = {c for c in ok if best is not None and ok[c] == ok[best]} if len(ok) > 1 else set()
+            rows.append([category, test, metric, unit] + [_cell(cells[c], c in marked) for c in columns] + ratios)
         lines = _grid(rows, right_from=4)
         lines.append("")
         lines.append("± half the range of the repeats around the median; * best; ours/REF: our best device "
