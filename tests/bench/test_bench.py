@@ -277,3 +277,23 @@ def test_cli_writes_files_and_compares(device, tmp_path, capsys):
     assert main(argv + ["--compare", str(js)]) == 0
     out = capsys.readouterr().out
     assert f"change against {js}" in out and "baseline" in out
+
+
+def test_run_in_worker_thread_and_cancel_midway(device):
+    """As the GUI does: run() in a worker thread, cancelled from another after the first figure."""
+    cancel = threading.Event()
+    box = {}
+
+    def progress(message, fraction):
+        if fraction > 0:
+            cancel.set()
+
+    worker = threading.Thread(target=lambda: box.setdefault("report", bench.run(
+        devices=[device], models=(), references=("numpy",), categories=("device",), settings=TINY,
+        progress=progress, cancel=cancel)))
+    worker.start()
+    worker.join(timeout=120)
+    rep = box["report"]
+    statuses = [r.status for r in rep.results]
+    assert statuses[0] == "ok" and statuses[-1] == "skipped"
+    assert {r.reason for r in rep.results if r.status == "skipped"} == {"cancelled"}
