@@ -89,7 +89,9 @@ def build(context: cl.Context, device: cl.Device, file: str, options: str, label
     path = cache_dir() / "programs" / f"{key}.bin"
     if path.is_file():
         try:
-            prg = cl.Program(context, [device], [path.read_bytes()]).build(options=options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", cl.CompilerWarning)  # remarks replayed from the binary
+                prg = cl.Program(context, [device], [path.read_bytes()]).build(options=options)
             return Program(prg, file, options)
         except cl.Error:
             pass  # stale or corrupt binary: rebuild from source below and overwrite it
