@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seeds the weights, dropout and the data order (default 0, or the checkpoint's)")
     p.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="write a training checkpoint here after every epoch (and on Ctrl-C)")
-    p.add_argument("--resume", metavar="PATH", default=None, help="continue from a training checkpoint")
+    p.add_argument("--resume", metavar="PATH", default=None, help="continue from a training checkpoint (its model, "
+                   "optimizer state, learning rate and schedule; other settings default to its own)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in total")
     p.add_argument("--json-log", metavar="FILE", default=None, help="write every event as one JSON object a line")
     p.set_defaults(func=run)
