@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 setup:
 	@bash scripts/setup.sh
 
+# The main job: list the devices, then train LeNet-5 on MNIST for one epoch on the best one, with progress.
+# MNIST comes from DATA=DIR, else $$HETERO_DATA_DIR, else ~/.cache/hetero/datasets, else a download.
 run: setup
 	$(BIN)/hetero devices
+	$(BIN)/hetero train --model lenet5 --epochs 1 $(if $(DATA),--data $(DATA))
 
 lint:
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """hetero: a vendor-neutral OpenCL deep-learning runtime. Importing it touches no OpenCL device."""
 
-from . import models, nn, optim
+from . import data, models, nn, optim, train
 from ._version import __version__
 from .autograd import no_grad
 from .checkpoint import CheckpointError, load, save
@@ -24,6 +24,7 @@ __all__ = [
     "Tensor",
     "compile",
     "compile_step",
+    "data",
     "device",
     "devices",
     "empty",
@@ -40,5 +41,6 @@ __all__ = [
     "summary",
     "synchronize",
     "tensor",
+    "train",
     "zeros",
 ]

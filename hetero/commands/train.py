@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {model_name} ({_count(model):,} parameters) on {dataset_name} ({len(train_set)} train / "
           f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {args.optimizer} lr {group['lr']:g} "
           f"({args.lr_schedule}), batch "
-          f"{args.batch_size}, {args.epochs} epochs, seed {args.seed}"
+          f"{args.batch_size}, {args.epochs} epoch{'s' if args.epochs != 1 else ''}, seed {args.seed}"
           + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
           flush=True)
 
