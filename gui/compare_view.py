@@ -239,7 +239,8 @@ class CompareView(QWidget):
         self.progress.setValue(1000)
         self.progress.setFormat("done" if not self.worker.cancel.is_set() else "cancelled (partial results)")
         self.show_report(report)
-        bad = [r for r in self.table_model.results if field(r, "status", "ok") not in ("ok", "skipped")]
+        # "unsupported" (no fp16, no numpy model runner) is in the table with its reason; errors are news
+        bad = [r for r in self.table_model.results if field(r, "status", "ok") == "error"]
         for r in bad[:10]:
             self.log.add("warning", f"{field(r, 'device')}: {field(r, 'test')} {field(r, 'metric')}: "
                                     f"{field(r, 'status')} ({field(r, 'reason', '') or 'no reason given'})")

@@ -47,7 +47,8 @@ class _RunItems:
         self.best = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("#ffd400"),
                                        pen=pg.mkPen(colour, width=1.5))
         plots.accuracy.addItem(self.best)
-        self.best_text = pg.TextItem(color=run.colour, anchor=(1.05, -0.1))  # left of and below the star
+        self.best_text = pg.TextItem(color=run.colour, anchor=(1.05, -0.1), fill=pg.mkBrush(255, 255, 255, 210))
+        # (left of and below the star, on a white ground so the curves under it do not hide it)
         plots.accuracy.addItem(self.best_text)
         self.speed = plots.speed.plot(pen=pg.mkPen(colour, width=2))
         self.marks: list[pg.InfiniteLine] = []
@@ -154,16 +155,14 @@ class TrainPlots(QWidget):
         items.best_text.setPos(tx[best], ty[best])
 
     def _update_marks(self, items: _RunItems, positions: list[float]) -> None:
-        while len(items.marks) < len(positions):
-            k = len(items.marks)
-            line_items = []
-            for w in (self.loss, self.accuracy, self.speed):
+        plots = (self.loss, self.accuracy, self.speed)
+        # one line per epoch end in each plot; they stay put, an epoch's end does not move once reported
+        for k in range(len(items.marks) // len(plots), len(positions)):
+            for w in plots:
                 line = pg.InfiniteLine(pos=positions[k], angle=90, pen=items.pen_mark, movable=False)
                 line.setToolTip(f"end of epoch {k + 1}")
                 w.addItem(line, ignoreBounds=True)
-                line_items.append(line)
-            items.marks.extend(line_items)
-        # lines stay where they are: an epoch's end does not move once reported
+                items.marks.append(line)
 
     def curve_data(self, key: str) -> dict[str, int]:
         """How many points each curve of a run holds (for tests and the status bar)."""

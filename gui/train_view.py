@@ -355,11 +355,7 @@ class TrainView(QWidget):
         run = self.runs.get(key)
         if run is None:
             return  # a late event of a run the user has already replaced
-        if run.state == "paused" and getattr(event, "event", "") == "step":
-            run.add(event)
-            run.state = "paused"
-        else:
-            run.add(event)
+        run.add(event)  # a step read back during a pause leaves the run "paused"
         self._dirty = True
         kind = getattr(event, "event", None)
         if kind == "epoch_end":

@@ -1,0 +1,52 @@
+"""Widgets fed by hand: the device panel, and the log's words for a run that diverges (a scripted runner)."""
+
+from __future__ import annotations
+
+from hetero.gui.device_panel import DevicePanel
+from hetero.gui.log_panel import LogPanel
+from hetero.gui.train_view import TrainView
+
+from hetero.selection import DeviceInfo
+from hetero.train import DoneEvent, StepEvent, TrainingControl
+
+GPU = DeviceInfo(id="0:0", platform="P", name="Big GPU", vendor="V", type="gpu", compute_units=40,
+                 global_mem_bytes=8 << 30, fp16=True)
+BROKEN = DeviceInfo(id="1:0", platform="Q", name="Old CPU", vendor="W", type="cpu", compute_units=4,
+                    usable=False, reason="kernel build fails: unknown target CPU 'generic'")
+CPU = DeviceInfo(id="2:0", platform="R", name="CPU", vendor="X", type="cpu", compute_units=4, max_sub_devices=4)
+
+
+def test_device_panel_lists_greys_selects_and_splits(qtbot):
+    panel = DevicePanel([GPU, BROKEN, CPU])
+    qtbot.addWidget(panel)
+    assert panel.selected_ids() == ["0:0"]  # the best usable device is ticked
+    top = [panel.tree.topLevelItem(k) for k in range(panel.tree.topLevelItemCount())]
+    assert [t.text(0) for t in top] == ["Big GPU", "Old CPU", "CPU"]
+    assert top[0].text(2) == "40" and top[0].text(3) == "8.0 GiB" and top[0].text(4) == "yes"
+    assert not top[1].flags() & top[1].flags().ItemIsEnabled
+    assert "unknown target CPU" in top[1].text(5) and "hetero cannot use" in top[1].toolTip(0)
+    assert top[2].childCount() == 2  # the two halves of the CPU
+    assert panel.select_spec("2:0/2") == ["2:0/2.0", "2:0/2.1"]
+    assert panel.selected_ids() == ["2:0/2.0", "2:0/2.1"]
+    panel.select_spec("2:0/4.3")  # a split not listed yet gets its row
+    assert panel.selected_ids() == ["2:0/4.3"] and panel.info("2:0/4.3").compute_units == 1
+
+
+def scripted_divergence(worker):
+    worker.on_event(StepEvent(1, 0, 0, 10, 2.3, 0.1, 500.0, 0.1))
+    worker.on_event(StepEvent(2, 0, 1, 10, float("nan"), 0.1, 500.0, 0.2))
+    worker.on_event(DoneEvent("diverged", "the loss became nan at step 2", 2, 0, 0.2))
+
+
+def test_a_diverging_run_is_explained_in_the_log(qtbot):
+    view = TrainView(LogPanel(), DevicePanel([GPU]), runner=scripted_divergence, control_factory=TrainingControl)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.sigRunsFinished, timeout=10000):
+        view.start()
+    (run,) = view.runs.values()
+    assert run.state == "failed" and len(run.loss) == 2
+    errors = [m for level, m in view.log.entries if level == "error"]
+    assert len(errors) == 1 and "NaN or infinite at step 2" in errors[0] and "lower learning rate" in errors[0]
+    view._dirty = True
+    view.redraw()  # a NaN loss is left out of the log-scale plot, not drawn as a gap that breaks it
+    assert view.plots.curve_data("0:0")["loss_raw"] == 1
