@@ -447,7 +447,8 @@ class Conv2dFn(Function):
     def forward(ctx: Context, input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
                 dilation=1, groups: int = 1, act: int = ACT_NONE, act_alpha: float = 0.0) -> Tensor:
         out = conv2d_forward(input, weight, bias, stride, padding, dilation, groups, act, act_alpha)
-        ctx.save_for_backward(input, weight, out if act != ACT_NONE else None)
+        # out.detach(), not out: out -> grad_fn -> ctx -> out would be a cycle only the cyclic GC frees
+        ctx.save_for_backward(input, weight, out.detach() if act != ACT_NONE else None)
         ctx.params = (stride, padding, dilation, groups, act, act_alpha)
         return out
 

@@ -17,6 +17,14 @@ def _dims(x: Tensor) -> tuple[int, int]:
     return x.shape[1], math.prod(x.shape[2:])
 
 
+def _defines(size: int, beta: float, save_scale: bool) -> dict:
+    d = {"SIZE": size, "SAVE_SCALE": int(save_scale)}
+    quarter = 4.0 * beta
+    if quarter == int(quarter) and 1 <= quarter <= 16:  # d^-beta from square roots (see the kernel)
+        d["QUARTER_BETA"] = int(quarter)
+    return d
+
+
 def local_response_norm_forward(x: Tensor, size: int, alpha: float, beta: float, k: float,
                                 save_scale: bool) -> tuple[Tensor, Tensor | None]:
     """Launch the forward; with save_scale also the denominator base D = k + alpha * mean(x^2) for backward."""
@@ -24,10 +32,10 @@ def local_response_norm_forward(x: Tensor, size: int, alpha: float, beta: float,
     c, s = _dims(x)
     out = empty(x.shape, np.float32, dev)
     scale = empty(x.shape, np.float32, dev) if save_scale else None
-    kern = dev.kernel("local_response_norm.cl", "lrn_forward", {"SAVE_SCALE": int(save_scale)})
-    dev.launch(kern, (x.size,), None, x, out, out if scale is None else scale,  # out: never-written placeholder
-               np.int32(c), np.int32(s), np.int32(size), np.float32(alpha), np.float32(beta), np.float32(k),
-               np.int32(x.size))
+    kern = dev.kernel("local_response_norm.cl", "lrn_forward", _defines(size, beta, save_scale))
+    dev.launch(kern, (s, c, x.shape[0]), None, x, out,
+               out if scale is None else scale,  # out: a never-written placeholder
+               np.int32(c), np.int32(s), np.float32(alpha), np.float32(beta), np.float32(k))
     return out, scale
 
 
@@ -37,9 +45,9 @@ def local_response_norm_backward(g: Tensor, x: Tensor, y: Tensor, scale: Tensor,
     dev = g.device
     c, s = _dims(x)
     gx = empty(x.shape, np.float32, dev)
-    kern = dev.kernel("local_response_norm.cl", "lrn_backward", {"SAVE_SCALE": 1})
-    dev.launch(kern, (x.size,), None, g, x, y, scale, gx, np.int32(c), np.int32(s), np.int32(size),
-               np.float32(alpha), np.float32(beta), np.int32(x.size))
+    kern = dev.kernel("local_response_norm.cl", "lrn_backward", _defines(size, beta, True))
+    dev.launch(kern, (s, c, x.shape[0]), None, g, x, y, scale, gx, np.int32(c), np.int32(s),
+               np.float32(alpha), np.float32(beta))
     return gx
 
 
@@ -49,7 +57,7 @@ class LocalResponseNormFn(Function):
                 save_scale: bool) -> Tensor:
         out, scale = local_response_norm_forward(x, size, alpha, beta, k, save_scale)
         ctx.params = (size, alpha, beta)
-        ctx.save_for_backward(x, out, scale)
+        ctx.save_for_backward(x, out.detach(), scale)  # out itself: a cycle out -> grad_fn -> ctx -> out
         return out
 
     @staticmethod
