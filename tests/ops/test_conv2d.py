@@ -38,7 +38,23 @@ CASES = [
     ((2, 3, 6, 7), (4, 3, 3, 3), 1, "valid", 1, 1, False),
     ((2, 96, 12, 12), (256, 96, 3, 3), 1, 1, 1, 1, True),  # large channel counts
 ]
-REDUCED = [CASES[1], CASES[5], CASES[9]]
+# Under Oclgrind: tiny versions of the cases above. Together they still reach every kernel of conv2d.cl and
+# every value of im2col/col2im's window defines (COL_KH 1-4, COL_KW 1-3, COL_SH/SW 1-3, COL_PH/PW 0-2,
+# COL_DH/DW 1-2) that CASES reaches, at sizes where the GEMMs are one small tile: the simulator runs a
+# GPU-style tiled GEMM at ~0.3 s per work-group step, and gemm.cl's variants are covered by test_gemm.py.
+REDUCED = [
+    CASES[0],                                                  # batch 1, one channel
+    ((2, 3, 5, 6), (4, 3, 3, 3), 1, 1, 1, 1, True),            # odd sizes, padding
+    ((1, 4, 5, 6), (6, 2, 3, 3), 2, 2, 1, 2, True),            # groups=2, stride 2, padding 2
+    ((1, 2, 8, 7), (3, 2, 4, 2), (3, 2), (1, 2), (1, 2), 1, True),  # non-square kernel/stride/pad/dilation
+    ((1, 2, 7, 7), (3, 2, 2, 2), 3, 0, 1, 1, False),           # stride larger than the kernel, no bias
+    ((1, 2, 7, 7), (3, 2, 3, 3), 1, 2, 2, 1, True),            # dilation
+    ((1, 2, 4, 5), (3, 2, 4, 2), 1, "same", (1, 2), 1, True),  # asymmetric 'same' padding
+    ((2, 3, 5, 5), (4, 3, 1, 1), 2, 0, 1, 1, True),            # 1x1 with stride: im2col path
+    ((2, 4, 3, 2), (6, 2, 1, 1), 1, 0, 1, 2, True),            # grouped pointwise
+    ((1, 2, 5, 4), (4, 1, 3, 2), (2, 1), (1, 1), 1, 2, True),  # depthwise, multiplier 2, non-square
+    ((1, 2, 5, 5), (2, 1, 2, 2), 2, 1, 2, 2, False),           # depthwise, multiplier 1, stride and dilation
+]
 
 
 def _case_id(case) -> str:
@@ -122,7 +138,7 @@ def test_conv2d_matches_reference(dev, rng, case):
 
 
 @pytest.mark.parametrize("layout_min_p", [0, 10**9], ids=["per-image", "batch-major"])
-@pytest.mark.parametrize("case", shapes([CASES[1], CASES[6], CASES[11], CASES[16]], [CASES[1]]), ids=_case_id)
+@pytest.mark.parametrize("case", shapes([CASES[1], CASES[6], CASES[11], CASES[16]], [REDUCED[1]]), ids=_case_id)
 def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_p):
     # a budget of ~2 images per column matrix makes 5 images run as chunks 2 + 2 + 1
     xs, ws, stride, padding, dilation, groups, with_bias = case
@@ -174,7 +190,7 @@ ALPHAS = {2: 0.1, 3: 0.7}
 
 
 @pytest.mark.parametrize("act", list(ACTS), ids=[v[0] for v in ACTS.values()])
-@pytest.mark.parametrize("case", [CASES[5], CASES[9]], ids=["gemm", "depthwise"])
+@pytest.mark.parametrize("case", shapes([CASES[5], CASES[9]], [REDUCED[2], REDUCED[9]]), ids=["gemm", "depthwise"])
 def test_fused_activation(dev, rng, case, act):
     xs, ws, stride, padding, dilation, groups, _ = case
     _, f, df = ACTS[act]
