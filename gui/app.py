@@ -26,6 +26,12 @@ def run_app(args: argparse.Namespace) -> int:
     from .main_window import MainWindow
     from .slots import slot
 
+    if not QApplication.instance() and not _display_available():
+        if not args.screenshot:
+            print("hetero gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set). Run it on a desktop, "
+                  "or headless with QT_QPA_PLATFORM=offscreen and --screenshot FILE.", file=sys.stderr)
+            return 1
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("hetero")
     if not QApplication.instance().property("hetero_styled"):
@@ -68,6 +74,13 @@ def run_app(args: argparse.Namespace) -> int:
     QApplication.processEvents()
     gc.collect()
     return result["code"]
+
+
+def _display_available() -> bool:
+    """Whether Qt has somewhere to draw: a chosen platform plugin, or an X11/Wayland display on Linux."""
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: list[str] | None = None) -> int:

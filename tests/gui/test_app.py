@@ -47,3 +47,38 @@ def test_entry_points_exist():
     assert callable(main)
     args = build_parser().parse_args(["gui", "--demo", "--device", "cpu/2", "--after", "2"])
     assert args.demo and args.device == "cpu/2" and args.after == 2.0
+
+
+@pytest.mark.parametrize("answer", ["Cancel", "Discard"])
+def test_closing_asks_to_save_outside_demo_mode(qtbot, tiny_data, monkeypatch, answer):
+    from hetero.gui import main_window
+
+    asked = []
+    button = getattr(main_window.QMessageBox.StandardButton, answer)
+    monkeypatch.setattr(main_window.QMessageBox, "question", lambda *a, **k: asked.append(a) or button)
+    window = MainWindow(demo=False)
+    qtbot.addWidget(window)
+    view = window.train_view
+    view.data_edit.setText(str(tiny_data))
+    view.epochs_box.setValue(1000)
+    view.batch_box.setValue(8)
+    window.show()
+    view.start()
+    (run,) = view.runs.values()
+    qtbot.waitUntil(lambda: len(run.steps) >= 2, timeout=60000)
+    closed = window.close()
+    assert len(asked) == 1
+    assert closed == (answer == "Discard")
+    assert view.is_running() == (answer == "Cancel")
+    view.stop_all()
+
+
+def test_no_display_is_a_clear_error(monkeypatch, capsys):
+    from hetero.gui import app
+
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    monkeypatch.setattr("PySide6.QtWidgets.QApplication.instance", staticmethod(lambda: None))
+    assert app.main([]) == 1
+    assert "no display" in capsys.readouterr().err
