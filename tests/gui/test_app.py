@@ -23,8 +23,9 @@ def test_demo_screenshot_writes_a_png_and_exits_0(tmp_path, tiny_data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
 
 
-def test_closing_the_window_stops_training(qtbot, tiny_data):
-    window = MainWindow(demo=True)
+def training_window(qtbot, tiny_data, demo: bool) -> MainWindow:
+    """A shown window whose long training has made a couple of steps."""
+    window = MainWindow(demo=demo)
     qtbot.addWidget(window)
     view = window.train_view
     view.data_edit.setText(str(tiny_data))
@@ -34,6 +35,12 @@ def test_closing_the_window_stops_training(qtbot, tiny_data):
     view.start()
     (run,) = view.runs.values()
     qtbot.waitUntil(lambda: len(run.steps) >= 2, timeout=60000)
+    return window
+
+
+def test_closing_the_window_stops_training(qtbot, tiny_data):
+    window = training_window(qtbot, tiny_data, demo=True)
+    view = window.train_view
     window.close()  # demo mode: no dialog
     assert not view.is_running()
     assert all(w.isFinished() for w in view.workers.values())
@@ -56,16 +63,8 @@ def test_closing_asks_to_save_outside_demo_mode(qtbot, tiny_data, monkeypatch, a
     asked = []
     button = getattr(main_window.QMessageBox.StandardButton, answer)
     monkeypatch.setattr(main_window.QMessageBox, "question", lambda *a, **k: asked.append(a) or button)
-    window = MainWindow(demo=False)
-    qtbot.addWidget(window)
+    window = training_window(qtbot, tiny_data, demo=False)
     view = window.train_view
-    view.data_edit.setText(str(tiny_data))
-    view.epochs_box.setValue(1000)
-    view.batch_box.setValue(8)
-    window.show()
-    view.start()
-    (run,) = view.runs.values()
-    qtbot.waitUntil(lambda: len(run.steps) >= 2, timeout=60000)
     closed = window.close()
     assert len(asked) == 1
     assert closed == (answer == "Discard")
