@@ -135,6 +135,14 @@ class RunHistory:
                 best, best_acc = i, acc
         return best
 
+    def best(self) -> tuple[int, float] | None:
+        """(epoch number counted from 1, test accuracy in [0, 1]) of the best epoch so far."""
+        k = self.best_epoch()
+        if k is None:
+            return None
+        ev = self.epoch_ends[k]
+        return ev.epoch + 1, ev.test_accuracy
+
     def fraction(self) -> float:
         """How much of the planned training is done, 0..1."""
         if self.done is not None:

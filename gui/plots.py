@@ -151,7 +151,8 @@ class TrainPlots(QWidget):
             return
         items.best.setData([tx[best]], [ty[best]])
         # one label per plot: several devices' labels would print over each other
-        items.best_text.setText(f"best: epoch {best + 1}, {ty[best]:.2f}%" if run.key == self._labelled else "")
+        text = f"best: epoch {run.best()[0]}, {ty[best]:.2f}%"
+        items.best_text.setText(text if run.key == self._labelled else "")
         items.best_text.setPos(tx[best], ty[best])
 
     def _update_marks(self, items: _RunItems, positions: list[float]) -> None:

@@ -39,11 +39,10 @@ from .history import COLOURS, RunHistory, format_duration
 from .log_panel import LogPanel
 from .plots import TrainPlots
 from .slots import slot
-from .workers import DATASETS, MODEL_ARGS, OPTIMIZERS, TrainConfig, TrainWorker, explain, run_training
+from .workers import DATASETS, T, TrainConfig, TrainWorker, explain, run_training
 
 REDRAW_MS = 100  # plots are redrawn at most 10 times a second, however fast the events come
 RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train acc", "Test acc", "Best", "Images/s", "ETA")
-DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05, "rmsprop": 1e-3, "adagrad": 1e-2}
 
 
 def _pct(v) -> str:
@@ -102,7 +101,7 @@ class TrainView(QWidget):
 
     def _build_form(self) -> None:
         self.model_box = QComboBox()
-        self.model_box.addItems(list(MODEL_ARGS))
+        self.model_box.addItems(list(T.MODEL_NAMES))
         self.dataset_box = QComboBox()
         self.dataset_box.addItems(list(DATASETS))
         self.data_edit = QLineEdit()
@@ -121,13 +120,14 @@ class TrainView(QWidget):
         self.batch_box.setRange(1, 8192)
         self.batch_box.setValue(self.config.batch_size)
         self.optimizer_box = QComboBox()
-        self.optimizer_box.addItems(list(OPTIMIZERS))
+        self.optimizer_box.addItems(["adam"] + [o for o in T.OPTIMIZER_NAMES if o != "adam"])
         self.lr_box = QDoubleSpinBox()
         self.lr_box.setDecimals(5)
         self.lr_box.setRange(1e-5, 10.0)
         self.lr_box.setSingleStep(1e-4)
-        self.lr_box.setValue(self.config.lr)
-        self.optimizer_box.currentTextChanged.connect(self._optimizer_chosen)
+        self.lr_box.setValue(T.default_lr(self.config.model, self.config.optimizer))
+        self.model_box.currentTextChanged.connect(slot(self._suggest_lr))
+        self.optimizer_box.currentTextChanged.connect(slot(self._suggest_lr))
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2**31 - 1)
         self.form_box = QGroupBox("Training")
@@ -229,8 +229,9 @@ class TrainView(QWidget):
         if path:
             self.data_edit.setText(path)
 
-    def _optimizer_chosen(self, name: str) -> None:
-        self.lr_box.setValue(DEFAULT_LR[name])
+    def _suggest_lr(self) -> None:
+        """The learning rate that trains this model well with this optimizer (hetero.train.default_lr)."""
+        self.lr_box.setValue(T.default_lr(self.model_box.currentText(), self.optimizer_box.currentText()))
 
     def read_form(self) -> TrainConfig:
         return TrainConfig(
@@ -247,7 +248,8 @@ class TrainView(QWidget):
     def write_form(self, config: TrainConfig) -> None:
         self.model_box.setCurrentText(config.model)
         self.dataset_box.setCurrentText(config.dataset)
-        self.data_edit.setText(config.data_dir or "")
+        if config.data_dir:  # a checkpoint without one keeps the folder the user has set
+            self.data_edit.setText(config.data_dir)
         self.epochs_box.setValue(config.epochs)
         self.batch_box.setValue(config.batch_size)
         self.optimizer_box.setCurrentText(config.optimizer)
@@ -376,10 +378,8 @@ class TrainView(QWidget):
         reason = event.reason
         where = run.label
         if reason in ("finished", "max_steps"):
-            best = run.best_epoch()
-            tail = ""
-            if best is not None:
-                tail = f"; best test accuracy {_pct(run.epoch_ends[best].test_accuracy)} in epoch {best + 1}"
+            best = run.best()
+            tail = f"; best test accuracy {_pct(best[1])} in epoch {best[0]}" if best else ""
             what = "Training finished" if reason == "finished" else "Reached the step limit"
             self.log.add("info", f"{what}: {event.steps} steps in {format_duration(event.seconds)}{tail}.", where)
         elif reason == "stopped":
@@ -472,7 +472,7 @@ class TrainView(QWidget):
 
     def _update_table(self, runs: list[RunHistory]) -> None:
         for row, run in enumerate(runs):
-            best = run.best_epoch()
+            best = run.best()
             last_test = run.epoch_ends[-1].test_accuracy if run.epoch_ends else None
             speed = run.smoothed("images_per_s", 0.9)
             cells = (
@@ -483,7 +483,7 @@ class TrainView(QWidget):
                 f"{run.smoothed('loss', self.smoothing)[-1]:.4f}" if run.loss else "-",
                 _pct(run.smoothed("accuracy", self.smoothing)[-1]) if run.accuracy else "-",
                 _pct(last_test),
-                f"{_pct(run.epoch_ends[best].test_accuracy)} (ep {best + 1})" if best is not None else "-",
+                f"{_pct(best[1])} (ep {best[0]})" if best else "-",
                 f"{speed[-1]:,.0f}" if speed.size else "-",
                 format_duration(run.eta()),
             )
@@ -498,10 +498,8 @@ class TrainView(QWidget):
         if run is None or not run.epoch_ends:
             return
         ev = run.epoch_ends[-1]
-        best = run.best_epoch()
-        best_text = ""
-        if best is not None:
-            best_text = f"<br>best: epoch {best + 1} with {_pct(run.epoch_ends[best].test_accuracy)}"
+        best = run.best()
+        best_text = f"<br>best: epoch {best[0]} with {_pct(best[1])}" if best else ""
         self.summary.setText(
             f"<b>Epoch {ev.epoch + 1} of {run.epochs}</b> · test accuracy <b>{_pct(ev.test_accuracy)}</b>"
             f"<br>test loss {ev.test_loss:.4f} · train loss {ev.train_loss:.4f} · train accuracy "
@@ -559,11 +557,8 @@ class TrainView(QWidget):
         except Exception as e:
             self.log.add("error", f"Could not load {path}: {explain(e)}")
             return False
-        extra = state.get("extra") or {}
-        saved = extra.get("config", {}) if isinstance(extra, dict) else {}
-        fields = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
         try:
-            self.write_form(TrainConfig(**fields))
+            self.write_form(TrainConfig.from_extra(state.get("extra") or {}))
         except (TypeError, ValueError):
             self.log.add("warning", f"{os.path.basename(path)} does not say how it was trained; check the form.")
         if self.epochs_box.value() <= state["epoch"]:

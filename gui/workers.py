@@ -13,15 +13,8 @@ from dataclasses import asdict, dataclass
 
 from PySide6.QtCore import QThread, Signal
 
-OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
-# Models that take MNIST's 28x28 single-channel images, with the arguments that make them fit.
-MODEL_ARGS = {
-    "lenet5": {},
-    "alexnet_mnist": {},
-    "resnet18": {"in_channels": 1, "small_input": True},
-    "preact_resnet18": {"in_channels": 1, "small_input": True},
-    "mobilenet_v1": {"in_channels": 1, "small_input": True},
-}
+from hetero import train as T
+
 DATASETS = ("mnist", "fashion-mnist")
 
 _build_lock = threading.Lock()  # model weights come from one global host generator: build one at a time
@@ -31,7 +24,8 @@ _datasets: dict[tuple, object] = {}
 
 @dataclass
 class TrainConfig:
-    """Everything the Train view's form says about a run (stored in checkpoints as their 'extra')."""
+    """Everything the Train view's form says about a run. Checkpoints store it as their 'extra', with the
+    keys `hetero train` writes and reads, so each resumes the other's checkpoints."""
 
     model: str = "lenet5"
     dataset: str = "mnist"
@@ -48,7 +42,20 @@ class TrainConfig:
         d = asdict(self)
         for k in ("resume_from", "max_steps"):
             d.pop(k)
+        d["model_kwargs"] = T.model_kwargs(self.model)
+        d["lr_schedule"] = "none"
         return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_extra(cls, extra: dict) -> TrainConfig:
+        """The settings a checkpoint's extra holds (the GUI's or `hetero train`'s); defaults for the rest."""
+        known = {k: extra[k] for k in cls.__dataclass_fields__ if k in extra and k not in ("resume_from",)}
+        config = cls(**known)
+        if config.model not in T.MODEL_NAMES or config.optimizer not in T.OPTIMIZER_NAMES:
+            raise ValueError(f"unknown model {config.model!r} or optimizer {config.optimizer!r}")
+        if "lr" not in extra:  # `hetero train` keeps its lr in the optimizer state, not in extra
+            config.lr = T.default_lr(config.model, config.optimizer)
+        return config
 
 
 def load_dataset(name: str, root: str | None, train: bool):
@@ -69,23 +76,18 @@ def build_model(config: TrainConfig, dev):
 
     Seeding sets process-wide generators, so builds take turns (and TrainView starts fit only once every
     worker has built its model, see TrainWorker.barrier)."""
-    from hetero import models, optim, train
+    from hetero import models
 
-    kwargs = dict(MODEL_ARGS.get(config.model, {}))
     with _build_lock:
-        train.seed_everything(config.seed)
-        model = models.get_model(config.model, num_classes=10, device=dev, **kwargs)
-    opt_cls = getattr(optim, OPTIMIZERS[config.optimizer])
-    opt_kwargs = {"lr": config.lr}
-    if config.optimizer == "sgd":
-        opt_kwargs["momentum"] = 0.9
-    return model, opt_cls(model.parameters(), **opt_kwargs)
+        T.seed_everything(config.seed)
+        model = models.get_model(config.model, device=dev, **T.model_kwargs(config.model))
+    return model, T.make_optimizer(config.optimizer, model.parameters(), config.lr)
 
 
 def run_training(worker: TrainWorker) -> None:
     """The real job: load data, build the model on the worker's device, hetero.train.fit with callbacks."""
     import hetero
-    from hetero import data, train
+    from hetero import data
 
     config = worker.config
     try:
@@ -97,7 +99,7 @@ def run_training(worker: TrainWorker) -> None:
         start = {"start_epoch": 0, "start_step": 0}
         if config.resume_from:
             with _build_lock:
-                restored = train.load_checkpoint(config.resume_from, model, optimizer)
+                restored = T.load_checkpoint(config.resume_from, model, optimizer)
             start = {"start_epoch": restored["start_epoch"], "start_step": restored["start_step"]}
             worker.log("info", f"continuing from {config.resume_from} at epoch {start['start_epoch'] + 1}, "
                                f"step {start['start_step']}")
@@ -111,8 +113,8 @@ def run_training(worker: TrainWorker) -> None:
     worker.wait_barrier()
     worker.log("info", f"{config.model} on {dev.label}: {len(train_set.labels):,} training and "
                        f"{len(test_set.labels):,} test images, {len(train_loader)} batches of {config.batch_size}")
-    train.fit(model, optimizer, train_loader, test_loader, epochs=config.epochs, callbacks=[worker.on_event],
-              control=worker.control, max_steps=config.max_steps, **start)
+    T.fit(model, optimizer, train_loader, test_loader, epochs=config.epochs, callbacks=[worker.on_event],
+          control=worker.control, max_steps=config.max_steps, **start)
 
 
 def explain(error: BaseException) -> str:
@@ -152,11 +154,7 @@ class TrainWorker(QThread):
         self.device_id = device_id
         self.config = config
         self.runner = runner
-        if control is None:
-            from hetero.train import TrainingControl
-
-            control = TrainingControl()
-        self.control = control
+        self.control = control if control is not None else T.TrainingControl()
         self.barrier: threading.Barrier | None = None  # set by the view: all runs start fit together
         self.model = None
         self.optimizer = None
@@ -240,13 +238,11 @@ class TrainWorker(QThread):
 
     def save_now(self, path: str) -> str | None:
         """Write a training checkpoint; None on success, else why not."""
-        from hetero import train
-
         if self.model is None:
             return "the model is not built yet"
         try:
-            train.save_checkpoint(path, self.model, self.optimizer, self.last_epoch, self.last_step,
-                                  extra={"config": self.config.to_extra(), "device": self.device_id})
+            T.save_checkpoint(path, self.model, self.optimizer, self.last_epoch, self.last_step,
+                              extra={**self.config.to_extra(), "device": self.device_id})
         except Exception as e:
             return explain(e)
         return None

@@ -141,3 +141,18 @@ def test_two_sub_devices_train_side_by_side(qtbot, view):
         assert view.plots.curve_data(r.key)["loss_ema"] == 12
     # the same model and seed on both halves: the same losses step by step
     assert runs[0].loss == pytest.approx(runs[1].loss, rel=1e-4)
+
+
+def test_a_hetero_train_checkpoint_resumes_in_the_app(qtbot, view, tmp_path, tiny_data):
+    from hetero.cli import main
+
+    path = tmp_path / "cli.safetensors"
+    assert main(["train", "--model", "lenet5", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "16",
+                 "--optimizer", "sgd", "--checkpoint", str(path)]) == 0
+    assert view.load_checkpoint(str(path))
+    assert view.optimizer_box.currentText() == "sgd" and view.batch_box.value() == 16
+    assert view.epochs_box.value() == 2
+    view.start()
+    finish(qtbot, view)
+    (run,) = view.runs.values()
+    assert run.state == "finished" and run.steps[0] == 7 and run.best()[0] == 2
