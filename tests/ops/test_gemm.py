@@ -16,10 +16,12 @@ from tests.helpers import assert_close, shapes
 SENTINEL = 1234.5  # C elements outside the output window must keep this value
 
 # (m, n, k): single elements, odd primes, exact and off-by-one tile multiples (MR=6, NR=16, TSM/TSN=32)
+# Reduced (Oclgrind, a GPU-type device): m and n >= NR so the CPU kernel reads an operand in place when not
+# forced to pack it (swapped too), and min(m, n) > 32 so "auto" runs the large GPU tile config once.
 SHAPES = shapes(
     [(1, 1, 1), (1, 7, 3), (5, 1, 9), (17, 33, 65), (6, 16, 8), (7, 17, 5), (12, 32, 33), (13, 100, 7),
      (100, 13, 129), (31, 37, 300), (64, 65, 16)],
-    [(1, 1, 1), (7, 17, 5)],
+    [(1, 1, 1), (17, 19, 5), (33, 35, 9)],
 )
 TRANS = [(False, False), (True, False), (False, True), (True, True)]
 # Forced variants so every kernel runs on every device, whatever gemm_config picks there.
@@ -119,11 +121,13 @@ CASES = [
     ("cpu_direct", True, False, E_TN),                    # 1 0 0
     ("cpu_swapped", True, True, E_TT),                    # 0 0 1
     ("cpu_swapped", False, True, E_NT),                   # 0 1 1
+    ("cpu_swapped", True, False, E_TN),                   # 1 0 1 (B read in place when m >= NR)
     ("cpu_strip", False, False, E_NN),                    # 0 1 0, B panels packed by the tile kernel
     ("cpu_strip", True, True, E_TT),                      # 0 1 1
     ("cpu_packed_a8", False, False, ("m", 6, 0.0, 0.7, -0.5)),  # 1 1 0, A packed as stored, MR 4 NR 8 (tanh)
     ("tiled", False, False, ("n", 5, 0.0, 0.7, -0.5)),    # sigmoid
     ("tiled", True, True, ("m", 2, 0.1, 1.0, 0.0)),
+    ("tiled", True, False, E_TN), ("tiled", False, True, E_NT),
     ("naive", False, False, E_NN), ("naive", True, True, E_TT),
 ]
 CASE_IDS = [f"{v}-{'t' if ta else 'n'}{'t' if tb else 'n'}" for v, ta, tb, _ in CASES]
@@ -148,7 +152,8 @@ def test_shapes_transposes_and_epilogues(dev, rng, monkeypatch, variant, ta, tb,
 def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb, epi):
     _force(monkeypatch, variant)
     epi = _epilogue(epi)
-    for m, n, k in shapes([(9, 20, 13), (33, 17, 40)], [(9, 20, 13)]):
+    # reduced: m * n * k > 4096 so "auto" runs the small GPU tile config on the simulator
+    for m, n, k in shapes([(9, 20, 13), (33, 17, 40)], [(17, 20, 13)]):
         _run(dev, rng, m, n, k, ta, tb, batch=3, **epi)
         _run(dev, rng, m, n, k, ta, tb, batch=2, shared_a=True, **{**epi, "beta": 1.0})  # stride 0: one A
         _run(dev, rng, m, n, k, ta, tb, batch=2, shared_b=True, **epi)
