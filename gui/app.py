@@ -62,8 +62,7 @@ def run_app(args: argparse.Namespace) -> int:
             if not ok:
                 print(f"hetero gui: could not write the screenshot {args.screenshot}", file=sys.stderr)
             result["code"] = 0 if ok else 1
-            window.close()
-            app.quit()
+            window.close()  # once the workers have stopped; closing the last window ends app.exec()
 
         QTimer.singleShot(int(args.after * 1000), shoot)
     app.exec()

@@ -69,6 +69,7 @@ class DigitGrid(QWidget):
         self.cells: list[tuple[QImage, int, int, int]] = []  # (image, predicted, true, index)
         self.mistakes_only = False
         self.caption = ""
+        self.names: list[str] | None = None  # class names when they are not the digits themselves
 
     def sizeHint(self) -> QSize:
         return QSize(self.columns * 44, self.rows * 56)
@@ -93,6 +94,8 @@ class DigitGrid(QWidget):
                     chosen.append(k)
             chosen.sort()
         self.cells = [(_qimage(images[k]), int(predictions[k]), int(labels[k]), int(k)) for k in chosen]
+        named = classes and any(not str(c).isdigit() for c in classes)
+        self.names = [str(c).split("/")[0][:7] for c in classes] if named else None  # "T-shirt/top" -> "T-shirt"
         self.caption = f"{len(wrong)} of {len(predictions)} test images misclassified"
         self.update()
 
@@ -120,9 +123,18 @@ class DigitGrid(QWidget):
                 painter.setPen(QPen(MISTAKE, 3))
                 painter.drawRect(target.adjusted(-1, -1, 1, 1))
             painter.setPen(CORRECT.darker(130) if ok else MISTAKE)
-            text = f"{pred}" if ok else f"{pred} (true {true})"
+            if ok:
+                text = self._name(pred)
+            elif self.names is None:
+                text = f"{pred} (true {true})"
+            else:  # names are long: predicted ≠ true
+                text = f"{self._name(pred)}≠{self._name(true)}"
             painter.drawText(QRect(x, y + side + 4, int(cw), text_h), Qt.AlignmentFlag.AlignHCenter, text)
         painter.end()
+
+
+    def _name(self, k: int) -> str:
+        return self.names[k] if self.names is not None and k < len(self.names) else str(k)
 
 
 def _qimage(image: np.ndarray) -> QImage:

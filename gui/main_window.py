@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
 
 from . import qtfix
@@ -23,6 +23,7 @@ class MainWindow(QMainWindow):
         import hetero
 
         self.demo = demo
+        self._close_asked = False  # the save question is asked once, not again while workers wind down
         self.setWindowTitle(f"hetero {hetero.__version__} — train and compare on any OpenCL device")
         error = ""
         if infos is None:
@@ -52,7 +53,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Tick devices, pick a model and press Start. Hover a device for details.")
 
     def closeEvent(self, event) -> None:
-        if not self.demo and self.train_view.has_model():
+        if not self.demo and not self._close_asked and self.train_view.has_model():
             answer = QMessageBox.question(
                 self, "Save before closing?",
                 "Save a checkpoint of the trained model before closing?" +
@@ -65,7 +66,15 @@ class MainWindow(QMainWindow):
             if answer == QMessageBox.StandardButton.Save and not self.train_view.save_checkpoint():
                 event.ignore()
                 return
-        self.statusBar().showMessage("Stopping the workers…")
-        self.train_view.stop_all()
-        self.compare_view.stop_all()
+            self._close_asked = True
+        # Workers stop between two steps (or measurements); a long test-set evaluation can take longer than
+        # we should block the window for, so after a short wait the close is tried again until they end.
+        done = self.train_view.stop_all(wait_ms=2000)
+        done = self.compare_view.stop_all(wait_ms=2000) and done
+        if not done:
+            self.statusBar().showMessage("Stopping the workers: the window closes as soon as they end…")
+            event.ignore()
+            QTimer.singleShot(250, self.close)
+            return
+        self.train_view.timer.stop()
         event.accept()

@@ -341,13 +341,12 @@ class TrainView(QWidget):
         self._update_buttons()
 
     def stop_all(self, wait_ms: int = 30000) -> bool:
-        """Stop every worker and wait for them (window closing); True when all have ended."""
+        """Stop every worker and wait up to wait_ms for each (window closing); True when all have ended."""
         for worker in self.workers.values():
             worker.stop()
         ok = True
         for worker in self.workers.values():
             ok = worker.wait(wait_ms) and ok
-        self.timer.stop()
         return ok
 
     # ----- events (GUI thread) -----

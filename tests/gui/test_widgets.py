@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from hetero.gui.device_panel import DevicePanel
 from hetero.gui.log_panel import LogPanel
+from hetero.gui.main_window import MainWindow
 from hetero.gui.train_view import TrainView
 
 from hetero.selection import DeviceInfo
@@ -50,3 +53,40 @@ def test_a_diverging_run_is_explained_in_the_log(qtbot):
     view._dirty = True
     view.redraw()  # a NaN loss is left out of the log-scale plot, not drawn as a gap that breaks it
     assert view.plots.curve_data("0:0")["loss_raw"] == 1
+
+
+def slow_to_stop(worker):
+    while not worker.control.stopped:
+        time.sleep(0.01)
+    time.sleep(2.5)  # like a long test-set evaluation that ends only after the stop
+    worker.on_event(DoneEvent("stopped", "stopped", 0, 0, 2.5))
+
+
+def test_closing_waits_for_a_slow_worker_without_blocking(qtbot):
+    window = MainWindow(demo=True, runner=slow_to_stop, control_factory=TrainingControl, infos=[GPU])
+    qtbot.addWidget(window)
+    window.show()
+    window.train_view.start()
+    assert window.close() is False  # still winding down: the close is retried, the window stays responsive
+    assert "Stopping the workers" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    assert not window.train_view.is_running()
+
+
+def test_digit_grid_puts_mistakes_first_and_names_fashion_classes(qtbot):
+    import numpy as np
+    from hetero.gui.digits import DigitGrid
+
+    grid = DigitGrid(columns=4, rows=2)
+    qtbot.addWidget(grid)
+    images = np.zeros((20, 28, 28), np.uint8)
+    labels = np.arange(20) % 10
+    predictions = labels.copy()
+    predictions[[15, 17]] = 0
+    grid.show_predictions(images, labels, predictions, [str(k) for k in range(10)])
+    assert [c[3] for c in grid.cells] == [0, 1, 2, 3, 4, 5, 15, 17]  # both mistakes shown, in test-set order
+    assert grid.caption == "2 of 20 test images misclassified" and grid.names is None
+    grid.mistakes_only = True
+    grid.show_predictions(images, labels, predictions, ["T-shirt/top", "Trouser"] + ["x"] * 8)
+    assert [c[3] for c in grid.cells] == [15, 17] and grid.names[0] == "T-shirt"
+    grid.grab()  # paints without error
