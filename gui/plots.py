@@ -50,6 +50,8 @@ class _RunItems:
         self.best_text = pg.TextItem(color=run.colour, anchor=(1.05, -0.1), fill=pg.mkBrush(255, 255, 255, 210))
         # (left of and below the star, on a white ground so the curves under it do not hide it)
         plots.accuracy.addItem(self.best_text)
+        self.best.setZValue(20)  # above every run's curves, also those of runs added later
+        self.best_text.setZValue(21)
         self.speed = plots.speed.plot(pen=pg.mkPen(colour, width=2))
         self.marks: list[pg.InfiniteLine] = []
         self.pen_mark = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)

@@ -45,6 +45,11 @@ def test_training_fills_plots_labels_and_epoch_results(qtbot, view):
     assert counts["loss_raw"] == 12 and counts["train_acc"] == 12 and counts["speed"] == 12
     assert counts["test_acc"] == 2
     assert len(view.plots._items[key].marks) == 2 * 3  # two epoch ends, marked in each of the three plots
+    view.x_box.setCurrentText("seconds")
+    view.smooth_slider.setValue(0)
+    view.redraw()
+    assert view.plots.curve_data(key)["loss_ema"] == 12 and len(view.plots._items[key].marks) == 6
+    assert view.plots.loss.getPlotItem().getAxis("bottom").labelText == "seconds"
     cells = [view.run_table.item(0, c).text() for c in range(view.run_table.columnCount())]
     assert cells[1] == "finished" and cells[2] == "2/2" and cells[3] == "12"
     assert re.fullmatch(r"\d+\.\d{4}", cells[4])            # loss
