@@ -267,7 +267,9 @@ class Optimizer:
             if arr.shape != p.shape:
                 raise ValueError(f"{self._name}.load_state_dict: state {name!r} of parameter {pid} has shape "
                                  f"{arr.shape}, the parameter has shape {p.shape}")
-            arrays[name] = np.require(arr, requirements="C")  # keeps 0-d shapes
+            # a copy (0-d shapes kept): the upload is asynchronous and the caller's array may change before it
+            # runs; torch's optimizers update their state tensors, whose .numpy() views these are, in place
+            arrays[name] = np.array(arr, dtype=np.float32, order="C", copy=True)
         if count is None:
             count = 1 if arrays else 0  # torch's SGD keeps no step: a momentum buffer means it has stepped
         return arrays, count
