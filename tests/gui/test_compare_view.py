@@ -73,7 +73,7 @@ def test_real_quick_bench_produces_its_table(qtbot, usable_device):
     qtbot.addWidget(view)
     view.devices.select([usable_device.id])
     fractions = []
-    view.worker_progress = view.progress.valueChanged.connect(fractions.append)
+    view.progress.valueChanged.connect(fractions.append)
     tiny = Settings(repeats=1, min_time=0.01, copy_bytes=1 << 20, gemm_n=64, op_batch=1, model_batch=4)
     with qtbot.waitSignal(view.sigReport, timeout=60000):
         view.run(models=(), references=("numpy",), categories=("device",), settings=tiny)
