@@ -22,7 +22,9 @@ MAX_CASES = shapes(
      ((2, 3, 6, 6), (1, 3), 1, (0, 1), 1, False),
      ((1, 2, 5, 5), 5, 1, 2, 1, False),          # window as large as the input, full padding
      ((3, 8, 8), 2, None, 0, 1, False)],         # unbatched (C, H, W)
-    [((1, 2, 5, 6), 3, 2, 1, 1, False), ((2, 1, 4, 4), 2, None, 0, 1, True)],
+    # reduced: still every window define value of the full list (kernel 1-5, stride 1-3, padding 0-2, dilation 2)
+    [((1, 2, 5, 6), 3, 2, 1, 1, False), ((2, 1, 4, 4), 2, None, 0, 1, True),
+     ((1, 2, 5, 5), 5, 1, 2, 1, False), ((1, 2, 8, 9), (1, 2), 3, 0, 2, False), ((1, 1, 1, 1), 1, None, 0, 1, False)],
 )
 
 # (input shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
