@@ -1,21 +1,23 @@
-"""A guard against PySide6's reference-count bug on CPython before 3.12.
+"""Refuse to run on a PySide6 that loses references on every signal emit.
 
-PySide6 6.12 (seen with CPython 3.11) drops one reference to the value `SignalInstance.emit()` returns
-(True or False) on every call, and pyqtgraph emits signals on every setData(). A live training view
-emits thousands a minute, so after a few seconds the interpreter frees True itself and aborts with
-"Fatal Python error: bool_dealloc". CPython 3.12 made True, False and None immortal (PEP 683), which
-hides the bug. `apply()` measures whether emit() loses references here and, only then, gives those
-objects the same protection: a reference count so large that the lost references can never bring it
-to zero.
+PySide6-Essentials 6.12.0 with CPython 3.11 drops one reference to True on every `SignalInstance.emit()`
+(1000 emits of a bare signal abort the interpreter with "Fatal Python error: bool_dealloc"; 6.11.3 loses
+none). pyqtgraph emits on every setData(), so a live training view would crash within seconds. The
+package requires `PySide6-Essentials!=6.12.0`; this check turns an install that bypassed that into a
+clear error instead of a crash. CPython 3.12 made True immortal (PEP 683), which hides the bug there.
 """
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
-_applied = False
-_PAD = 1 << 40  # ~10^12 references: at a million lost per second, thirteen days of headroom
+from hetero.errors import HeteroError
+
+_checked = False
+
+
+class BrokenQtError(HeteroError):
+    """The installed PySide6 is known to crash the app."""
 
 
 def emit_loses_references() -> bool:
@@ -31,7 +33,7 @@ def emit_loses_references() -> bool:
     for _ in range(8):
         probe.sigProbe.emit()
     lost = before - sys.getrefcount(True)
-    probe.deleteLater()
+    probe.sigProbe.disconnect(_noop)
     return lost >= 8
 
 
@@ -39,16 +41,16 @@ def _noop() -> None:
     pass
 
 
-def apply() -> bool:
-    """Protect True, False and None when this PySide6 loses references to them; True when applied."""
-    global _applied
-    if _applied:
-        return True
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False  # immortal already, or another object layout
-    if not emit_loses_references():
-        return False
-    for obj in (True, False, None):
-        ctypes.c_ssize_t.from_address(id(obj)).value += _PAD  # ob_refcnt is a PyObject's first field
-    _applied = True
-    return True
+def apply() -> None:
+    """Raise BrokenQtError when this PySide6 loses references on emit (checked once per process)."""
+    global _checked
+    if _checked or sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
+        return
+    if emit_loses_references():
+        import PySide6
+
+        raise BrokenQtError(
+            f"PySide6 {PySide6.__version__} loses a reference on every signal emit under Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} and would crash the app; install another "
+            "version: pip install 'PySide6-Essentials>=6.5,!=6.12.0'")
+    _checked = True
