@@ -20,6 +20,8 @@ test: setup lint
 	$(BIN)/python -m pytest -q
 
 # Reduced-shape op tests on the Oclgrind simulator; any invalid access, race or uninitialised read fails.
+# All of tests/ops by default (~1.5 min on 2 cores); OCLGRIND_TESTS="tests/ops/test_x.py ..." narrows it.
+OCLGRIND_TESTS ?= tests/ops
 oclgrind: setup
 	@bash scripts/oclgrind.sh $(OCLGRIND_TESTS)
 

@@ -18,11 +18,14 @@ trap 'rm -rf "$log" "$cache"' EXIT
 # every tensor an exact-size buffer of its own, so even a one-element overrun is an invalid access.
 export HETERO_OCLGRIND=1 HETERO_DEBUG_MEMORY=1 HETERO_BUILD_OPTIONS=-cl-opt-disable HETERO_CACHE_DIR="$cache"
 unset HETERO_TEST_DEVICES HETERO_DEVICE
-echo "[oclgrind] running tests/ops with reduced shapes under the simulator"
-status=0
 [ "$#" -gt 0 ] || set -- tests/ops
+echo "[oclgrind] running $* with reduced shapes under the simulator"
+status=0
+SECONDS=0
+# --durations: the slowest tests, so a test that outgrows the simulator shows in the CI log
 oclgrind --data-races --uninitialized --log "$log" \
-    "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=$?
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=5 "$@" || status=$?
+echo "[oclgrind] ${SECONDS} s under the simulator"
 if [ -s "$log" ]; then
     echo "[oclgrind] the simulator reported errors:" >&2
     head -c 20000 "$log" >&2
