@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -207,6 +208,17 @@ def open_devices() -> list[Device]:
     """The devices this process has opened so far."""
     with _lock:
         return list(_open.values())
+
+
+@atexit.register
+def _drain_queues() -> None:
+    # Work is queued without waiting; a process that exits while the driver still runs it tears buffers
+    # down under running kernels (seen as an occasional segfault at exit on PoCL). Finish it first.
+    for dev in open_devices():
+        try:
+            dev.queue.finish()
+        except Exception:  # a failed device must not turn an exit into a traceback
+            pass
 
 
 class Device:

@@ -22,3 +22,6 @@ t = hetero.tensor(np.arange(4, dtype=np.float32))
 assert np.array_equal((t * 2.0 + 1.0).numpy(), np.arange(4) * 2 + 1)
 print("[wheel] installed wheel runs kernels from", program.kernel_dir())
 PY
+"$tmp/venv/bin/hetero" summary lenet5 --no-train-step | tail -n 2
+"$tmp/venv/bin/hetero-gui" --help | head -n 1
+QT_QPA_PLATFORM=offscreen "$tmp/venv/bin/python" -c "import hetero.gui.main_window, hetero.bench, hetero.data; print('[wheel] gui, bench and data import')"
