@@ -118,8 +118,8 @@ def test_save_while_running_pauses_saves_and_goes_on(qtbot, view, tmp_path):
     finish(qtbot, view)
 
 
-def test_missing_data_is_explained(qtbot, view, tmp_path):
-    view.data_edit.setText(str(tmp_path / "nowhere"))
+def test_missing_data_is_explained(qtbot, view, isolated):
+    view.data_edit.setText(str(isolated / "nowhere"))  # and nothing in $HETERO_DATA_DIR, the cache or mirrors
     view.start()
     finish(qtbot, view)
     (run,) = view.runs.values()
