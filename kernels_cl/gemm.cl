@@ -8,7 +8,10 @@
 // (it may hold NaN). Kernels:
 //   gemm_naive        one work-item per element; any shape (tiny problems, k == 0).
 //   gemm_pack_a/_b    copy op(A) / op(B) into zero-padded MR- / NR-wide panels for gemm_cpu.
-//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS; tuning: UNROLL.)
+//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS, IMPLICIT_B; tuning: UNROLL.)
+//                     IMPLICIT_B = 1: op(B) is a convolution's column matrix that exists nowhere; B
+//                     packing (gemm_pack_b, gemm_cpu_strip) reads the NCHW image instead, the window
+//                     geometry given as COL_KH .. COL_DW (as im2col in conv2d.cl); see pack_b_block.
 //   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
@@ -97,20 +100,39 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 // ---------------------------------------------------------------------------------------------
 // CPU variant. MR rows x NR columns per work-item (NR = 8 or 16: one OpenCL vector).
 #ifdef MR
-#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED) || !defined(C_TRANS)
-#error "NR, A_PACKED, B_PACKED and C_TRANS must be defined with MR"
+#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED) || !defined(C_TRANS) || !defined(IMPLICIT_B)
+#error "NR, A_PACKED, B_PACKED, C_TRANS and IMPLICIT_B must be defined with MR"
+#endif
+#if IMPLICIT_B
+#if !B_PACKED || TRANS_B
+#error "IMPLICIT_B needs B_PACKED == 1 and TRANS_B == 0: the column matrix is only ever packed"
+#endif
+#if !defined(COL_KH) || !defined(COL_KW) || !defined(COL_SH) || !defined(COL_SW) || !defined(COL_PH) || \
+    !defined(COL_PW) || !defined(COL_DH) || !defined(COL_DW)
+#error "IMPLICIT_B needs the whole window geometry: COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW"
+#endif
+// The image geometry that varies per call travels as extra trailing arguments of the B packers.
+#define B_GEO_PARAMS , const int geo_h, const int geo_w, const int geo_ow, const int geo_p, const int geo_img
+#define B_GEO_ARGS , geo_h, geo_w, geo_ow, geo_p, geo_img
+#else
+#define B_GEO_PARAMS
+#define B_GEO_ARGS
 #endif
 #ifndef UNROLL
 #define UNROLL 4
 #endif
 #if NR == 16
 #define floatNR float16
+#define intNR int16
 #define VLOADNR vload16
 #define VSTORENR vstore16
+#define LANES_NR (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 #elif NR == 8
 #define floatNR float8
+#define intNR int8
 #define VLOADNR vload8
 #define VSTORENR vstore8
+#define LANES_NR (int8)(0, 1, 2, 3, 4, 5, 6, 7)
 #else
 #error "NR must be 8 or 16"
 #endif
@@ -168,6 +190,60 @@ __kernel void gemm_pack_a(const int m, const int k,
         for (int r = 0; r < MR; ++r) ap[pp * MR + r] = i0 + r < m ? A_AT(i0 + r, p0 + pp) : 0.0f;
 }
 
+#if IMPLICIT_B
+// Rows p0 .. p0+np-1 (any np) of columns j0 .. j0+NR-1 of a convolution's column matrix, zero past n,
+// into dst with row stride NR, read from the image: `b` points at channel 0 (of this group) of image 0,
+// images geo_img floats apart, geo_h x geo_w pixels per channel. Row p is the tap (channel c, kh, kw),
+// p = (c * COL_KH + kh) * COL_KW + kw; column j is the output pixel j % geo_p (geo_ow per row) of
+// image j / geo_p. The divisions are paid once per column; the taps are then walked incrementally, the
+// NR columns side by side as vectors. A tap is one vector load where the NR columns read NR neighbouring
+// image elements; otherwise each column loads its element, or element 0 for an out-of-image tap, and a
+// select gives 0 there (branch-free, so it vectorises).
+inline void pack_b_block(__global const float *b, const int ldb, const int n, const int p0, const int np,
+                         const int j0, __global float *dst B_GEO_PARAMS)
+{
+    const intNR j = j0 + LANES_NR;
+    const intNR col_in = j < n;
+    const intNR jc = min(j, (intNR)(n - 1));  // a vector bound: Oclgrind 21.10 gets min(intN, int) wrong
+    const intNR img = jc / geo_p;
+    const intNR pix = jc - img * geo_p;
+    const intNR oh = pix / geo_ow;
+    const intNR h0 = oh * COL_SH - COL_PH;
+    const intNR w0 = (pix - oh * geo_ow) * COL_SW - COL_PW;
+    const intNR origin = img * geo_img + h0 * geo_w + w0;  // the tap (0, 0, 0), maybe outside the image
+    int c = p0 / (COL_KH * COL_KW);
+    int kh = (p0 - c * (COL_KH * COL_KW)) / COL_KW;
+    int kw = p0 - c * (COL_KH * COL_KW) - kh * COL_KW;
+    // run: the NR columns' origins are NR neighbouring image elements (NR pixels of one output row at
+    // stride 1); a tap inside the image for all of them is then one vector load.
+    const bool run = all(col_in) && all(origin == origin.s0 + LANES_NR);
+    for (int pp = 0; pp < np; ++pp) {
+        const intNR ih = h0 + kh * COL_DH;
+        const intNR iw = w0 + kw * COL_DW;
+        const intNR in = col_in & (ih >= 0) & (ih < geo_h) & (iw >= 0) & (iw < geo_w);
+        const int tap = (c * geo_h + kh * COL_DH) * geo_w + kw * COL_DW;  // offset from a column's origin
+        floatNR v;
+        if (run && all(in)) {
+            v = VLOADNR(0, b + origin.s0 + tap);
+        } else {
+            int at[NR];
+            float t[NR];
+            VSTORENR(select((intNR)(0), origin + tap, in), 0, at);
+#pragma unroll
+            for (int q = 0; q < NR; ++q) t[q] = b[at[q]];
+            v = select((floatNR)(0.0f), VLOADNR(0, t), in);
+        }
+        VSTORENR(v, pp, dst);
+        if (++kw == COL_KW) {
+            kw = 0;
+            if (++kh == COL_KH) {
+                kh = 0;
+                ++c;
+            }
+        }
+    }
+}
+#else
 // Rows p0 .. p0+np-1 (np <= NR) of op(B)'s columns j0 .. j0+NR-1, zero past n, into dst with row
 // stride NR. Without TRANS_B that is row segments copied as vectors; with it, NR contiguous runs of
 // stored rows (one per column j) transposed through private memory, so reads and writes are contiguous.
@@ -200,27 +276,34 @@ inline void pack_b_block(__global const float *b, const int ldb, const int n, co
     }
 #endif
 }
+#endif  // IMPLICIT_B
 
-// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Each work-item packs one NR x NR block.
-// Neighbouring work-items continue the same stored rows, so reads are a few sequential streams:
-// global (ceil(n/NR), ceil(k/NR), batch) without TRANS_B, (ceil(k/NR), ceil(n/NR), batch) with it.
+// Panels of op(B): [ceil(n/NR)][k][NR], zero-padded past n. Each work-item packs one NR x PACK_B_ROWS
+// block. Neighbouring work-items continue the same stored rows, so reads are a few sequential streams:
+// global (ceil(n/NR), ceil(k/PACK_B_ROWS), batch) without TRANS_B, (ceil(k/NR), ceil(n/NR), batch) with it.
+// IMPLICIT_B: PACK_B_ROWS = 8 * NR, so that the per-column divisions are paid once per 8 blocks.
+#if IMPLICIT_B
+#define PACK_B_ROWS (8 * NR)
+#else
+#define PACK_B_ROWS NR
+#endif
 __kernel void gemm_pack_b(const int n, const int k,
                           __global const float *b, const int b_offset, const int ldb, const int stride_b,
-                          __global float *bp, const int stride_bp)
+                          __global float *bp, const int stride_bp B_GEO_PARAMS)
 {
 #if TRANS_B
     const int p0 = get_global_id(0) * NR;
     const int jt = get_global_id(1);
 #else
     const int jt = get_global_id(0);
-    const int p0 = get_global_id(1) * NR;
+    const int p0 = get_global_id(1) * PACK_B_ROWS;
     if (jt * NR >= n) return;
 #endif
     const int batch = get_global_id(2);
     if (p0 >= k) return;
     b += b_offset + (size_t)batch * stride_b;
     bp += (size_t)batch * stride_bp + ((size_t)jt * k + p0) * NR;
-    pack_b_block(b, ldb, n, p0, min(NR, k - p0), jt * NR, bp);
+    pack_b_block(b, ldb, n, p0, min(PACK_B_ROWS, k - p0), jt * NR, bp B_GEO_ARGS);
 }
 
 inline floatNR act_vec(floatNR v)
@@ -365,7 +448,7 @@ __kernel void gemm_cpu_strip(const int m, const int n, const int k,
                              __global float *bp, const int stride_bp,
                              __global float *c, const int c_offset, const int ldc, const int stride_c,
                              const float alpha, const float beta,
-                             __global const float *bias, const int bias_offset)
+                             __global const float *bias, const int bias_offset B_GEO_PARAMS)
 {
     const int jt = get_global_id(0);
     const int batch = get_global_id(1);
@@ -373,7 +456,11 @@ __kernel void gemm_cpu_strip(const int m, const int n, const int k,
     if (jt * NR >= n) return;
     b += b_offset + (size_t)batch * stride_b;
     bp += (size_t)batch * stride_bp + (size_t)jt * k * NR;
+#if IMPLICIT_B
+    pack_b_block(b, ldb, n, 0, k, jt * NR, bp B_GEO_ARGS);  // the whole strip: its divisions paid once
+#else
     for (int p0 = 0; p0 < k; p0 += NR) pack_b_block(b, ldb, n, p0, min(NR, k - p0), jt * NR, bp + p0 * NR);
+#endif
     a += a_offset + (size_t)batch * stride_a;
     c += c_offset + (size_t)batch * stride_c;
     bias += bias_offset;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..device import Device
@@ -14,6 +16,7 @@ _NAIVE_MAX_FLOPS = 16 * 16 * 16
 # Fixed local sizes everywhere: PoCL compiles a kernel once per local size, and letting it choose
 # one per global size would recompile for every new shape.
 _PACK_WG = 4
+_IMPLICIT_PACK_ROWS = 8  # x NR: rows of an implicit B panel per gemm_pack_b work-item (PACK_B_ROWS in gemm.cl)
 _CPU_DIRECT_B_BYTES = 256 * 1024
 _PACK_COST = 64
 _BAND_BYTES = 3 << 20
@@ -24,7 +27,24 @@ _KERNELS: dict[tuple, object] = {}  # see _launch
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
 
-def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> dict:
+class ImplicitB(NamedTuple):
+    """op(B) as a convolution's column matrix (rows (channel, kh, kw), columns output pixels of consecutive
+    images), never stored: the CPU path's B packing reads the NCHW image instead (IMPLICIT_B in gemm.cl).
+    launch_gemm's b / b_offset then point at channel 0 (of the group) of the first image, stride_b steps
+    from image to image between batch entries, and ldb is unused. `window` holds the compile-time geometry
+    COL_KH .. COL_DW (ConvGeometry.col_defines without ACT); h, w: image size; ow: output row width;
+    p: output pixels per image (columns j >= p continue with the next image, img floats further)."""
+
+    window: dict
+    h: int
+    w: int
+    ow: int
+    p: int
+    img: int
+
+
+def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: bool,
+                implicit_b: bool = False) -> dict:
     """Kernel variant and tile defines for one GEMM shape on one device (the autotuner's hook).
 
     "naive": one work-item per element (tiny problems, k == 0).
@@ -34,10 +54,13 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     of tiles packs its own B panel: no separate packing pass), swap (compute C^T = op(B)^T op(A)^T so
     the smaller operand is the packed one).
     "tiled": local-memory tiles for GPUs; keys TSM, TSN, TSK, WPTM, WPTN.
+    implicit_b: B is an ImplicitB, which only the "cpu" variant reads, packed and unswapped (pack_b is
+    always True, swap always False), so it gets that variant on every device (its kernels are plain
+    OpenCL; whether an implicit B pays off on a device is the caller's choice).
     """
-    if k == 0 or m * n * k <= _NAIVE_MAX_FLOPS:
+    if not implicit_b and (k == 0 or m * n * k <= _NAIVE_MAX_FLOPS):
         return {"variant": "naive"}
-    if dev.type == "cpu":
+    if dev.type == "cpu" or implicit_b:
         # Cost in multiply-adds: the tiles' padded work plus ~64 per element copied into panels: B (k x n)
         # always and A (m x k) when it is transposed; swapped, op(A)^T is the packed side, op(B)^T is read
         # in place when B is stored n x k, and C is stored element by element, transposed.
@@ -45,12 +68,12 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         cost = _up(m, mr) * _up(n, nr) * k + _PACK_COST * (k * n + (m * k if trans_a else 0))
         cost_swapped = (_up(n, mr) * _up(m, nr) * k + _PACK_COST * (m * k + (0 if trans_b else k * n))
                         + _PACK_COST * m * n)
-        swap = cost_swapped < cost
+        swap = cost_swapped < cost and not implicit_b
         km, kn = (n, m) if swap else (m, n)  # the problem the kernel runs
         # The B side of the problem the kernel runs (op(A)^T when swapped) is read in place, saving a
         # launch, when it needs no transposing and stays in L2.
         kernel_trans_b = (not trans_a) if swap else trans_b
-        pack_b = bool(kernel_trans_b) or k * kn * 4 > _CPU_DIRECT_B_BYTES
+        pack_b = bool(kernel_trans_b) or k * kn * 4 > _CPU_DIRECT_B_BYTES or implicit_b
         # A band of tile rows whose A rows span a few MiB: the current B panel stays in L2 while the
         # band's A rows are read from L3 (measured: 2048^3 on one Zen 3 core, 50 GFLOP/s with one tile
         # row, 83 with all, 92 with 64).
@@ -99,17 +122,26 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
                 alpha: float = 1.0, beta: float = 0.0,
                 bias=None, bias_offset: int = 0, bias_axis: str | None = None,
                 act: int = 0, act_alpha: float = 0.0,
-                batch: int = 1, stride_a: int = 0, stride_b: int = 0, stride_c: int = 0) -> None:
+                batch: int = 1, stride_a: int = 0, stride_b: int = 0, stride_c: int = 0,
+                implicit_b: ImplicitB | None = None) -> None:
     """Enqueue C[m,n] = act(alpha * op(A) @ op(B) + beta * C + bias) over `batch` strided matrices.
 
     Row-major; op(A) is A (m x k) or, with trans_a, A stored k x m; likewise B (k x n or n x k).
     Offsets, leading dimensions and strides are in float32 elements; beta == 0 never reads C.
+    implicit_b: B is a convolution's column matrix read from its image (see ImplicitB; trans_b False).
     """
     for name, v in (("m", m), ("n", n), ("k", k), ("a_offset", a_offset), ("lda", lda), ("b_offset", b_offset),
                     ("ldb", ldb), ("c_offset", c_offset), ("ldc", ldc), ("bias_offset", bias_offset),
                     ("batch", batch), ("stride_a", stride_a), ("stride_b", stride_b), ("stride_c", stride_c)):
         _check_int(name, int(v))
-    if lda < (m if trans_a else k) or ldb < (k if trans_b else n) or ldc < n:
+    if implicit_b is not None:
+        if trans_b:
+            raise ValueError("gemm: an implicit B operand cannot be transposed")
+        for name, v in (("h", implicit_b.h), ("w", implicit_b.w), ("ow", implicit_b.ow), ("p", implicit_b.p),
+                        ("img", implicit_b.img)):
+            _check_int(f"implicit_b.{name}", int(v))
+    min_ldb = 0 if implicit_b is not None else (k if trans_b else n)  # an implicit B has no rows
+    if lda < (m if trans_a else k) or ldb < min_ldb or ldc < n:
         raise ValueError(f"gemm: leading dimensions lda={lda}, ldb={ldb}, ldc={ldc} too small for "
                          f"m={m}, n={n}, k={k}, trans_a={trans_a}, trans_b={trans_b}")
     if bias_axis not in _BIAS_IDS:
@@ -121,7 +153,10 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
     if m == 0 or n == 0 or batch == 0:
         return
     # k == 0 reads neither A nor B (C = act(beta * C + bias)): the naive kernel needs no packing for it.
-    cfg = {"variant": "naive"} if k == 0 else gemm_config(dev, m, n, k, bool(trans_a), bool(trans_b))
+    if k == 0:
+        cfg = {"variant": "naive"}
+    else:
+        cfg = gemm_config(dev, m, n, k, bool(trans_a), bool(trans_b), implicit_b=implicit_b is not None)
     defines = {"TRANS_A": int(bool(trans_a)), "TRANS_B": int(bool(trans_b)), "BIAS": _BIAS_IDS[bias_axis],
                "ACT": int(act)}
     if act in (2, 3):
@@ -134,11 +169,13 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
     a_args = (_buffer(a), i32(a_offset), i32(lda), i32(stride_a))
     b_args = (_buffer(b), i32(b_offset), i32(ldb), i32(stride_b))
     variant = cfg["variant"]
+    if implicit_b is not None and variant != "cpu":
+        raise ValueError(f"gemm: gemm_config gave variant {variant!r} for an implicit B operand")
     if variant == "naive":
         _launch(dev, "gemm_naive", defines, (_up(n, 8), _up(m, 8), batch), (8, 8, 1),
                 i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     elif variant == "cpu":
-        _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch)
+        _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch, implicit_b)
     elif variant == "tiled":
         rtsm, rtsn = cfg["TSM"] // cfg["WPTM"], cfg["TSN"] // cfg["WPTN"]
         gsize = (-(-n // cfg["TSN"]) * rtsn, -(-m // cfg["TSM"]) * rtsm, batch)
@@ -149,11 +186,18 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
 
 
 def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a_args: tuple, b_args: tuple,
-                tail: tuple, batch: int) -> None:
+                tail: tuple, batch: int, implicit_b: ImplicitB | None = None) -> None:
     """Pack operands into panels where needed, then run the register-tiled kernel (on C^T when swapped)."""
     mr, nr = cfg["MR"], cfg["NR"]
     trans_a, trans_b = bool(defines["TRANS_A"]), bool(defines["TRANS_B"])
     swap = bool(cfg.get("swap", False))
+    i32 = np.int32
+    geo_args: tuple = ()  # the B packers' trailing image geometry (IMPLICIT_B only)
+    if implicit_b is not None:
+        if swap or not cfg.get("pack_b", True):
+            raise ValueError("gemm: an implicit B operand is only read packed and unswapped")
+        defines = {**defines, **implicit_b.window}
+        geo_args = tuple(i32(v) for v in (implicit_b.h, implicit_b.w, implicit_b.ow, implicit_b.p, implicit_b.img))
     if swap:  # C^T = op(B)^T op(A)^T: op(B)^T is B read with the opposite transpose flag
         m, n, a_args, b_args, trans_a, trans_b = n, m, b_args, a_args, not trans_b, not trans_a
     mt, nt = -(-m // mr), -(-n // nr)
@@ -162,8 +206,7 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
     pack_b = bool(strip or cfg.get("pack_b", True) or trans_b or n < nr)
     # one program holds the packers and the kernels
     defines = {**defines, "TRANS_A": int(trans_a), "TRANS_B": int(trans_b), "A_PACKED": int(pack_a),
-               "B_PACKED": int(pack_b), "C_TRANS": int(swap)}
-    i32 = np.int32
+               "B_PACKED": int(pack_b), "C_TRANS": int(swap), "IMPLICIT_B": int(implicit_b is not None)}
     wg = cfg.get("local", 1)
     if pack_a:
         a_batch = batch if int(a_args[3]) else 1  # a batch stride of 0: one matrix for all, packed once
@@ -176,15 +219,16 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
     if strip:  # each work-item packs its own B panel: one panel per batch entry, even for a shared B
         bp = empty((batch * nt * nr * k,), np.float32, dev)
         _launch(dev, "gemm_cpu_strip", defines, (_up(nt, wg), batch), (wg, 1),
-                i32(m), i32(n), i32(k), *a_args, *b_args, bp, i32(nt * nr * k), *tail)
+                i32(m), i32(n), i32(k), *a_args, *b_args, bp, i32(nt * nr * k), *tail, *geo_args)
         return
     if pack_b:
         b_batch = batch if int(b_args[3]) else 1
         stride_bp = nt * nr * k if b_batch > 1 else 0
         bp = empty((b_batch * nt * nr * k,), np.float32, dev)
-        kb = -(-k // nr)
+        kb = -(-k // (nr * (_IMPLICIT_PACK_ROWS if implicit_b is not None else 1)))
         grid = (_up(kb, _PACK_WG), nt, b_batch) if trans_b else (_up(nt, _PACK_WG), kb, b_batch)
-        _launch(dev, "gemm_pack_b", defines, grid, (_PACK_WG, 1, 1), i32(n), i32(k), *b_args, bp, i32(stride_bp))
+        _launch(dev, "gemm_pack_b", defines, grid, (_PACK_WG, 1, 1), i32(n), i32(k), *b_args, bp, i32(stride_bp),
+                *geo_args)
         b_args = (bp.buffer, i32(0), i32(nr), i32(stride_bp))
     band = max(1, min(int(cfg.get("band", mt)), mt))
     _launch(dev, "gemm_cpu", defines, (_up(mt * nt, wg), batch), (wg, 1),

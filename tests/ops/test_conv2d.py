@@ -132,21 +132,61 @@ def _run_case(dev, rng, case, rtol=RTOL, atol=ATOL):
         assert_close(bt.grad, db, rtol, atol, "bias grad")
 
 
+def _run_case_forward_only(dev, rng, case):
+    xs, ws, stride, padding, dilation, groups, with_bias = case
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32) if with_bias else None
+    y = conv2d_forward(hetero.tensor(x, dev), hetero.tensor(w, dev), None if b is None else hetero.tensor(b, dev),
+                       stride, padding, dilation, groups)
+    assert_close(y, ref_forward(x, w, b, stride, padding, dilation, groups), RTOL, ATOL, "forward")
+
+
 @pytest.mark.parametrize("case", shapes(CASES, REDUCED), ids=_case_id)
 def test_conv2d_matches_reference(dev, rng, case):
     _run_case(dev, rng, case)
 
 
+@pytest.mark.parametrize("cols", ["im2col", "implicit"])
 @pytest.mark.parametrize("layout_min_p", [0, 10**9], ids=["per-image", "batch-major"])
 @pytest.mark.parametrize("case", shapes([CASES[1], CASES[6], CASES[11], CASES[16]], [REDUCED[1]]), ids=_case_id)
-def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_p):
-    # a budget of ~2 images per column matrix makes 5 images run as chunks 2 + 2 + 1
+def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_p, cols):
+    # a budget of ~2 images per column matrix makes 5 images run as chunks 2 + 2 + 1; both ways of feeding
+    # the forward GEMM its columns run on every device, whichever the device would choose
     xs, ws, stride, padding, dilation, groups, with_bias = case
     geo = conv2d_geometry((5, *xs[1:]), ws, stride, padding, dilation, groups)
     rows = max(geo.c * geo.taps, geo.oc)
     monkeypatch.setattr(conv_ops, "_per_image_min_p", lambda _dev: layout_min_p)
     monkeypatch.setattr(conv_ops, "_COLS_BUDGET", 2 * rows * geo.p * 4)
+    monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: cols == "implicit")
     _run_case(dev, rng, ((5, *xs[1:]), ws, stride, padding, dilation, groups, with_bias))
+
+
+def _gemm_case(case) -> bool:
+    return not conv2d_geometry(*case[:2], *case[2:6]).depthwise
+
+
+@pytest.mark.parametrize("case", shapes([c for c in CASES if _gemm_case(c)], REDUCED[1:4] + REDUCED[5:8]),
+                         ids=_case_id)
+def test_conv2d_forward_from_the_image(dev, rng, monkeypatch, case):
+    # every GEMM geometry with the columns read from the image (on a CPU that is the default forward, and
+    # it never unfolds); the backward then runs the im2col path
+    xs, ws, stride, padding, dilation, groups, _ = case
+    geo = conv2d_geometry(xs, ws, stride, padding, dilation, groups)
+    if dev.type == "cpu":
+        assert conv_ops._use_implicit_cols(dev, geo, "image") == (not geo.pointwise)
+        assert conv_ops._use_implicit_cols(dev, geo, "batch")
+    else:
+        assert not conv_ops._use_implicit_cols(dev, geo, "image")
+    monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: True)
+
+    def no_unfold(*args):
+        raise AssertionError("the forward unfolded its input")
+
+    with monkeypatch.context() as m:
+        m.setattr(conv_ops, "_unfold", no_unfold)
+        _run_case_forward_only(dev, rng, case)
+    _run_case(dev, rng, case)
 
 
 def test_zero_batch(dev):

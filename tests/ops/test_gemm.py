@@ -43,7 +43,10 @@ FORCED = {
 
 def _force(monkeypatch, variant: str) -> None:
     if variant != "auto":
-        monkeypatch.setattr(gemm_mod, "gemm_config", FORCED[variant])
+        def config(dev, m, n, k, ta, tb, implicit_b=False):
+            return FORCED[variant](dev, m, n, k, ta, tb)
+
+        monkeypatch.setattr(gemm_mod, "gemm_config", config)
 
 
 def _operand(rng, rows: int, cols: int, ld: int, offset: int, batch: int = 1, stride: int = 0):
@@ -157,6 +160,74 @@ def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb, epi):
         _run(dev, rng, m, n, k, ta, tb, batch=3, **epi)
         _run(dev, rng, m, n, k, ta, tb, batch=2, shared_a=True, **{**epi, "beta": 1.0})  # stride 0: one A
         _run(dev, rng, m, n, k, ta, tb, batch=2, shared_b=True, **epi)
+
+
+def _im2col(x: np.ndarray, geo) -> np.ndarray:
+    """float64 column matrices [N, C*KH*KW, OH*OW] of x [N, C, H, W] (rows (c, kh, kw), zero padding)."""
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    cols = np.zeros((geo.n, geo.c, geo.kh, geo.kw, geo.oh, geo.ow))
+    for u, v, i, j in np.ndindex(geo.kh, geo.kw, geo.oh, geo.ow):
+        h, w = i * sh - geo.pad_t + u * dh, j * sw - geo.pad_l + v * dw
+        if 0 <= h < geo.h and 0 <= w < geo.w:
+            cols[:, :, u, v, i, j] = x[:, :, h, w]
+    return cols.reshape(geo.n, geo.c * geo.taps, geo.p)
+
+
+# Implicit B (a convolution's columns read from the image): (input, weight, stride, padding, dilation, groups)
+IMPLICIT_CASES = shapes(
+    [((3, 5, 9, 11), (7, 5, 3, 3), 1, 1, 1, 1),            # odd sizes, padding
+     ((2, 4, 10, 9), (6, 2, 3, 2), (2, 1), (2, 0), (1, 2), 2),  # groups, stride, dilation, non-square
+     ((2, 3, 13, 12), (20, 3, 1, 1), 2, 0, 1, 1),           # 1x1 with stride
+     ((2, 6, 6, 6), (9, 6, 5, 5), 1, 2, 1, 1),              # k not a multiple of NR
+     ((2, 3, 6, 20), (5, 3, 3, 3), 1, 1, 1, 1),             # rows of >= NR pixels: whole-vector taps
+     ((2, 4, 6, 5), (3, 4, 3, 1), 1, (1, 0), 1, 1)],        # output rows as wide as the image: runs span rows
+    [((2, 3, 5, 6), (4, 3, 3, 3), 1, 1, 1, 1), ((2, 4, 5, 4), (4, 2, 2, 3), (2, 1), (1, 2), (2, 1), 2),
+     ((1, 2, 3, 18), (3, 2, 3, 3), 1, 1, 1, 1), ((1, 2, 6, 5), (3, 2, 3, 1), 1, (1, 0), 1, 1)],
+)
+
+
+@pytest.mark.parametrize("variant", ["auto", "cpu", "cpu_strip", "cpu_packed_a8"])
+@pytest.mark.parametrize("per_image", [True, False], ids=["per-image", "batch-major"])
+@pytest.mark.parametrize("case", IMPLICIT_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
+def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, per_image, variant):
+    from hetero.ops.conv2d import _implicit_cols, conv2d_geometry
+
+    xs, ws, stride, padding, dilation, groups = case
+    geo = conv2d_geometry(xs, ws, stride, padding, dilation, groups)
+    _force(monkeypatch, variant)
+    x_off, c_off = 3, 2
+    x = rng.standard_normal(xs).astype(np.float32)
+    cols = _im2col(x.astype(np.float64), geo)  # [N, C*taps, P]
+    kdim, hw = geo.icg * geo.taps, geo.h * geo.w
+    xt = hetero.tensor(np.concatenate([np.full(x_off, np.nan, np.float32), x.reshape(-1)]), device=dev)
+    for g in range(groups):
+        a = rng.standard_normal((geo.ocg, kdim)).astype(np.float32)
+        bias = rng.standard_normal(geo.ocg).astype(np.float32)
+        g_cols = cols[:, g * kdim:(g + 1) * kdim]
+        if per_image:  # one GEMM per image: n = P, batch = N
+            n, batch, stride_b = geo.p, geo.n, geo.c * hw
+            expected = np.stack([a @ g_cols[i] for i in range(geo.n)])
+        else:  # one GEMM over all images: n = N * P
+            n, batch, stride_b = geo.n * geo.p, 1, 0
+            expected = (a @ np.concatenate(list(g_cols), axis=1))[None]
+        expected = np.maximum(expected + bias[:, None], 0.0)  # bias on m and ReLU, as conv2d fuses them
+        ct = hetero.tensor(np.full(c_off + batch * geo.ocg * n, SENTINEL, np.float32), device=dev)
+        launch_gemm(dev, geo.ocg, n, kdim, hetero.tensor(a, device=dev), 0, kdim, False,
+                    xt, x_off + g * geo.icg * hw, n, False, ct, c_off, n,
+                    bias=hetero.tensor(bias, device=dev), bias_axis="m", act=1,
+                    batch=batch, stride_b=stride_b, stride_c=geo.ocg * n, implicit_b=_implicit_cols(geo))
+        out = ct.numpy()
+        assert np.all(out[:c_off] == SENTINEL)
+        assert_close(out[c_off:].reshape(expected.shape), expected, what=f"implicit B, group {g}")
+
+
+def test_implicit_b_is_never_transposed(dev):
+    from hetero.ops.conv2d import _implicit_cols, conv2d_geometry
+
+    buf = hetero.tensor(np.zeros(64, np.float32), device=dev)
+    implicit = _implicit_cols(conv2d_geometry((1, 1, 4, 4), (1, 1, 3, 3), 1, 1))
+    with pytest.raises(ValueError, match="cannot be transposed"):
+        launch_gemm(dev, 1, 16, 9, buf, 0, 9, False, buf, 0, 9, True, buf, 0, 16, implicit_b=implicit)
 
 
 def test_k_zero_gives_epilogue_of_zero(dev, rng):
