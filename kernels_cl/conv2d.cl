@@ -13,7 +13,8 @@
 //              depthwise forward and act_bw kernels (ACT_ALPHA for LEAKY_RELU / ELU).
 //   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
 //   COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW: window geometry, required by (and
-//              only by) im2col and col2im, which are compiled only when it is given.
+//              only by) im2col and col2im, which are compiled only when it is given (and then alone, so
+//              each geometry's build stays small: cold start compiles one per conv shape).
 #ifndef ACT
 #error "ACT must be defined"
 #endif
@@ -101,7 +102,7 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
     }
     dx[(size_t)(n0 + nl) * C * H * W + idx] = acc;
 }
-#endif
+#else  // the other kernels: a program built for one window geometry holds only im2col and col2im
 
 // dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (B*P, A).
 // Moves between NCHW and the batch-major CNHW layout of the GEMMs.
@@ -249,3 +250,4 @@ __kernel void depthwise_bw_weight(__global const float *dy, __global const float
     }
     if (lid == 0) dw[(size_t)o * KH * KW + tap] = part[0];
 }
+#endif  // COL_KH
