@@ -104,6 +104,20 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
 }
 #else  // the other kernels: a program built for one window geometry holds only im2col and col2im
 
+// wt[c][o][KH-1-kh][KW-1-kw] = w[o][c][kh][kw] for w [OC, C, KH, KW]: global (C*KH*KW, OC). The input
+// gradient of a stride-1 convolution is the convolution of dy with these weights (see conv2d.py).
+__kernel void flip_transpose(__global const float *w, __global float *wt, const int OC, const int C,
+                             const int KH, const int KW)
+{
+    const int idx = get_global_id(0);
+    const int o = get_global_id(1);
+    const int taps = KH * KW;
+    if (idx >= C * taps) return;
+    const int c = idx / taps;
+    const int t = idx - c * taps;
+    wt[((size_t)c * OC + o) * taps + (taps - 1 - t)] = w[(size_t)o * C * taps + idx];
+}
+
 // dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (B*P, A).
 // Moves between NCHW and the batch-major CNHW layout of the GEMMs.
 __kernel void swap01(__global const float *src, const int src_offset, __global float *dst, const int dst_offset,

@@ -378,11 +378,36 @@ def _bias_grad(g: Tensor, geo: ConvGeometry) -> Tensor:
     return db
 
 
+def _dx_by_convolution(dev: Device, geo: ConvGeometry) -> bool:
+    """Whether the input gradient is computed as a convolution of dy with the flipped, transposed weights
+    (padding kernel - 1 - padding): exact for stride 1, no dilation, one group and symmetric padding of
+    at most kernel - 1. On the implicit-GEMM path that reads dy in place instead of writing a column
+    gradient matrix and folding it back with col2im."""
+    return (_use_implicit_cols(dev, geo, "batch") and geo.stride == (1, 1) and geo.dilation == (1, 1)
+            and geo.groups == 1 and not geo.pointwise
+            and geo.pad_t <= geo.kh - 1 and geo.pad_l <= geo.kw - 1
+            and geo.oh == geo.h + 2 * geo.pad_t - geo.kh + 1 and geo.ow == geo.w + 2 * geo.pad_l - geo.kw + 1)
+
+
+def _dx_convolution(g: Tensor, w: Tensor, geo: ConvGeometry) -> Tensor:
+    dev = g.device
+    wt = empty((geo.c, geo.oc, geo.kh, geo.kw), np.float32, dev)
+    _launch(dev, "flip_transpose", _defines(), geo.c * geo.taps, geo.oc, w, wt, np.int32(geo.oc), np.int32(geo.c),
+            np.int32(geo.kh), np.int32(geo.kw))
+    return conv2d_forward(g, wt, None, 1, (geo.kh - 1 - geo.pad_t, geo.kw - 1 - geo.pad_l), 1, 1)
+
+
 def _backward_gemm(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need_dx: bool, need_dw: bool):
     dev = x.device
+    dx = None
+    if need_dx and _dx_by_convolution(dev, geo):
+        dx, need_dx = _dx_convolution(g, w, geo), False
+        if not need_dw:
+            return dx, None
     layout = _layout(dev, geo, backward_weight=need_dw)
     kdim = geo.icg * geo.taps
-    dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev) if need_dx else None
+    if need_dx:
+        dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev)
     dw = empty((geo.oc, geo.icg, geo.kh, geo.kw), np.float32, dev) if need_dw else None
     nb_max = _chunk(geo, max(geo.c * geo.taps, geo.oc))
     for n0 in range(0, geo.n, nb_max):

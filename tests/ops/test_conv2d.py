@@ -189,6 +189,40 @@ def test_conv2d_forward_from_the_image(dev, rng, monkeypatch, case):
     _run_case(dev, rng, case)
 
 
+def _dx_conv_case(case) -> bool:
+    xs, ws, stride, padding, dilation, groups, _ = case
+    geo = conv2d_geometry(xs, ws, stride, padding, dilation, groups)
+    return (not geo.depthwise and not geo.pointwise and geo.stride == (1, 1) and geo.dilation == (1, 1)
+            and geo.groups == 1 and geo.oh == geo.h + 2 * geo.pad_t - geo.kh + 1
+            and geo.ow == geo.w + 2 * geo.pad_l - geo.kw + 1 and geo.pad_t < geo.kh and geo.pad_l < geo.kw)
+
+
+@pytest.mark.parametrize("path", ["flipped-weights conv", "col2im"])
+@pytest.mark.parametrize("case", shapes([c for c in CASES if _dx_conv_case(c)],
+                                        [c for c in REDUCED if _dx_conv_case(c)]), ids=_case_id)
+def test_input_gradient_both_ways(dev, rng, monkeypatch, case, path):
+    # stride 1: dx as a convolution of dy with the flipped, transposed weights (the CPU default), and the
+    # general GEMM + col2im; both against the reference
+    calls = []
+    real = conv_ops._dx_convolution
+    monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: True)
+    monkeypatch.setattr(conv_ops, "_dx_by_convolution", lambda _dev, _geo: path != "col2im")
+    monkeypatch.setattr(conv_ops, "_dx_convolution", lambda *a: calls.append(1) or real(*a))
+    _run_case(dev, rng, case)
+    assert bool(calls) == (path != "col2im")
+
+
+def test_dx_by_convolution_only_where_exact(dev):
+    cpu = dev.type in conv_ops._IMPLICIT_COLS_TYPES
+    same = conv2d_geometry((1, 2, 6, 6), (3, 2, 3, 3), 1, 1, 1, 1)
+    assert conv_ops._dx_by_convolution(dev, same) == cpu
+    for args in [(2, 1, 1, 1), (1, 1, 2, 1), (1, 0, 1, 2)]:  # stride 2, dilation 2, groups 2
+        geo = conv2d_geometry((1, 2, 6, 6), (4, 2 // args[3], 3, 3), *args)
+        assert not conv_ops._dx_by_convolution(dev, geo)
+    even_same = conv2d_geometry((1, 2, 6, 6), (3, 2, 4, 4), 1, "same", 1, 1)  # asymmetric padding
+    assert not conv_ops._dx_by_convolution(dev, even_same)
+
+
 def test_zero_batch(dev):
     x = hetero.tensor(np.zeros((0, 3, 5, 5), np.float32), dev, requires_grad=True)
     w = hetero.tensor(np.ones((4, 3, 3, 3), np.float32), dev, requires_grad=True)
