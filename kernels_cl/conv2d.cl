@@ -13,8 +13,8 @@
 //              depthwise forward and act_bw kernels (ACT_ALPHA for LEAKY_RELU / ELU).
 //   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
 //   COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW: window geometry, required by (and
-//              only by) im2col and col2im, which are compiled only when it is given (and then alone, so
-//              each geometry's build stays small: cold start compiles one per conv shape).
+//              only by) im2col, col2im, depthwise_fwd and depthwise_bw_input, which are compiled only
+//              when it is given (and then alone, so each geometry's build stays small).
 #ifndef ACT
 #error "ACT must be defined"
 #endif
@@ -31,11 +31,12 @@
 #ifdef COL_KH
 #if !defined(COL_KW) || !defined(COL_SH) || !defined(COL_SW) || !defined(COL_PH) || !defined(COL_PW) || \
     !defined(COL_DH) || !defined(COL_DW)
-#error "im2col/col2im need the whole window geometry: COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW"
+#error "the window kernels need the whole geometry: COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW"
 #endif
-// im2col and col2im exist only when the window geometry is given as defines (COL_KH .. COL_DW: kernel,
-// stride, top/left padding, dilation): constant-trip tap loops unroll, and PoCL vectorises them across
-// work-items, where runtime-bounded loops ran several times slower.
+// im2col, col2im and the depthwise forward / input-gradient kernels exist only when the window geometry
+// is given as defines (COL_KH .. COL_DW: kernel, stride, top/left padding, dilation): constant-trip tap
+// loops unroll, and PoCL vectorises them across work-items, where runtime-bounded loops ran several
+// times slower.
 
 // Unfold images n0 .. n0+nb-1 of x [N, C, H, W] into cols: global (C * OH*OW, nb). Each work-item
 // writes the KH*KW column entries of one (channel, output pixel): the index arithmetic (integer
@@ -102,6 +103,71 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
     }
     dx[(size_t)(n0 + nl) * C * H * W + idx] = acc;
 }
+// Depthwise (groups == C, OC = C * mult) forward: grid (OW, OH, N * OC), the window compile-time.
+__kernel void depthwise_fwd(__global const float *x, __global const float *wt, __global const float *bias,
+                            const int has_bias, __global float *y, const int C, const int H, const int W,
+                            const int mult, const int OH, const int OW)
+{
+    const int ow = get_global_id(0);
+    const int oh = get_global_id(1);
+    const int z = get_global_id(2);  // n * OC + o
+    const int OC = C * mult;
+    const int n = z / OC;
+    const int o = z - n * OC;
+    __global const float *img = x + ((size_t)n * C + o / mult) * H * W;
+    __global const float *k = wt + (size_t)o * COL_KH * COL_KW;
+    const int h0 = oh * COL_SH - COL_PH;
+    const int w0 = ow * COL_SW - COL_PW;
+    float acc = has_bias ? bias[o] : 0.0f;
+#pragma unroll
+    for (int kh = 0; kh < COL_KH; ++kh) {
+        const int ih = h0 + kh * COL_DH;
+        const bool row_in = ih >= 0 && ih < H;
+        const int row = clamp(ih, 0, H - 1) * W;
+#pragma unroll
+        for (int kw = 0; kw < COL_KW; ++kw) {
+            const int iw = w0 + kw * COL_DW;
+            const float v = img[row + clamp(iw, 0, W - 1)];
+            acc = fma((row_in && iw >= 0 && iw < W) ? v : 0.0f, k[kh * COL_KW + kw], acc);
+        }
+    }
+    y[((size_t)z * OH + oh) * OW + ow] = act_forward(acc);
+}
+
+// Depthwise input gradient: grid (W, H, N * C); each pixel gathers from the outputs whose window holds it.
+__kernel void depthwise_bw_input(__global const float *dy, __global const float *wt, __global float *dx,
+                                 const int C, const int H, const int W, const int mult, const int OH, const int OW)
+{
+    const int w = get_global_id(0);
+    const int h = get_global_id(1);
+    const int z = get_global_id(2);  // n * C + c
+    const int n = z / C;
+    const int c = z - n * C;
+    const int OC = C * mult;
+    float acc = 0.0f;
+    for (int m = 0; m < mult; ++m) {
+        const int o = c * mult + m;
+        __global const float *g = dy + ((size_t)n * OC + o) * OH * OW;
+        __global const float *k = wt + (size_t)o * COL_KH * COL_KW;
+#pragma unroll
+        for (int kh = 0; kh < COL_KH; ++kh) {
+            const int th = h + COL_PH - kh * COL_DH;
+            const int oh = th / COL_SH;
+            const bool h_in = th >= 0 && th - oh * COL_SH == 0 && oh < OH;
+            const int row = clamp(oh, 0, OH - 1) * OW;
+#pragma unroll
+            for (int kw = 0; kw < COL_KW; ++kw) {
+                const int tw = w + COL_PW - kw * COL_DW;
+                const int ow = tw / COL_SW;
+                const bool in = h_in && tw >= 0 && tw - ow * COL_SW == 0 && ow < OW;
+                const float v = g[row + clamp(ow, 0, OW - 1)];
+                acc = fma(in ? v : 0.0f, k[kh * COL_KW + kw], acc);
+            }
+        }
+    }
+    dx[((size_t)z * H + h) * W + w] = acc;
+}
+
 #else  // the other kernels: a program built for one window geometry holds only im2col and col2im
 
 // wt[c][o][KH-1-kh][KW-1-kw] = w[o][c][kh][kw] for w [OC, C, KH, KW]: global (C*KH*KW, OC). The input
@@ -156,77 +222,6 @@ __kernel void act_bw(__global const float *dy, __global const float *y, __global
 {
     const int i = get_global_id(0);
     if (i < n) dz[i] = act_backward(dy[i], y[i]);
-}
-
-// Depthwise forward (groups == C, OC = C * mult): one work-item per output element, global (OC*OH*OW, N).
-// has_bias is an argument, not a define, so one build serves convs with and without bias.
-__kernel void depthwise_fwd(__global const float *x, __global const float *wt, __global const float *bias,
-                            const int has_bias, __global float *y,
-                            const int C, const int H, const int W, const int mult,
-                            const int KH, const int KW, const int stride_h, const int stride_w,
-                            const int pad_h, const int pad_w, const int dil_h, const int dil_w,
-                            const int OH, const int OW)
-{
-    const int P = OH * OW;
-    const int OC = C * mult;
-    const int idx = get_global_id(0);
-    const int n = get_global_id(1);
-    if (idx >= OC * P) return;
-    const int o = idx / P;
-    const int p = idx - o * P;
-    const int oh = p / OW;
-    const int ow = p % OW;
-    const int c = o / mult;
-    __global const float *img = x + ((size_t)n * C + c) * H * W;
-    __global const float *k = wt + (size_t)o * KH * KW;
-    const int h0 = oh * stride_h - pad_h;
-    const int w0 = ow * stride_w - pad_w;
-    float acc = has_bias ? bias[o] : 0.0f;
-    for (int kh = 0; kh < KH; ++kh) {
-        const int ih = h0 + kh * dil_h;
-        if (ih < 0 || ih >= H) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw = w0 + kw * dil_w;
-            if (iw >= 0 && iw < W) acc = fma(img[ih * W + iw], k[kh * KW + kw], acc);
-        }
-    }
-    y[(size_t)n * OC * P + idx] = act_forward(acc);
-}
-
-// Depthwise input gradient: one work-item per input element gathers from its MULT output channels,
-// global (C*H*W, N).
-__kernel void depthwise_bw_input(__global const float *dy, __global const float *wt, __global float *dx,
-                                 const int C, const int H, const int W, const int mult,
-                                 const int KH, const int KW, const int stride_h, const int stride_w,
-                                 const int pad_h, const int pad_w, const int dil_h, const int dil_w,
-                                 const int OH, const int OW)
-{
-    const int idx = get_global_id(0);
-    const int n = get_global_id(1);
-    if (idx >= C * H * W) return;
-    const int c = idx / (H * W);
-    const int h = (idx / W) % H;
-    const int w = idx % W;
-    const int OC = C * mult;
-    float acc = 0.0f;
-    for (int m = 0; m < mult; ++m) {
-        const int o = c * mult + m;
-        __global const float *g = dy + ((size_t)n * OC + o) * OH * OW;
-        __global const float *k = wt + (size_t)o * KH * KW;
-        for (int kh = 0; kh < KH; ++kh) {
-            const int th = h + pad_h - kh * dil_h;
-            if (th < 0 || th % stride_h) continue;
-            const int oh = th / stride_h;
-            if (oh >= OH) continue;
-            for (int kw = 0; kw < KW; ++kw) {
-                const int tw = w + pad_w - kw * dil_w;
-                if (tw < 0 || tw % stride_w) continue;
-                const int ow = tw / stride_w;
-                if (ow < OW) acc = fma(g[oh * OW + ow], k[kh * KW + kw], acc);
-            }
-        }
-    }
-    dx[(size_t)n * C * H * W + idx] = acc;
 }
 
 // Depthwise weight gradient: one work-group of REDUCE_WG per (tap, output channel), global

@@ -348,9 +348,10 @@ def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act
 def _forward_depthwise(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
                        out: Tensor) -> None:
     dev = x.device
-    _launch(dev, "depthwise_fwd", _defines(act, act_alpha), geo.oc * geo.p, geo.n,
-            x, w, w if b is None else b, np.int32(b is not None), out,
-            np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oc // geo.c), *geo.spatial_args())
+    args = (x, w, w if b is None else b, np.int32(b is not None), out, np.int32(geo.c), np.int32(geo.h),
+            np.int32(geo.w), np.int32(geo.oc // geo.c), np.int32(geo.oh), np.int32(geo.ow))
+    kern = _kernel(dev, "depthwise_fwd", {**geo.col_defines(), **_defines(act, act_alpha)}, args)
+    dev.launch(kern, (geo.ow, geo.oh, geo.n * geo.oc), None, *args)
 
 
 def conv2d_forward(x: Tensor, w: Tensor, b: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1,
@@ -447,8 +448,9 @@ def _backward_depthwise(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need
     dx = dw = None
     if need_dx:
         dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev)
-        _launch(dev, "depthwise_bw_input", _defines(), geo.c * geo.h * geo.w, geo.n,
-                g, w, dx, *dims, *geo.spatial_args())
+        args = (g, w, dx, *dims, np.int32(geo.oh), np.int32(geo.ow))
+        kern = _kernel(dev, "depthwise_bw_input", geo.col_defines(), args)
+        dev.launch(kern, (geo.w, geo.h, geo.n * geo.c), None, *args)
     if need_dw:
         dw = empty(w.shape, np.float32, dev)
         args = (g, x, dw, np.int32(geo.n), *dims, *geo.spatial_args())
