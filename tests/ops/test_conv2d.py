@@ -214,12 +214,15 @@ def test_input_gradient_both_ways(dev, rng, monkeypatch, case, path):
 
 def test_dx_by_convolution_only_where_exact(dev):
     cpu = dev.type in conv_ops._IMPLICIT_COLS_TYPES
-    same = conv2d_geometry((1, 2, 6, 6), (3, 2, 3, 3), 1, 1, 1, 1)
+    c = conv_ops._DX_CONV_MIN_CHANNELS
+    same = conv2d_geometry((1, c, 6, 6), (3, c, 3, 3), 1, 1, 1, 1)
     assert conv_ops._dx_by_convolution(dev, same) == cpu
+    few_channels = conv2d_geometry((1, c - 1, 6, 6), (3, c - 1, 3, 3), 1, 1, 1, 1)
+    assert not conv_ops._dx_by_convolution(dev, few_channels)  # measured slower there
     for args in [(2, 1, 1, 1), (1, 1, 2, 1), (1, 0, 1, 2)]:  # stride 2, dilation 2, groups 2
-        geo = conv2d_geometry((1, 2, 6, 6), (4, 2 // args[3], 3, 3), *args)
+        geo = conv2d_geometry((1, c, 6, 6), (4, c // args[3], 3, 3), *args)
         assert not conv_ops._dx_by_convolution(dev, geo)
-    even_same = conv2d_geometry((1, 2, 6, 6), (3, 2, 4, 4), 1, "same", 1, 1)  # asymmetric padding
+    even_same = conv2d_geometry((1, c, 6, 6), (3, c, 4, 4), 1, "same", 1, 1)  # asymmetric padding
     assert not conv_ops._dx_by_convolution(dev, even_same)
 
 

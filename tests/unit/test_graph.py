@@ -66,9 +66,8 @@ def test_intermediates_share_memory(dev):
     loss = step(x, y)
     assert isinstance(loss, hetero.Tensor) and loss.device is dev  # a device tensor; reading it is our choice
     (plan,) = step.plans()
-    # intermediates whose lifetimes do not overlap share buffers: a third or more saved (LeNet-5 b16: 8.96 of
-    # 14.1 MB; the largest are the packed column panels of the convolutions, one per conv and direction)
-    assert 0 < plan.temp_bytes < 0.67 * plan.unshared_bytes
+    # intermediates whose lifetimes do not overlap share buffers: well under half the unshared total
+    assert 0 < plan.temp_bytes < 0.5 * plan.unshared_bytes
 
 
 def test_compiled_inference_equals_eager(dev):
