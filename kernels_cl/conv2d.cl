@@ -13,7 +13,7 @@
 //              depthwise forward and act_bw kernels (ACT_ALPHA for LEAKY_RELU / ELU).
 //   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
 //   COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW: window geometry, required by (and
-//              only by) im2col, col2im, depthwise_fwd and depthwise_bw_input, which are compiled only
+//              only by) im2col, col2im and the depthwise kernels, which are compiled only
 //              when it is given (and then alone, so each geometry's build stays small).
 #ifndef ACT
 #error "ACT must be defined"
@@ -33,7 +33,7 @@
     !defined(COL_DH) || !defined(COL_DW)
 #error "the window kernels need the whole geometry: COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW"
 #endif
-// im2col, col2im and the depthwise forward / input-gradient kernels exist only when the window geometry
+// im2col, col2im and the depthwise kernels exist only when the window geometry
 // is given as defines (COL_KH .. COL_DW: kernel, stride, top/left padding, dilation): constant-trip tap
 // loops unroll, and PoCL vectorises them across work-items, where runtime-bounded loops ran several
 // times slower.
@@ -170,6 +170,57 @@ __kernel void depthwise_bw_input(__global const float *dy, __global const float 
     dx[((size_t)z * H + h) * W + w] = acc;
 }
 
+// Depthwise weight gradient: one work-group of REDUCE_WG per output channel o; each work-item sums
+// dy * x over its share of (image, output pixel) for every tap at once, then the taps are reduced across
+// the work-group. Grid (REDUCE_WG, OC).
+__kernel void depthwise_bw_weight(__global const float *dy, __global const float *x, __global float *dw,
+                                  const int N, const int C, const int H, const int W, const int mult,
+                                  const int OH, const int OW)
+{
+    __local float part[COL_KH * COL_KW][REDUCE_WG];
+    const int lid = get_local_id(0);
+    const int o = get_group_id(1);
+    const int c = o / mult;
+    const int OC = C * mult;
+    const int P = OH * OW;
+    float acc[COL_KH * COL_KW];
+#pragma unroll
+    for (int t = 0; t < COL_KH * COL_KW; ++t) acc[t] = 0.0f;
+    for (int n = 0; n < N; ++n) {
+        __global const float *g = dy + ((size_t)n * OC + o) * P;
+        __global const float *img = x + ((size_t)n * C + c) * H * W;
+        for (int p = lid; p < P; p += REDUCE_WG) {
+            const int oh = p / OW;
+            const int h0 = oh * COL_SH - COL_PH;
+            const int w0 = (p - oh * OW) * COL_SW - COL_PW;
+            const float gv = g[p];
+#pragma unroll
+            for (int kh = 0; kh < COL_KH; ++kh) {
+                const int ih = h0 + kh * COL_DH;
+                const bool row_in = ih >= 0 && ih < H;
+                const int row = clamp(ih, 0, H - 1) * W;
+#pragma unroll
+                for (int kw = 0; kw < COL_KW; ++kw) {
+                    const int iw = w0 + kw * COL_DW;
+                    const float v = img[row + clamp(iw, 0, W - 1)];
+                    acc[kh * COL_KW + kw] = fma(gv, (row_in && iw >= 0 && iw < W) ? v : 0.0f, acc[kh * COL_KW + kw]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < COL_KH * COL_KW; ++t) part[t][lid] = acc[t];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) {
+#pragma unroll
+            for (int t = 0; t < COL_KH * COL_KW; ++t) part[t][lid] += part[t][lid + s];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int t = lid; t < COL_KH * COL_KW; t += REDUCE_WG) dw[(size_t)o * COL_KH * COL_KW + t] = part[t][0];
+}
+
 #else  // the other kernels: a program built for one window geometry holds only im2col and col2im
 
 // wt[c][o][KH-1-kh][KW-1-kw] = w[o][c][kh][kw] for w [OC, C, KH, KW]: global (C*KH*KW, OC). The input
@@ -226,39 +277,4 @@ __kernel void act_bw(__global const float *dy, __global const float *y, __global
     if (i < n) dz[i] = act_backward(dy[i], y[i]);
 }
 
-// Depthwise weight gradient: one work-group of REDUCE_WG per (tap, output channel), global
-// (REDUCE_WG, KH*KW, OC), reducing dy * x over every image and output pixel.
-__kernel void depthwise_bw_weight(__global const float *dy, __global const float *x, __global float *dw,
-                                  const int N, const int C, const int H, const int W, const int mult,
-                                  const int KH, const int KW, const int stride_h, const int stride_w,
-                                  const int pad_h, const int pad_w, const int dil_h, const int dil_w,
-                                  const int OH, const int OW)
-{
-    __local float part[REDUCE_WG];
-    const int lid = get_local_id(0);
-    const int tap = get_global_id(1);
-    const int o = get_global_id(2);
-    const int kh = tap / KW;
-    const int kw = tap % KW;
-    const int c = o / mult;
-    const int OC = C * mult;
-    const int P = OH * OW;
-    float acc = 0.0f;
-    for (int n = 0; n < N; ++n) {
-        __global const float *g = dy + ((size_t)n * OC + o) * P;
-        __global const float *img = x + ((size_t)n * C + c) * H * W;
-        for (int p = lid; p < P; p += REDUCE_WG) {
-            const int ih = (p / OW) * stride_h - pad_h + kh * dil_h;
-            const int iw = (p % OW) * stride_w - pad_w + kw * dil_w;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc = fma(g[p], img[ih * W + iw], acc);
-        }
-    }
-    part[lid] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
-        if (lid < s) part[lid] += part[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) dw[(size_t)o * KH * KW + tap] = part[0];
-}
 #endif  // COL_KH

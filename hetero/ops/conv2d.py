@@ -456,9 +456,9 @@ def _backward_depthwise(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need
         dev.launch(kern, (geo.w, geo.h, geo.n * geo.c), None, *args)
     if need_dw:
         dw = empty(w.shape, np.float32, dev)
-        args = (g, x, dw, np.int32(geo.n), *dims, *geo.spatial_args())
-        k = _kernel(dev, "depthwise_bw_weight", _defines(), args)
-        dev.launch(k, (_REDUCE_WG, geo.taps, geo.oc), (_REDUCE_WG, 1, 1), *args)
+        args = (g, x, dw, np.int32(geo.n), *dims, np.int32(geo.oh), np.int32(geo.ow))
+        k = _kernel(dev, "depthwise_bw_weight", geo.col_defines(), args)
+        dev.launch(k, (_REDUCE_WG, geo.oc), (_REDUCE_WG, 1), *args)
     return dx, dw
 
 

@@ -363,3 +363,10 @@ def test_bad_activation_and_grad_shape_raise(dev):
         conv2d_backward(hetero.zeros((1, 2, 5, 5), device=dev), x, w)
     with pytest.raises(ValueError, match="conv2d_backward: a fused activation needs the forward output"):
         conv2d_backward(hetero.zeros((1, 2, 3, 3), device=dev), x, w, act=1)
+
+
+def test_depthwise_window_larger_than_the_reduction_group(dev, rng):
+    # 11x11 = 121 taps > the weight-gradient kernel's 64-wide work-group: every tap still written
+    case = ((2, 3, 13, 13), (3, 1, 11, 11), 1, 2, 1, 3, True)
+    assert conv2d_geometry(*case[:2], *case[2:6]).taps > conv_ops._REDUCE_WG
+    _run_case(dev, rng, case)
