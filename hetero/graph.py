@@ -18,6 +18,7 @@ import pyopencl as cl
 from .autograd import no_grad
 from .device import Device
 from .errors import HeteroError
+from .nn.module import model_device
 from .tensor import Tensor, empty
 
 
@@ -138,23 +139,12 @@ def _copy_in(dst: Tensor, src: np.ndarray | Tensor) -> None:
         dst.device.keep(cl.enqueue_copy(dst.device.queue, dst.buffer, src.copy(), is_blocking=False))
 
 
-def _model_device(model) -> Device:
-    params = list(model.parameters())
-    if not params:
-        raise ValueError("compile: the model has no parameters to tell its device; call model.to(device)")
-    dev = params[0].device
-    for p in params:
-        if p.device is not dev:
-            raise ValueError(f"compile: parameters are on several devices ({dev.id}, {p.device.id})")
-    return dev
-
-
 class _Traced:
     """Shared machinery: plans keyed by input shapes and dtypes, traced on first use."""
 
     def __init__(self, model):
         self.model = model
-        self.device = _model_device(model)
+        self.device = model_device(model, "compile")
         self._plans: dict[tuple, Plan] = {}
 
     def _plan(self, arrays: list, body: Callable[[list[Tensor]], Tensor]) -> tuple[Plan, bool]:

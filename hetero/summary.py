@@ -28,6 +28,7 @@ from .nn import (
     Softmax,
     Tanh,
 )
+from .nn.module import model_device, pair
 from .ops.softmax import cross_entropy
 from .optim import SGD
 from .tensor import Tensor, zeros
@@ -90,10 +91,6 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:,.2f} MB"
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
 def _conv_flops(m: Conv2d, inp: Tensor, out: Tensor) -> int:
     kh, kw = m.kernel_size
     macs = out.size * (m.in_channels // m.groups) * kh * kw
@@ -105,7 +102,7 @@ def _linear_flops(m: Linear, inp: Tensor, out: Tensor) -> int:
 
 
 def _pool_flops(m: MaxPool2d | AvgPool2d, inp: Tensor, out: Tensor) -> int:
-    kh, kw = _pair(m.kernel_size)
+    kh, kw = pair(type(m).__name__, "kernel_size", m.kernel_size, 1)
     return out.size * kh * kw
 
 
@@ -141,10 +138,8 @@ def summary(model: Module, input_shape: Sequence[int], train_step: bool = True, 
     if len(shape) != 4 or min(shape) <= 0:
         raise ValueError(f"summary: input_shape must be (N, C, H, W) or (C, H, W) of positive sizes, got "
                          f"{tuple(input_shape)}")
+    dev = model_device(model, "summary")
     params = list(model.parameters())
-    if not params:
-        raise ValueError("summary: the model has no parameters, so its device is unknown")
-    dev = params[0].device
     s = ModelSummary(model=name or type(model).__name__, input_shape=shape)
     s.total_params = sum(p.size for p in params)
     s.trainable_params = sum(p.size for p in params if p.requires_grad)
@@ -165,7 +160,7 @@ def summary(model: Module, input_shape: Sequence[int], train_step: bool = True, 
     model.eval()
     try:
         with no_grad():
-            model(zeros(shape, np.float32, dev))
+            out_shape = model(zeros(shape, np.float32, dev)).shape
     finally:
         for h in handles:
             h.remove()
@@ -175,24 +170,22 @@ def summary(model: Module, input_shape: Sequence[int], train_step: bool = True, 
     if train_step:
         batch = train_batch_size if train_batch_size is not None else max(shape[0], 2)
         s.train_batch_size = batch
-        s.train_step_bytes, s.train_step_note = _train_step_bytes(model, (batch, *shape[1:]), dev)
+        s.train_step_bytes, s.train_step_note = _train_step_bytes(model, (batch, *shape[1:]), out_shape, dev)
     if print_out:
         print(s)
     return s
 
 
-def _train_step_bytes(model: Module, shape: tuple[int, ...], dev) -> tuple[int | None, str]:
-    """Trace one SGD step on a copy of the weights' values and restore them: params, grads, momentum,
-    buffers and the packed intermediates the plan holds."""
+def _train_step_bytes(model: Module, shape: tuple[int, ...], out_shape: tuple[int, ...],
+                      dev) -> tuple[int | None, str]:
+    """Trace one SGD step (out_shape: the forward's output, for the loss) and restore the weights after:
+    params, grads, momentum, buffers and the packed intermediates the plan holds."""
     if not model.training:
         return None, "skipped: the model is in eval mode"
-    saved = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    if len(out_shape) != 2:
+        return None, f"skipped: output shape {out_shape} is not (N, classes)"
+    saved = {k: v.numpy() for k, v in model.state_dict().items()}
     try:
-        with no_grad():
-            out_shape = model.eval()(zeros(shape, np.float32, dev)).shape
-        model.train()
-        if len(out_shape) != 2:
-            return None, f"skipped: output shape {out_shape} is not (N, classes)"
         opt = SGD(model.parameters(), lr=0.0, momentum=0.9)
         step = compile_step(model, cross_entropy, opt)
         step(np.zeros(shape, np.float32), np.zeros(shape[0], np.int32))

@@ -36,6 +36,7 @@ from .graph import compile as compile_model
 from .graph import compile_step
 from .nn import functional as F
 from .nn import init
+from .nn.module import model_device
 from .tensor import Tensor, tensor
 
 # ----- events -----
@@ -237,16 +238,12 @@ def seed_everything(seed: int) -> None:
     init.manual_seed(seed)
 
 
-def _model_device(model):
-    return next(iter(model.parameters())).device
-
-
 def save_checkpoint(path: str | os.PathLike, model, optimizer, epoch: int, step: int, scheduler=None,
                     extra: dict | None = None) -> None:
     """Everything fit needs to continue bit-identically: weights, optimizer state, the device RNG state,
     the scheduler, the epoch to continue at and the steps done. `extra` (JSON-like) is stored alongside,
     e.g. {"model": "lenet5", "model_kwargs": {...}} so that the model can be rebuilt."""
-    rng = hrandom.get_rng_state(_model_device(model))
+    rng = hrandom.get_rng_state(model_device(model, "checkpoint"))
     save_training(path, model, optimizer, epoch, step, rng_state=rng, extra=dict(extra or {}),
                   scheduler=scheduler)
 
@@ -263,7 +260,7 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, scheduler=No
     if scheduler is not None and ck["scheduler"] is not None:
         scheduler.load_state_dict(ck["scheduler"])
     if ck["rng_state"] is not None:
-        hrandom.set_rng_state(_model_device(model), ck["rng_state"])
+        hrandom.set_rng_state(model_device(model, "checkpoint"), ck["rng_state"])
     return {"start_epoch": ck["epoch"], "start_step": ck["step"], "extra": ck["extra"] or {}}
 
 

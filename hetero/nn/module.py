@@ -407,6 +407,18 @@ def _copy_into(target: Tensor, host: np.ndarray) -> None:
         cl.enqueue_copy(target.device.queue, target.buffer, host, is_blocking=True)
 
 
+def model_device(model: Module, op: str) -> Device:
+    """The one device holding all of model's parameters; ValueError naming op if none or several."""
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(f"{op}: the model has no parameters to tell its device; call model.to(device)")
+    dev = params[0].device
+    for p in params:
+        if p.device is not dev:
+            raise ValueError(f"{op}: parameters are on several devices ({dev.id}, {p.device.id})")
+    return dev
+
+
 def resolve_device(device: str | int | Device | None) -> Device:
     """A layer constructor's `device` argument: None means hetero.device() (the default device)."""
     return get_device(device)
