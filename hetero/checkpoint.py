@@ -11,10 +11,8 @@ target (then the folder is fsynced): a crash leaves the old file or the new one,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from .atomic import atomic_write
 from .errors import HeteroError
 from .tensor import Tensor
 
@@ -38,7 +37,7 @@ class CheckpointError(HeteroError):
 def save(model_or_state, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
     """Write a model's state_dict() (or a dict name -> Tensor/ndarray) to a safetensors file."""
     tensors = _arrays("save", _state_of("save", model_or_state))
-    _write_atomic(Path(path), _serialize("save", tensors, metadata))
+    _write(Path(path), _serialize("save", tensors, metadata))
 
 
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -85,7 +84,7 @@ def save_training(path: str | os.PathLike, model, optimizer, epoch: int, step: i
         name = None if isinstance(optimizer, Mapping) else type(optimizer).__name__
         metadata["optimizer"] = _dumps("optimizer", {"class": name,
                                                      "param_groups": opt["param_groups"]})
-    _write_atomic(Path(path), _serialize("save_training", tensors, metadata))
+    _write(Path(path), _serialize("save_training", tensors, metadata))
 
 
 def load_training(path: str | os.PathLike) -> dict:
@@ -226,38 +225,6 @@ def _loads(text: str):
     return _from_json(json.loads(text))
 
 
-# ----- atomic write -----
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, flush + fsync, rename over path, fsync the folder."""
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable; folders cannot be opened for fsync on some systems (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-__all__ = ["CheckpointError", "load", "load_training", "read_metadata", "save", "save_training"]
+def _write(path: Path, data: bytes) -> None:
+    with atomic_write(path) as f:
+        f.write(data)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import _fsync_dir  # makes the rename durable
+from ..atomic import atomic_write
 from ..errors import HeteroError
 
 ENV_VAR = "HETERO_DATA_DIR"
@@ -187,33 +186,23 @@ def _fetch_any(source: Source, target: Path, progress: Progress | None) -> None:
 def fetch(url: str, target: Path, md5: str, progress: Progress | None = None) -> None:
     """Download url to target atomically (temp file, fsync, rename) if its md5 matches, else HeteroError."""
     report = print_progress if progress is None else progress
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            done = 0
+    digest = hashlib.md5(usedforsecurity=False)
+    with atomic_write(target) as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        done = 0
+        report(target.name, done, total)
+        while True:
+            chunk = response.read(CHUNK)
+            if not chunk:
+                break
+            out.write(chunk)
+            digest.update(chunk)
+            done += len(chunk)
             report(target.name, done, total)
-            while True:
-                chunk = response.read(CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                report(target.name, done, total)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != md5:
+        if digest.hexdigest() != md5:  # raised inside: the temporary file is removed, target untouched
             raise HeteroError(f"md5 {digest.hexdigest()} but {md5} was expected (a damaged or changed file); "
                               "it was not kept")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a data file is an ordinary file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
 
 
 def print_progress(filename: str, done: int, total: int | None) -> None:
