@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -23,7 +24,8 @@ _BAND_BYTES = 3 << 20
 _STRIP_MAX_TILE_ROWS = 16
 _CPU_WG = 16  # tiles per work-group: one tile per work-group lost up to 25% to scheduling with 2 threads
 _SUM_WG = 16
-_KERNELS: dict[tuple, object] = {}  # see _launch
+# see _launch; per device, weakly, so a Device that is dropped (hetero bench makes fresh ones) is freed
+_KERNELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
 
 
@@ -97,12 +99,15 @@ def _launch(dev: Device, name: str, defines: dict, global_size, local_size, *arg
     """dev.launch of gemm.cl's kernel `name`. Kernels are looked up here by (device, name, defines in
     insertion order), cheaper than dev.kernel's option formatting, and their scalar argument types are
     declared once: pyopencl's untyped set_args costs ~10 us per numpy scalar (~300 us a GEMM)."""
-    key = (dev, name, *defines.items())
-    kern = _KERNELS.get(key)
+    memo = _KERNELS.get(dev)
+    if memo is None:
+        memo = _KERNELS[dev] = {}
+    key = (name, *defines.items())
+    kern = memo.get(key)
     if kern is None:
         kern = dev.kernel("gemm.cl", name, defines)
         kern.set_scalar_arg_dtypes([type(a) if isinstance(a, np.generic) else None for a in args])
-        _KERNELS[key] = kern
+        memo[key] = kern
     dev.launch(kern, global_size, local_size, *args)
 
 
