@@ -6,6 +6,7 @@ import atexit
 import json
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,7 +86,9 @@ def _probe(dev: cl.Device) -> str:
         queue = cl.CommandQueue(ctx)
         prg = cl.Program(ctx, _PROBE_SRC)
         try:
-            prg.build()
+            with warnings.catch_warnings():  # compiler remarks are not the user's business (as in program.py)
+                warnings.simplefilter("ignore", cl.CompilerWarning)
+                prg.build()
         except cl.RuntimeError as e:
             log = prg.get_build_info(dev, cl.program_build_info.LOG).strip() or str(e)
             return "kernel build fails: " + " ".join(log.split())[:300]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import warnings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,13 +59,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pyopencl as cl
-
     from ..bench import BenchReport
     from ..bench import run as bench_run
-
-    # a program loaded from the binary cache may print compiler remarks; they would break the progress line
-    warnings.simplefilter("ignore", cl.CompilerWarning)
 
     if args.batch_size is not None and args.batch_size <= 0:
         raise SystemExit(f"hetero bench: --batch-size must be positive, got {args.batch_size}")
