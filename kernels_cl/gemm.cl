@@ -8,10 +8,13 @@
 // (it may hold NaN). Kernels:
 //   gemm_naive        one work-item per element; any shape (tiny problems, k == 0).
 //   gemm_pack_a/_b    copy op(A) / op(B) into zero-padded MR- / NR-wide panels for gemm_cpu.
-//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS, IMPLICIT_B; tuning: UNROLL.)
+//                     (MR, NR, A_PACKED, B_PACKED, C_TRANS, IMPLICIT_B, C_IMAGES; tuning: UNROLL.)
 //                     IMPLICIT_B = 1: op(B) is a convolution's column matrix that exists nowhere; B
 //                     packing (gemm_pack_b, gemm_cpu_strip) reads the NCHW image instead, the window
 //                     geometry given as COL_KH .. COL_DW (as im2col in conv2d.cl); see pack_b_block.
+//                     C_IMAGES = 1: C's columns run over images (a convolution's output pixels of
+//                     consecutive images): column j is pixel j % c_p of image j / c_p, images c_img
+//                     floats apart, so one wide GEMM writes NCHW directly (trailing args c_p, c_img).
 //   gemm_cpu          CPU register tiling: each work-item owns an MR x NR tile of C held in
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
@@ -100,8 +103,22 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 // ---------------------------------------------------------------------------------------------
 // CPU variant. MR rows x NR columns per work-item (NR = 8 or 16: one OpenCL vector).
 #ifdef MR
-#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED) || !defined(C_TRANS) || !defined(IMPLICIT_B)
-#error "NR, A_PACKED, B_PACKED, C_TRANS and IMPLICIT_B must be defined with MR"
+#if !defined(NR) || !defined(A_PACKED) || !defined(B_PACKED) || !defined(C_TRANS) || !defined(IMPLICIT_B) || \
+    !defined(C_IMAGES)
+#error "NR, A_PACKED, B_PACKED, C_TRANS, IMPLICIT_B and C_IMAGES must be defined with MR"
+#endif
+#if C_IMAGES
+#if C_TRANS
+#error "C_IMAGES needs C_TRANS == 0: image-split columns are stored row by row"
+#endif
+// The output geometry travels as extra trailing arguments of gemm_cpu and gemm_cpu_strip.
+#define C_GEO_PARAMS , const int c_p, const int c_img
+#define C_GEO_ARGS , c_p, c_img
+#define C_COL(j) ((size_t)((j) / c_p) * c_img + (j) % c_p)
+#else
+#define C_GEO_PARAMS
+#define C_GEO_ARGS
+#define C_COL(j) ((size_t)(j))
 #endif
 #if IMPLICIT_B
 #if !B_PACKED || TRANS_B
@@ -327,7 +344,7 @@ inline floatNR act_vec(floatNR v)
 inline void cpu_tile(const int m, const int n, const int k, const int it, const int jt, const int jb,
                      __global const float *a, const int lda, __global const float *bt, const int ldb,
                      __global float *c, const int ldc, const float alpha, const float beta,
-                     __global const float *bias)
+                     __global const float *bias C_GEO_PARAMS)
 {
     const int i0 = it * MR;
     const int j0 = jt * NR;
@@ -373,13 +390,22 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
         for (int r = 0; r < rows; ++r)
             store_one(c, (size_t)(jb + q) * ldc + i0 + r, t[r][q], alpha, beta, bias, jb + q, i0 + r);
 #else
-    if (i0 + MR <= m && j0 + NR <= n) {  // full tile (then jb == j0): vector epilogue
+#if C_IMAGES
+    const int img0 = j0 / c_p;
+    const int pix0 = j0 - img0 * c_p;
+    const bool one_image = pix0 + NR <= c_p;  // the tile's columns are contiguous in C
+    __global float *ctile = c + (size_t)img0 * c_img + pix0;
+#else
+    const bool one_image = true;
+    __global float *ctile = c + j0;
+#endif
+    if (i0 + MR <= m && j0 + NR <= n && one_image) {  // full tile (then jb == j0): vector epilogue
 #if BIAS == 2
         const floatNR bias_v = VLOADNR(0, bias + j0);
 #endif
 #pragma unroll
         for (int r = 0; r < MR; ++r) {
-            __global float *crow = c + (size_t)(i0 + r) * ldc + j0;
+            __global float *crow = ctile + (size_t)(i0 + r) * ldc;
             floatNR v = alpha * acc[r];
             if (beta != 0.0f) v += beta * VLOADNR(0, crow);
 #if BIAS == 1
@@ -394,7 +420,7 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
             float t[NR];
             VSTORENR(acc[r], 0, t);
             for (int q = j0 - jb; q < NR && jb + q < n; ++q)
-                store_one(c, (size_t)(i0 + r) * ldc + jb + q, t[q], alpha, beta, bias, i0 + r, jb + q);
+                store_one(c, (size_t)(i0 + r) * ldc + C_COL(jb + q), t[q], alpha, beta, bias, i0 + r, jb + q);
         }
     }
 #endif
@@ -411,7 +437,7 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
                        __global const float *b, const int b_offset, const int ldb, const int stride_b,
                        __global float *c, const int c_offset, const int ldc, const int stride_c,
                        const float alpha, const float beta,
-                       __global const float *bias, const int bias_offset, const int band)
+                       __global const float *bias, const int bias_offset, const int band C_GEO_PARAMS)
 {
     const int mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
     const int tile = get_global_id(0);
@@ -433,7 +459,7 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
     b += b_offset + (size_t)batch * stride_b + jb;
 #endif
     cpu_tile(m, n, k, it, jt, jb, a + a_offset + (size_t)batch * stride_a, lda, b, ldb,
-             c + c_offset + (size_t)batch * stride_c, ldc, alpha, beta, bias + bias_offset);
+             c + c_offset + (size_t)batch * stride_c, ldc, alpha, beta, bias + bias_offset C_GEO_ARGS);
 }
 
 // One work-item per column strip of C (NR columns, all m rows). Global (ceil(n/NR), batch). The
@@ -448,7 +474,7 @@ __kernel void gemm_cpu_strip(const int m, const int n, const int k,
                              __global float *bp, const int stride_bp,
                              __global float *c, const int c_offset, const int ldc, const int stride_c,
                              const float alpha, const float beta,
-                             __global const float *bias, const int bias_offset B_GEO_PARAMS)
+                             __global const float *bias, const int bias_offset B_GEO_PARAMS C_GEO_PARAMS)
 {
     const int jt = get_global_id(0);
     const int batch = get_global_id(1);
@@ -465,7 +491,7 @@ __kernel void gemm_cpu_strip(const int m, const int n, const int k,
     c += c_offset + (size_t)batch * stride_c;
     bias += bias_offset;
     for (int it = 0; it < mt; ++it)
-        cpu_tile(m, n, k, it, jt, jt * NR, a, lda, bp, NR, c, ldc, alpha, beta, bias);
+        cpu_tile(m, n, k, it, jt, jt * NR, a, lda, bp, NR, c, ldc, alpha, beta, bias C_GEO_ARGS);
 }
 #endif  // B_PACKED
 #endif  // MR

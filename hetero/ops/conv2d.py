@@ -2,7 +2,9 @@
 
 On CPU devices the forward GEMM takes the column matrix as an implicit operand (gemm.ImplicitB): the GEMM's
 B packing reads it straight from the image, so no column matrix is written and read back
-(_use_implicit_cols). GPUs keep im2col + the tiled GEMM, which has no implicit operand. The weight gradient
+(_use_implicit_cols), and it stores NCHW directly: per image, or with columns over all images of a chunk
+(launch_gemm's c_images) when a per-image GEMM would leave tiles part empty. Neither layout below is
+needed there. GPUs keep im2col + the tiled GEMM, which has no implicit operand. The weight gradient
 still unfolds with im2col: there gemm_config swaps the operands and the columns become A, read in place.
 
 Layouts of the column matrices fed to the GEMMs (see kernels_cl/conv2d.cl):
@@ -38,6 +40,9 @@ _REDUCE_WG = 64  # REDUCE_WG in conv2d.cl
 # Devices whose forward GEMMs read the columns from the image (the CPU GEMM path packs B anyway; measured on
 # PoCL, 2-core Zen: resnet18 inference x1.5, lenet5 x1.3).
 _IMPLICIT_COLS_TYPES = ("cpu",)
+# The CPU GEMM's tile width (NR in gemm_config): implicit-GEMM convolutions whose output pixels per image are
+# a multiple of it run one GEMM per image, the others one GEMM over all images' pixels.
+_IMPLICIT_TILE_COLUMNS = 16
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows): measured in one process, resnet18 (C >= 64) training +5%, LeNet-5's conv2 (C = 6) -17%.
 _DX_CONV_MIN_CHANNELS = 64
@@ -324,26 +329,39 @@ def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act
     layout = _layout(dev, geo)
     kdim = geo.icg * geo.taps
     nb_max = _chunk(geo, max(geo.c * geo.taps, geo.oc))
-    implicit = _implicit_cols(geo) if _use_implicit_cols(dev, geo, layout) else None
     hw = geo.h * geo.w
+    if _use_implicit_cols(dev, geo, layout):
+        # Written straight into NCHW, no transpose: per image (a batch entry each) when P fills whole
+        # tiles, else one GEMM whose columns are the pixels of all the chunk's images (c_images): 7x7
+        # outputs per image left 15 of every 64 columns padding (resnet18's 256-channel convs: 280 ->
+        # 350 GFLOP/s), while whole-tile P ran ~5% faster per image (512 channels, 4x4).
+        implicit = _implicit_cols(geo)
+        per_image = geo.p % _IMPLICIT_TILE_COLUMNS == 0
+        for n0 in range(0, geo.n, nb_max):
+            nb = min(nb_max, geo.n - n0)
+            gn, batch, c_images = (geo.p, nb, None) if per_image else (nb * geo.p, 1, (geo.p, geo.oc * geo.p))
+            for g in range(geo.groups):
+                launch_gemm(dev, geo.ocg, gn, kdim,
+                            w, g * geo.ocg * kdim, kdim, False,
+                            x, (n0 * geo.c + g * geo.icg) * hw, 0, False,
+                            out, (n0 * geo.oc + g * geo.ocg) * geo.p, geo.p,
+                            bias=b, bias_offset=g * geo.ocg, bias_axis=None if b is None else "m",
+                            act=act, act_alpha=act_alpha, batch=batch, stride_b=geo.c * hw,
+                            stride_c=geo.oc * geo.p, implicit_b=implicit, c_images=c_images)
+        return
     for n0 in range(0, geo.n, nb_max):
         nb = min(nb_max, geo.n - n0)
-        cols = _unfold(x, geo, n0, nb, layout) if implicit is None else None
+        cols = _unfold(x, geo, n0, nb, layout)
         dst = _empty_mat(dev, geo.oc, nb, geo.p, layout) if layout == "batch" else _nchw_view(out, n0, geo.oc, geo.p)
         gn, batch = _gemm_cols(layout, nb, geo.p)
         for g in range(geo.groups):
-            if implicit is None:
-                b_args = (cols.buf, cols.off + g * kdim * cols.ld, cols.ld, cols.img)
-            else:  # group g's columns start at its first channel of image n0 (per image: a batch entry each)
-                b_args = (x, (n0 * geo.c + g * geo.icg) * hw, 0, geo.c * hw if layout == "image" else 0)
-            b_buf, b_off, ldb, stride_b = b_args
             launch_gemm(dev, geo.ocg, gn, kdim,
                         w, g * geo.ocg * kdim, kdim, False,
-                        b_buf, b_off, ldb, False,
+                        cols.buf, cols.off + g * kdim * cols.ld, cols.ld, False,
                         dst.buf, dst.off + g * geo.ocg * dst.ld, dst.ld,
                         bias=b, bias_offset=g * geo.ocg, bias_axis=None if b is None else "m",
                         act=act, act_alpha=act_alpha,
-                        batch=batch, stride_a=0, stride_b=stride_b, stride_c=dst.img, implicit_b=implicit)
+                        batch=batch, stride_a=0, stride_b=cols.img, stride_c=dst.img)
         if layout == "batch":
             _swap01(dev, dst.buf, 0, out, n0 * geo.oc * geo.p, geo.oc, nb, geo.p)
 

@@ -128,12 +128,14 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
                 bias=None, bias_offset: int = 0, bias_axis: str | None = None,
                 act: int = 0, act_alpha: float = 0.0,
                 batch: int = 1, stride_a: int = 0, stride_b: int = 0, stride_c: int = 0,
-                implicit_b: ImplicitB | None = None) -> None:
+                implicit_b: ImplicitB | None = None, c_images: tuple[int, int] | None = None) -> None:
     """Enqueue C[m,n] = act(alpha * op(A) @ op(B) + beta * C + bias) over `batch` strided matrices.
 
     Row-major; op(A) is A (m x k) or, with trans_a, A stored k x m; likewise B (k x n or n x k).
     Offsets, leading dimensions and strides are in float32 elements; beta == 0 never reads C.
     implicit_b: B is a convolution's column matrix read from its image (see ImplicitB; trans_b False).
+    c_images: (p, img) with implicit_b: C's columns run over images, column j being pixel j % p of image
+    j // p, images img floats apart (row i of an image at i * ldc): a convolution writing NCHW directly.
     """
     for name, v in (("m", m), ("n", n), ("k", k), ("a_offset", a_offset), ("lda", lda), ("b_offset", b_offset),
                     ("ldb", ldb), ("c_offset", c_offset), ("ldc", ldc), ("bias_offset", bias_offset),
@@ -145,8 +147,17 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
         for name, v in (("h", implicit_b.h), ("w", implicit_b.w), ("ow", implicit_b.ow), ("p", implicit_b.p),
                         ("img", implicit_b.img)):
             _check_int(f"implicit_b.{name}", int(v))
+    if c_images is not None:
+        if implicit_b is None:
+            raise ValueError("gemm: c_images (image-split columns of C) needs an implicit B operand")
+        p_img, img_stride = (int(v) for v in c_images)
+        _check_int("c_images stride", img_stride)
+        if p_img < 1 or p_img > _INT_MAX or ldc < p_img or img_stride < m * ldc:
+            raise ValueError(f"gemm: c_images={c_images} does not fit ldc={ldc} and m={m}: each image needs "
+                             f"1 <= p <= ldc and an image stride >= m * ldc")
     min_ldb = 0 if implicit_b is not None else (k if trans_b else n)  # an implicit B has no rows
-    if lda < (m if trans_a else k) or ldb < min_ldb or ldc < n:
+    min_ldc = c_images[0] if c_images is not None else n  # image-split columns: ldc steps C's rows in an image
+    if lda < (m if trans_a else k) or ldb < min_ldb or ldc < min_ldc:
         raise ValueError(f"gemm: leading dimensions lda={lda}, ldb={ldb}, ldc={ldc} too small for "
                          f"m={m}, n={n}, k={k}, trans_a={trans_a}, trans_b={trans_b}")
     if bias_axis not in _BIAS_IDS:
@@ -180,7 +191,7 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
         _launch(dev, "gemm_naive", defines, (_up(n, 8), _up(m, 8), batch), (8, 8, 1),
                 i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     elif variant == "cpu":
-        _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch, implicit_b)
+        _launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch, implicit_b, c_images)
     elif variant == "tiled":
         rtsm, rtsn = cfg["TSM"] // cfg["WPTM"], cfg["TSN"] // cfg["WPTN"]
         gsize = (-(-n // cfg["TSN"]) * rtsn, -(-m // cfg["TSM"]) * rtsm, batch)
@@ -191,7 +202,8 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
 
 
 def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a_args: tuple, b_args: tuple,
-                tail: tuple, batch: int, implicit_b: ImplicitB | None = None) -> None:
+                tail: tuple, batch: int, implicit_b: ImplicitB | None = None,
+                c_images: tuple[int, int] | None = None) -> None:
     """Pack operands into panels where needed, then run the register-tiled kernel (on C^T when swapped)."""
     mr, nr = cfg["MR"], cfg["NR"]
     trans_a, trans_b = bool(defines["TRANS_A"]), bool(defines["TRANS_B"])
@@ -203,6 +215,7 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
             raise ValueError("gemm: an implicit B operand is only read packed and unswapped")
         defines = {**defines, **implicit_b.window}
         geo_args = tuple(i32(v) for v in (implicit_b.h, implicit_b.w, implicit_b.ow, implicit_b.p, implicit_b.img))
+    c_args = () if c_images is None else tuple(i32(v) for v in c_images)  # gemm_cpu's trailing C geometry
     if swap:  # C^T = op(B)^T op(A)^T: op(B)^T is B read with the opposite transpose flag
         m, n, a_args, b_args, trans_a, trans_b = n, m, b_args, a_args, not trans_b, not trans_a
     mt, nt = -(-m // mr), -(-n // nr)
@@ -211,7 +224,8 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
     pack_b = bool(strip or cfg.get("pack_b", True) or trans_b or n < nr)
     # one program holds the packers and the kernels
     defines = {**defines, "TRANS_A": int(trans_a), "TRANS_B": int(trans_b), "A_PACKED": int(pack_a),
-               "B_PACKED": int(pack_b), "C_TRANS": int(swap), "IMPLICIT_B": int(implicit_b is not None)}
+               "B_PACKED": int(pack_b), "C_TRANS": int(swap), "IMPLICIT_B": int(implicit_b is not None),
+               "C_IMAGES": int(c_images is not None)}
     wg = cfg.get("local", 1)
     if pack_a:
         a_batch = batch if int(a_args[3]) else 1  # a batch stride of 0: one matrix for all, packed once
@@ -224,7 +238,7 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
     if strip:  # each work-item packs its own B panel: one panel per batch entry, even for a shared B
         bp = empty((batch * nt * nr * k,), np.float32, dev)
         _launch(dev, "gemm_cpu_strip", defines, (_up(nt, wg), batch), (wg, 1),
-                i32(m), i32(n), i32(k), *a_args, *b_args, bp, i32(nt * nr * k), *tail, *geo_args)
+                i32(m), i32(n), i32(k), *a_args, *b_args, bp, i32(nt * nr * k), *tail, *geo_args, *c_args)
         return
     if pack_b:
         b_batch = batch if int(b_args[3]) else 1
@@ -237,7 +251,7 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
         b_args = (bp.buffer, i32(0), i32(nr), i32(stride_bp))
     band = max(1, min(int(cfg.get("band", mt)), mt))
     _launch(dev, "gemm_cpu", defines, (_up(mt * nt, wg), batch), (wg, 1),
-            i32(m), i32(n), i32(k), *a_args, *b_args, *tail, i32(band))
+            i32(m), i32(n), i32(k), *a_args, *b_args, *tail, i32(band), *c_args)
 
 
 def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int, out, out_offset: int = 0) -> None:

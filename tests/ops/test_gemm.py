@@ -187,9 +187,9 @@ IMPLICIT_CASES = shapes(
 
 
 @pytest.mark.parametrize("variant", ["auto", "cpu", "cpu_strip", "cpu_packed_a8"])
-@pytest.mark.parametrize("per_image", [True, False], ids=["per-image", "batch-major"])
+@pytest.mark.parametrize("layout", ["per-image", "batch-major", "nchw"])
 @pytest.mark.parametrize("case", IMPLICIT_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
-def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, per_image, variant):
+def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, layout, variant):
     from hetero.ops.conv2d import _implicit_cols, conv2d_geometry
 
     xs, ws, stride, padding, dilation, groups = case
@@ -204,21 +204,34 @@ def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, pe
         a = rng.standard_normal((geo.ocg, kdim)).astype(np.float32)
         bias = rng.standard_normal(geo.ocg).astype(np.float32)
         g_cols = cols[:, g * kdim:(g + 1) * kdim]
-        if per_image:  # one GEMM per image: n = P, batch = N
+        c_images, ldc = None, None
+        if layout == "per-image":  # one GEMM per image: n = P, batch = N
             n, batch, stride_b = geo.p, geo.n, geo.c * hw
             expected = np.stack([a @ g_cols[i] for i in range(geo.n)])
-        else:  # one GEMM over all images: n = N * P
+        elif layout == "batch-major":  # one GEMM over all images: n = N * P, C is [ocg, N * P]
             n, batch, stride_b = geo.n * geo.p, 1, 0
             expected = (a @ np.concatenate(list(g_cols), axis=1))[None]
+        else:  # one GEMM over all images stored per image (NCHW), images 3 floats further apart than needed
+            n, batch, stride_b, ldc = geo.n * geo.p, 1, 0, geo.p
+            c_images = (geo.p, geo.ocg * geo.p + 3)
+            expected = np.stack([a @ g_cols[i] for i in range(geo.n)])
         expected = np.maximum(expected + bias[:, None], 0.0)  # bias on m and ReLU, as conv2d fuses them
-        ct = hetero.tensor(np.full(c_off + batch * geo.ocg * n, SENTINEL, np.float32), device=dev)
+        size = c_off + (geo.n * c_images[1] if c_images else batch * geo.ocg * n)
+        ct = hetero.tensor(np.full(size, SENTINEL, np.float32), device=dev)
         launch_gemm(dev, geo.ocg, n, kdim, hetero.tensor(a, device=dev), 0, kdim, False,
-                    xt, x_off + g * geo.icg * hw, n, False, ct, c_off, n,
+                    xt, x_off + g * geo.icg * hw, n, False, ct, c_off, ldc or n,
                     bias=hetero.tensor(bias, device=dev), bias_axis="m", act=1,
-                    batch=batch, stride_b=stride_b, stride_c=geo.ocg * n, implicit_b=_implicit_cols(geo))
+                    batch=batch, stride_b=stride_b, stride_c=geo.ocg * n, implicit_b=_implicit_cols(geo),
+                    c_images=c_images)
         out = ct.numpy()
         assert np.all(out[:c_off] == SENTINEL)
-        assert_close(out[c_off:].reshape(expected.shape), expected, what=f"implicit B, group {g}")
+        if c_images:
+            per_image = out[c_off:].reshape(geo.n, c_images[1])
+            assert np.all(per_image[:, geo.ocg * geo.p:] == SENTINEL), "written between images"
+            got = per_image[:, :geo.ocg * geo.p]
+        else:
+            got = out[c_off:]
+        assert_close(got.reshape(expected.shape), expected, what=f"implicit B ({layout}), group {g}")
 
 
 def test_implicit_b_is_never_transposed(dev):
@@ -228,6 +241,21 @@ def test_implicit_b_is_never_transposed(dev):
     implicit = _implicit_cols(conv2d_geometry((1, 1, 4, 4), (1, 1, 3, 3), 1, 1))
     with pytest.raises(ValueError, match="cannot be transposed"):
         launch_gemm(dev, 1, 16, 9, buf, 0, 9, False, buf, 0, 9, True, buf, 0, 16, implicit_b=implicit)
+
+
+def test_image_split_c_needs_an_implicit_b_and_room(dev):
+    from hetero.ops.conv2d import _implicit_cols, conv2d_geometry
+
+    buf = hetero.tensor(np.zeros(256, np.float32), device=dev)
+    implicit = _implicit_cols(conv2d_geometry((2, 1, 4, 4), (3, 1, 3, 3), 1, 1))
+    with pytest.raises(ValueError, match="needs an implicit B"):
+        launch_gemm(dev, 3, 32, 9, buf, 0, 9, False, buf, 0, 32, False, buf, 0, 16, c_images=(16, 48))
+    with pytest.raises(ValueError, match="image stride"):  # 3 rows of 16 pixels do not fit in 40 floats
+        launch_gemm(dev, 3, 32, 9, buf, 0, 9, False, buf, 0, 0, False, buf, 0, 16, implicit_b=implicit,
+                    c_images=(16, 40))
+    with pytest.raises(ValueError, match="image stride"):  # ldc below the pixels per image
+        launch_gemm(dev, 3, 32, 9, buf, 0, 9, False, buf, 0, 0, False, buf, 0, 8, implicit_b=implicit,
+                    c_images=(16, 48))
 
 
 def test_k_zero_gives_epilogue_of_zero(dev, rng):
