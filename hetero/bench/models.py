@@ -4,7 +4,9 @@ Training: `hetero.compile_step` (SGD with momentum, cross_entropy); inference: `
 mode; 28x28 single-channel input, 10 classes. The first-step times are taken on fresh Device objects
 (own context, empty in-process memo) with HETERO_CACHE_DIR pointed at a new temporary folder: first
 with that folder empty (cold), then once it holds the binaries (warm, as a second process would see).
-Driver-level caches (PoCL's own kernel cache) are outside hetero's control and stay as they are.
+Driver-level caches are outside hetero's control and stay as they are; on drivers that cache builds
+themselves (hetero.program.driver_caches_builds: PoCL, NVIDIA) hetero keeps no binaries, so there both
+figures show the driver's cache. benchmarks/cold_start.py measures a start with every cache empty.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ def test_options_are_canonical():
 
 def test_binary_cache_is_written_and_reused(dev, tmp_path, monkeypatch):
     monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(programs, "driver_caches_builds", lambda device: False)
     p1 = programs.build(dev.context, dev.cl_device, "fill.cl", "-DX=1", dev.label)
     files = list((tmp_path / "programs").glob("*.bin"))
     assert len(files) == 1
@@ -62,9 +63,39 @@ def test_binary_cache_is_written_and_reused(dev, tmp_path, monkeypatch):
 
 def test_corrupt_cached_binary_is_rebuilt(dev, tmp_path, monkeypatch):
     monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(programs, "driver_caches_builds", lambda device: False)
     programs.build(dev.context, dev.cl_device, "fill.cl", "-DY=1", dev.label)
     (path,) = (tmp_path / "programs").glob("*.bin")
     path.write_bytes(b"garbage")
     prg = programs.build(dev.context, dev.cl_device, "fill.cl", "-DY=1", dev.label)
     assert prg.kernel("fill_f32") is not None
     assert path.read_bytes() != b"garbage"
+
+
+def test_no_binaries_kept_for_drivers_that_cache_builds(dev, tmp_path, monkeypatch):
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(programs, "driver_caches_builds", lambda device: True)
+    prg = programs.build(dev.context, dev.cl_device, "fill.cl", "-DZ=1", dev.label)
+    out = hetero.empty((3,), device=dev)
+    dev.launch(prg.kernel("fill_f32"), (3,), None, out, np.float32(2), np.int32(3))
+    assert np.array_equal(out.numpy(), np.full(3, 2, np.float32))
+    assert not (tmp_path / "programs").exists()
+
+
+@pytest.mark.parametrize("platform, env, expected", [
+    ("Portable Computing Language", {}, True),
+    ("Portable Computing Language", {"POCL_KERNEL_CACHE": "0"}, False),
+    ("NVIDIA CUDA", {}, True),
+    ("NVIDIA CUDA", {"CUDA_CACHE_DISABLE": "1"}, False),
+    ("Intel(R) OpenCL", {}, False),
+    ("AMD Accelerated Parallel Processing", {}, False),
+])
+def test_which_drivers_cache_builds(monkeypatch, platform, env, expected):
+    from types import SimpleNamespace
+
+    for name in ("POCL_KERNEL_CACHE", "CUDA_CACHE_DISABLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    device = SimpleNamespace(platform=SimpleNamespace(name=platform))
+    assert programs.driver_caches_builds(device) is expected
