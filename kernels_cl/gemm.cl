@@ -138,6 +138,16 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 #ifndef UNROLL
 #define UNROLL 4
 #endif
+// Tuning: NR-wide blocks per tile (1 or 2; 2 needs packed B panels).
+#ifndef PANELS
+#define PANELS 1
+#endif
+#if PANELS != 1 && PANELS != 2
+#error "PANELS must be 1 or 2"
+#endif
+#if PANELS == 2 && !B_PACKED
+#error "PANELS == 2 needs B_PACKED: the second block is read from the next packed panel"
+#endif
 #if NR == 16
 #define floatNR float16
 #define intNR int16
@@ -185,6 +195,8 @@ __kernel void gemm_pack_a(const int m, const int k,
 #if MR == 6
             vstore4(vload4(0, src), 0, ap + pp * MR);
             vstore2(vload2(0, src + 4), 0, ap + pp * MR + 4);
+#elif MR == 8
+            vstore8(vload8(0, src), 0, ap + pp * MR);
 #else
 #pragma unroll
             for (int r = 0; r < MR; ++r) ap[pp * MR + r] = src[r];
@@ -335,51 +347,14 @@ inline floatNR act_vec(floatNR v)
     return v;
 }
 
-// One C tile: MR rows from it*MR, the NR columns from jb (<= jt*NR) of which those from jt*NR are
-// stored. `a` is this batch entry's A (rows read in place) or its A panels (A_PACKED); row p of the
-// tile's B is at bt + p * NR (packed) or bt + p * ldb (in place).
-// A rows past m are clamped to m - 1: they compute discarded values and never read out of range.
-// C_TRANS: the host swapped the operands (C^T = op(B)^T op(A)^T); m, n and the tile are those of C^T,
+// The epilogue of one MR x NR block of C: rows from i0, the NR columns from jb (<= j0) of which those
+// from j0 are stored (see gemm_cpu for the shifted last block of an in-place B).
+// C_TRANS: the host swapped the operands (C^T = op(B)^T op(A)^T); m, n and the block are those of C^T,
 // and the epilogue stores transposed.
-inline void cpu_tile(const int m, const int n, const int k, const int it, const int jt, const int jb,
-                     __global const float *a, const int lda, __global const float *bt, const int ldb,
-                     __global float *c, const int ldc, const float alpha, const float beta,
-                     __global const float *bias C_GEO_PARAMS)
+inline void store_block(const floatNR *acc, const int m, const int n, const int i0, const int j0, const int jb,
+                        __global float *c, const int ldc, const float alpha, const float beta,
+                        __global const float *bias C_GEO_PARAMS)
 {
-    const int i0 = it * MR;
-    const int j0 = jt * NR;
-#if B_PACKED
-#define B_ROW(p) (bt + (size_t)(p) * NR)
-#else
-#define B_ROW(p) (bt + (size_t)(p) * ldb)
-#endif
-    floatNR acc[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
-#if A_PACKED
-    a += (size_t)it * k * MR;
-#pragma unroll UNROLL
-    for (int p = 0; p < k; ++p) {
-        const floatNR bv = VLOADNR(0, B_ROW(p));
-#pragma unroll
-        for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(a[p * MR + r]), bv, acc[r]);
-    }
-#else
-#if TRANS_A
-#error "gemm_cpu reads A rows in place only when TRANS_A == 0; pack A otherwise"
-#endif
-    __global const float *arow[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) arow[r] = a + (size_t)min(i0 + r, m - 1) * lda;
-#pragma unroll UNROLL
-    for (int p = 0; p < k; ++p) {
-        const floatNR bv = VLOADNR(0, B_ROW(p));
-#pragma unroll
-        for (int r = 0; r < MR; ++r) acc[r] = fma((floatNR)(arow[r][p]), bv, acc[r]);
-    }
-#endif
-#undef B_ROW
-
 #if C_TRANS
     // element (i, j) here is C[j, i]; each C row j gets up to MR contiguous values
     float t[MR][NR];
@@ -393,19 +368,19 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
 #if C_IMAGES
     const int img0 = j0 / c_p;
     const int pix0 = j0 - img0 * c_p;
-    const bool one_image = pix0 + NR <= c_p;  // the tile's columns are contiguous in C
-    __global float *ctile = c + (size_t)img0 * c_img + pix0;
+    const bool one_image = pix0 + NR <= c_p;  // the block's columns are contiguous in C
+    __global float *cblock = c + (size_t)img0 * c_img + pix0;
 #else
     const bool one_image = true;
-    __global float *ctile = c + j0;
+    __global float *cblock = c + j0;
 #endif
-    if (i0 + MR <= m && j0 + NR <= n && one_image) {  // full tile (then jb == j0): vector epilogue
+    if (i0 + MR <= m && j0 + NR <= n && one_image) {  // full block (then jb == j0): vector epilogue
 #if BIAS == 2
         const floatNR bias_v = VLOADNR(0, bias + j0);
 #endif
 #pragma unroll
         for (int r = 0; r < MR; ++r) {
-            __global float *crow = ctile + (size_t)(i0 + r) * ldc;
+            __global float *crow = cblock + (size_t)(i0 + r) * ldc;
             floatNR v = alpha * acc[r];
             if (beta != 0.0f) v += beta * VLOADNR(0, crow);
 #if BIAS == 1
@@ -426,7 +401,74 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
 #endif
 }
 
-// One work-item per C tile. Global (ceil(m/MR) * ceil(n/NR), batch). B: panels from gemm_pack_b
+// One C tile: MR rows from it*MR and PANELS blocks of NR columns, the first from panel jt (columns from
+// jb <= jt*NR, see store_block). `a` is this batch entry's A (rows read in place) or its A panels
+// (A_PACKED); row p of the first block's B is at bt + p * NR (packed) or bt + p * ldb (in place), the
+// second block's (PANELS == 2, packed only) one panel further, k * NR floats on.
+// A rows past m are clamped to m - 1: they compute discarded values and never read out of range; a
+// second block past n reads the first block's panel again and is not stored.
+inline void cpu_tile(const int m, const int n, const int k, const int it, const int jt, const int jb,
+                     __global const float *a, const int lda, __global const float *bt, const int ldb,
+                     __global float *c, const int ldc, const float alpha, const float beta,
+                     __global const float *bias C_GEO_PARAMS)
+{
+    const int i0 = it * MR;
+    const int j0 = jt * NR;
+#if B_PACKED
+#define B_ROW(p) (bt + (size_t)(p) * NR)
+#else
+#define B_ROW(p) (bt + (size_t)(p) * ldb)
+#endif
+    floatNR acc[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+#if PANELS == 2
+    const bool second = j0 + NR < n;
+    __global const float *bt2 = second ? bt + (size_t)k * NR : bt;
+    floatNR acc2[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) acc2[r] = (floatNR)(0.0f);
+// two B vectors per A broadcast: 2 * MR FMAs for MR + 2 loads (one B vector per MR FMAs left the loads,
+// not the FMAs, as the bound on AVX-512)
+#define FMA_ROW(r, av, p) { const float a_ = (av); acc[r] = fma((floatNR)(a_), bv, acc[r]); \
+                            acc2[r] = fma((floatNR)(a_), bv2, acc2[r]); }
+#define LOAD_B(p) const floatNR bv = VLOADNR(0, B_ROW(p)); const floatNR bv2 = VLOADNR(0, bt2 + (size_t)(p) * NR);
+#else
+#define FMA_ROW(r, av, p) acc[r] = fma((floatNR)(av), bv, acc[r]);
+#define LOAD_B(p) const floatNR bv = VLOADNR(0, B_ROW(p));
+#endif
+#if A_PACKED
+    a += (size_t)it * k * MR;
+#pragma unroll UNROLL
+    for (int p = 0; p < k; ++p) {
+        LOAD_B(p)
+#pragma unroll
+        for (int r = 0; r < MR; ++r) FMA_ROW(r, a[p * MR + r], p)
+    }
+#else
+#if TRANS_A
+#error "gemm_cpu reads A rows in place only when TRANS_A == 0; pack A otherwise"
+#endif
+    __global const float *arow[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) arow[r] = a + (size_t)min(i0 + r, m - 1) * lda;
+#pragma unroll UNROLL
+    for (int p = 0; p < k; ++p) {
+        LOAD_B(p)
+#pragma unroll
+        for (int r = 0; r < MR; ++r) FMA_ROW(r, arow[r][p], p)
+    }
+#endif
+#undef B_ROW
+#undef FMA_ROW
+#undef LOAD_B
+    store_block(acc, m, n, i0, j0, jb, c, ldc, alpha, beta, bias C_GEO_ARGS);
+#if PANELS == 2
+    if (second) store_block(acc2, m, n, i0, j0 + NR, j0 + NR, c, ldc, alpha, beta, bias C_GEO_ARGS);
+#endif
+}
+
+// One work-item per C tile. Global (ceil(m/MR) * ceil(n/(NR*PANELS)), batch). B: panels from gemm_pack_b
 // (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place (a small B that stays in
 // cache); then the last tile is shifted left to end at column n and stores only its new columns,
 // so each element has one writer.
@@ -439,7 +481,7 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
                        const float alpha, const float beta,
                        __global const float *bias, const int bias_offset, const int band C_GEO_PARAMS)
 {
-    const int mt = (m + MR - 1) / MR, nt = (n + NR - 1) / NR;
+    const int mt = (m + MR - 1) / MR, nt = (n + NR * PANELS - 1) / (NR * PANELS);  // nt: tile columns
     const int tile = get_global_id(0);
     const int batch = get_global_id(1);
     if (tile >= mt * nt) return;
@@ -447,7 +489,7 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
     const int rows_in_band = min(band, mt - band_start);
     const int in_band = tile - band_start * nt;
     const int it = band_start + in_band % rows_in_band;
-    const int jt = in_band / rows_in_band;
+    const int jt = in_band / rows_in_band * PANELS;  // the tile's first panel
 #if B_PACKED
     const int jb = jt * NR;
     b += (size_t)batch * stride_b + (size_t)jt * k * NR;
@@ -462,11 +504,11 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
              c + c_offset + (size_t)batch * stride_c, ldc, alpha, beta, bias + bias_offset C_GEO_ARGS);
 }
 
-// One work-item per column strip of C (NR columns, all m rows). Global (ceil(n/NR), batch). The
-// work-item first copies its strip of op(B) into its own NR-wide panel of `bp` (laid out as
-// gemm_pack_b's, stride_bp per batch entry), then runs every tile of the strip on it while it is
-// in cache: packing costs no separate pass over memory. For an A small enough to stay in cache.
-// Built only with B_PACKED == 1.
+// One work-item per column strip of C (NR * PANELS columns, all m rows). Global
+// (ceil(n/(NR*PANELS)), batch). The work-item first copies its strip of op(B) into its own NR-wide
+// panels of `bp` (laid out as gemm_pack_b's, stride_bp per batch entry), then runs every tile of the
+// strip on them while they are in cache: packing costs no separate pass over memory. For an A small
+// enough to stay in cache. Built only with B_PACKED == 1.
 #if B_PACKED
 __kernel void gemm_cpu_strip(const int m, const int n, const int k,
                              __global const float *a, const int a_offset, const int lda, const int stride_a,
@@ -476,17 +518,21 @@ __kernel void gemm_cpu_strip(const int m, const int n, const int k,
                              const float alpha, const float beta,
                              __global const float *bias, const int bias_offset B_GEO_PARAMS C_GEO_PARAMS)
 {
-    const int jt = get_global_id(0);
+    const int jt = get_global_id(0) * PANELS;  // the strip's first panel
     const int batch = get_global_id(1);
     const int mt = (m + MR - 1) / MR;
     if (jt * NR >= n) return;
     b += b_offset + (size_t)batch * stride_b;
     bp += (size_t)batch * stride_bp + (size_t)jt * k * NR;
+    for (int q = 0; q < PANELS && (jt + q) * NR < n; ++q) {
+        __global float *panel = bp + (size_t)q * k * NR;
 #if IMPLICIT_B
-    pack_b_block(b, ldb, n, 0, k, jt * NR, bp B_GEO_ARGS);  // the whole strip: its divisions paid once
+        pack_b_block(b, ldb, n, 0, k, (jt + q) * NR, panel B_GEO_ARGS);  // the whole panel: divisions paid once
 #else
-    for (int p0 = 0; p0 < k; p0 += NR) pack_b_block(b, ldb, n, p0, min(NR, k - p0), jt * NR, bp + p0 * NR);
+        for (int p0 = 0; p0 < k; p0 += NR)
+            pack_b_block(b, ldb, n, p0, min(NR, k - p0), (jt + q) * NR, panel + p0 * NR);
 #endif
+    }
     a += a_offset + (size_t)batch * stride_a;
     c += c_offset + (size_t)batch * stride_c;
     bias += bias_offset;

@@ -34,6 +34,12 @@ FORCED = {
                                                  "pack_b": False, "swap": True},
     "cpu_strip": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "pack_a": False,
                                                "strip": True, "swap": ta and tb, "local": 2},
+    "cpu_wide": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 8, "NR": 16, "UNROLL": 2, "PANELS": 2,
+                                              "pack_a": ta, "band": 3},
+    "cpu_wide_swapped": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 8, "NR": 16, "UNROLL": 2, "PANELS": 2,
+                                                      "pack_a": False, "pack_b": True, "swap": True},
+    "cpu_strip_wide": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 6, "NR": 16, "UNROLL": 4, "PANELS": 2,
+                                                    "pack_a": False, "strip": True, "local": 2},
     "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True,
                                                    "local": 3, "band": 2},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
@@ -127,6 +133,12 @@ CASES = [
     ("cpu_swapped", True, False, E_TN),                   # 1 0 1 (B read in place when m >= NR)
     ("cpu_strip", False, False, E_NN),                    # 0 1 0, B panels packed by the tile kernel
     ("cpu_strip", True, True, E_TT),                      # 0 1 1
+    ("cpu_wide", False, False, E_NN),                     # 0 1 0, two 16-wide blocks per tile (PANELS 2)
+    ("cpu_wide", True, False, E_TN),                      # 1 1 0, A packed transposed with MR 8
+    ("cpu_wide", True, True, ("m", 3, 0.2, 0.7, -0.5)),   # 1 1 0 (ELU)
+    ("cpu_wide_swapped", False, True, E_NT),              # 0 1 1, transposed stores of both blocks
+    ("cpu_strip_wide", False, False, E_NN),               # 0 1 0, a strip packs two panels
+    ("cpu_strip_wide", True, False, E_TN),
     ("cpu_packed_a8", False, False, ("m", 6, 0.0, 0.7, -0.5)),  # 1 1 0, A packed as stored, MR 4 NR 8 (tanh)
     ("tiled", False, False, ("n", 5, 0.0, 0.7, -0.5)),    # sigmoid
     ("tiled", True, True, ("m", 2, 0.1, 1.0, 0.0)),
@@ -186,7 +198,7 @@ IMPLICIT_CASES = shapes(
 )
 
 
-@pytest.mark.parametrize("variant", ["auto", "cpu", "cpu_strip", "cpu_packed_a8"])
+@pytest.mark.parametrize("variant", ["auto", "cpu", "cpu_strip", "cpu_wide", "cpu_strip_wide", "cpu_packed_a8"])
 @pytest.mark.parametrize("layout", ["per-image", "batch-major", "nchw"])
 @pytest.mark.parametrize("case", IMPLICIT_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
 def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, layout, variant):
