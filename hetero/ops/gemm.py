@@ -27,6 +27,13 @@ _STRIP_MAX_TILE_ROWS = 16
 _STRIP_MAX_PANEL_BYTES = 512 * 1024
 _CPU_WG = 16  # tiles per work-group: one tile per work-group lost up to 25% to scheduling with 2 threads
 _SUM_WG = 16
+# Split-k on CPUs: a GEMM with fewer C tiles than this (MR x 2NR each) and k of at least _SPLIT_K_MIN_K runs
+# as slices of k side by side, then sums them (LeNet-5's conv1 weight gradient, 6 x 25 with k = 50176:
+# its 2 tiles kept one core busy for 474 us).
+_SPLIT_K_MAX_TILES = 32
+_SPLIT_K_MIN_K = 2048
+_SPLIT_K_MIN_SLICE = 256
+_SPLIT_K_WORK_ITEMS = 64
 # see _launch; per device, weakly, so a Device that is dropped (hetero bench makes fresh ones) is freed
 _KERNELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
@@ -177,6 +184,17 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
         raise ValueError(f"gemm: unknown activation id {act}")
     if m == 0 or n == 0 or batch == 0:
         return
+    splits = _k_splits(dev, m, n, k) if (implicit_b is None and c_images is None and batch == 1 and beta == 0.0
+                                         and bias is None and act == 0 and ldc == n) else 1
+    if splits > 1:
+        # slice s of k: A's columns / B's rows from s * ks on, each batch entry writing a partial C
+        ks = k // splits
+        partial = empty((splits * m * n,), np.float32, dev)
+        launch_gemm(dev, m, n, ks, a, a_offset, lda, trans_a, b, b_offset, ldb, trans_b, partial, 0, n,
+                    alpha=alpha, batch=splits, stride_a=ks * lda if trans_a else ks,
+                    stride_b=ks if trans_b else ks * ldb, stride_c=m * n)
+        launch_sum_rows(dev, splits, m * n, partial, 0, m * n, c, c_offset)
+        return
     # k == 0 reads neither A nor B (C = act(beta * C + bias)): the naive kernel needs no packing for it.
     if k == 0:
         cfg = {"variant": "naive"}
@@ -208,6 +226,18 @@ def launch_gemm(dev: Device, m: int, n: int, k: int,
                 i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     else:
         raise ValueError(f"gemm: gemm_config gave an unknown variant {variant!r}")
+
+
+def _k_splits(dev: Device, m: int, n: int, k: int) -> int:
+    """How many slices of k a plain CPU GEMM with few tiles runs side by side (1: none); slices are equal,
+    so the count divides k."""
+    if dev.type != "cpu" or k < _SPLIT_K_MIN_K:
+        return 1
+    tiles = min(-(-m // 8) * -(-n // 32), -(-n // 8) * -(-m // 32))  # MR 8 x 2 panels, either orientation
+    if tiles >= _SPLIT_K_MAX_TILES:
+        return 1
+    want = min(-(-_SPLIT_K_WORK_ITEMS // tiles), k // _SPLIT_K_MIN_SLICE)
+    return next((s for s in range(want, 1, -1) if k % s == 0), 1)
 
 
 def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a_args: tuple, b_args: tuple,

@@ -270,6 +270,43 @@ def test_image_split_c_needs_an_implicit_b_and_room(dev):
                     c_images=(16, 48))
 
 
+@pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "tn", "nt", "tt"])
+@pytest.mark.parametrize("m,n,k,splits", [(6, 25, 512, 32), (16, 9, 509, 1), (64, 128, 512, 1)])
+def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
+    """Thin GEMMs with a long k run as k slices side by side, summed after (thresholds lowered here so the
+    simulator stays fast): 509 is prime, so no equal slices; 64 x 128 has enough tiles without."""
+    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_K", 256)
+    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_SLICE", 16)
+    sums = []
+    real_sum = gemm_mod.launch_sum_rows
+    monkeypatch.setattr(gemm_mod, "launch_sum_rows", lambda dev, rows, *a: sums.append(rows) or real_sum(dev, rows, *a))
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    c = hetero.tensor(np.full(m * n + 4, SENTINEL, np.float32), device=dev)
+    launch_gemm(dev, m, n, k, hetero.tensor(a, device=dev), 0, a.shape[1], ta, hetero.tensor(b, device=dev), 0,
+                b.shape[1], tb, c, 2, n, alpha=0.5)
+    expected = 0.5 * ((a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64))
+    out = c.numpy()
+    assert np.all(out[:2] == SENTINEL) and np.all(out[-2:] == SENTINEL)
+    assert_close(out[2:-2].reshape(m, n), expected, what=f"split-k gemm {m}x{n}x{k}")
+    if dev.type == "cpu":
+        assert sums == ([splits] if splits > 1 else [])
+
+
+def test_split_k_keeps_epilogues_whole(dev, monkeypatch):
+    """beta, a bias, an activation or a strided C keep the GEMM in one piece (they apply to the whole sum)."""
+    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_K", 256)
+    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_SLICE", 16)
+    assert gemm_mod._k_splits(dev, 6, 25, 512) == (32 if dev.type == "cpu" else 1)
+    sums = []
+    monkeypatch.setattr(gemm_mod, "launch_sum_rows", lambda *a: sums.append(a))
+    buf = hetero.zeros((6 * 512 + 25 * 512 + 8 * 25,), device=dev)
+    for kwargs in ({"beta": 1.0}, {"bias": buf, "bias_axis": "n"}, {"act": 1}):
+        launch_gemm(dev, 6, 25, 512, buf, 0, 512, False, buf, 0, 25, False, buf, 0, 25, **kwargs)
+    launch_gemm(dev, 6, 25, 512, buf, 0, 512, False, buf, 0, 25, False, buf, 0, 26)
+    assert sums == []
+
+
 def test_k_zero_gives_epilogue_of_zero(dev, rng):
     _run(dev, rng, 5, 6, 0, False, False, **{**_epilogue(E_NN), "beta": 0.5})
 
