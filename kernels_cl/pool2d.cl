@@ -258,6 +258,18 @@ __kernel void global_avg_pool2d_forward(__global const float *x, __global float 
     if (l == 0) y[plane] = part[0] / (float)HW;
 }
 
+// Small planes (HW up to a few hundred): one work-item per plane, a plain loop. A work-group per
+// plane cost ~0.2 us per group on PoCL (3.4 ms for resnet18's 16384 planes of 4x4).
+__kernel void global_avg_pool2d_small(__global const float *x, __global float *y, const int HW, const int planes)
+{
+    const int plane = get_global_id(0);
+    if (plane >= planes) return;
+    x += (size_t)plane * HW;
+    float acc = 0.0f;
+    for (int i = 0; i < HW; ++i) acc += x[i];
+    y[plane] = acc / (float)HW;
+}
+
 __kernel void global_avg_pool2d_backward(__global const float *gy, __global float *gx, const int HW,
                                          const int total)
 {

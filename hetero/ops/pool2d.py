@@ -19,6 +19,10 @@ from ..tensor import Tensor, empty, zeros
 _INT_MAX = 2**31 - 1
 _POOL_MAX, _POOL_AVG, _POOL_ADAPTIVE, _POOL_GLOBAL = 0, 1, 2, 3
 _GLOBAL_WG = 64  # work-group size of the global average reduction (tuning knob, a power of two)
+# Planes up to this many pixels are averaged by one work-item each (global_avg_pool2d_small), larger ones
+# by a work-group each.
+_GLOBAL_SMALL_HW = 256
+_SMALL_WG = 64
 
 
 class Geometry(NamedTuple):
@@ -231,11 +235,15 @@ def _global_kernel(dev: Device, name: str) -> tuple[cl.Kernel, int]:
 
 
 def adaptive_avg_pool2d_forward(x: Tensor, out_hw: tuple[int, int]) -> Tensor:
-    """Launch adaptive average pooling; a 1x1 output is a per-plane work-group reduction."""
+    """Launch adaptive average pooling; a 1x1 output is a per-plane sum (a work-item or a work-group each)."""
     dev = x.device
     h, w = x.shape[-2:]
     out = empty(x.shape[:-2] + out_hw, np.float32, dev)
-    if out_hw == (1, 1):
+    if out_hw == (1, 1) and h * w <= _GLOBAL_SMALL_HW:
+        k = dev.kernel("pool2d.cl", "global_avg_pool2d_small", {"POOL": _POOL_GLOBAL})
+        dev.launch(k, (-(-out.size // _SMALL_WG) * _SMALL_WG,), (_SMALL_WG,), x, out, np.int32(h * w),
+                   np.int32(out.size))
+    elif out_hw == (1, 1):
         k, wg = _global_kernel(dev, "global_avg_pool2d_forward")
         dev.launch(k, (out.size * wg,), (wg,), x, out, np.int32(h * w))
     else:

@@ -45,9 +45,9 @@ AVG_CASES = shapes(
 
 # (input shape, output_size)
 ADAPTIVE_CASES = shapes(
-    [((2, 3, 9, 11), 1),              # global average: the work-group reduction
+    [((2, 3, 9, 11), 1),              # global average of small planes: a work-item each
      ((1, 64, 7, 7), (1, 1)),
-     ((2, 3, 17, 19), 1),             # H * W = 323 > the work-group size: strided partial sums
+     ((2, 3, 17, 19), 1),             # H * W = 323: a work-group each, strided partial sums
      ((1, 1, 1, 1), 1),
      ((2, 3, 9, 11), (4, 5)),         # bins of unequal size that overlap
      ((2, 3, 9, 11), (13, 3)),        # more output rows than input rows
@@ -55,7 +55,7 @@ ADAPTIVE_CASES = shapes(
      ((2, 5, 7, 7), 7),               # identity
      ((1, 1, 1, 1), (2, 3)),
      ((4, 6, 5), (2, 2))],            # unbatched
-    [((1, 2, 5, 6), 1), ((1, 2, 5, 6), (2, 4))],
+    [((1, 2, 5, 6), 1), ((1, 1, 17, 16), 1), ((1, 2, 5, 6), (2, 4))],
 )
 
 
