@@ -198,8 +198,10 @@ IMPLICIT_CASES = shapes(
 )
 
 
-@pytest.mark.parametrize("variant", ["auto", "cpu", "cpu_strip", "cpu_wide", "cpu_strip_wide", "cpu_packed_a8"])
-@pytest.mark.parametrize("layout", ["per-image", "batch-major", "nchw"])
+# Under the simulator: one variant per kernel configuration ("auto": two-block tiles), the layouts conv2d uses.
+@pytest.mark.parametrize("variant", shapes(["auto", "cpu", "cpu_strip", "cpu_wide", "cpu_strip_wide", "cpu_packed_a8"],
+                                           ["auto", "cpu_strip", "cpu_strip_wide", "cpu_packed_a8"]))
+@pytest.mark.parametrize("layout", shapes(["per-image", "batch-major", "nchw"], ["per-image", "nchw"]))
 @pytest.mark.parametrize("case", IMPLICIT_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
 def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, layout, variant):
     from hetero.ops.conv2d import _implicit_cols, conv2d_geometry
@@ -271,12 +273,12 @@ def test_image_split_c_needs_an_implicit_b_and_room(dev):
 
 
 @pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "tn", "nt", "tt"])
-@pytest.mark.parametrize("m,n,k,splits", [(6, 25, 512, 32), (16, 9, 509, 1), (64, 128, 512, 1)])
+@pytest.mark.parametrize("m,n,k,splits",
+                         shapes([(6, 25, 512, 32), (16, 9, 510, 3)], [(6, 25, 512, 32), (16, 9, 48, 3)]))
 def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
-    """Thin GEMMs with a long k run as k slices side by side, summed after (thresholds lowered here so the
-    simulator stays fast): 509 is prime, so no equal slices; 64 x 128 has enough tiles without."""
-    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_K", 256)
-    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_SLICE", 16)
+    """A GEMM run as equal k slices side by side (batch entries with strided A and B), then summed; the
+    split is forced so that every device, the simulator too, runs it."""
+    monkeypatch.setattr(gemm_mod, "_k_splits", lambda dev, m_, n_, k_: splits)
     sums = []
     real_sum = gemm_mod.launch_sum_rows
     monkeypatch.setattr(gemm_mod, "launch_sum_rows", lambda dev, rows, *a: sums.append(rows) or real_sum(dev, rows, *a))
@@ -289,21 +291,26 @@ def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
     out = c.numpy()
     assert np.all(out[:2] == SENTINEL) and np.all(out[-2:] == SENTINEL)
     assert_close(out[2:-2].reshape(m, n), expected, what=f"split-k gemm {m}x{n}x{k}")
-    if dev.type == "cpu":
-        assert sums == ([splits] if splits > 1 else [])
+    assert sums == [splits]
 
 
-def test_split_k_keeps_epilogues_whole(dev, monkeypatch):
-    """beta, a bias, an activation or a strided C keep the GEMM in one piece (they apply to the whole sum)."""
-    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_K", 256)
-    monkeypatch.setattr(gemm_mod, "_SPLIT_K_MIN_SLICE", 16)
-    assert gemm_mod._k_splits(dev, 6, 25, 512) == (32 if dev.type == "cpu" else 1)
+def test_when_k_is_split(dev, monkeypatch):
+    """Only thin GEMMs with a long k on CPUs, in equal slices; beta, a bias, an activation or a strided C
+    keep the GEMM in one piece (they apply to the whole sum)."""
+    cpu = dev.type == "cpu"
+    assert gemm_mod._k_splits(dev, 6, 25, 50176) == (64 if cpu else 1)  # LeNet-5's conv1 weight gradient
+    assert gemm_mod._k_splits(dev, 150, 16, 6400) == (5 if cpu else 1)  # 10 tiles: 7 slices wanted, 5 divide k
+    assert gemm_mod._k_splits(dev, 6, 25, 2053) == 1  # prime: no equal slices
+    assert gemm_mod._k_splits(dev, 6, 25, 1024) == 1  # k too short
+    assert gemm_mod._k_splits(dev, 64, 128, 8192) == 1  # enough tiles to keep the cores busy
+    monkeypatch.setattr(gemm_mod, "_k_splits", lambda *a: 4)
     sums = []
     monkeypatch.setattr(gemm_mod, "launch_sum_rows", lambda *a: sums.append(a))
-    buf = hetero.zeros((6 * 512 + 25 * 512 + 8 * 25,), device=dev)
-    for kwargs in ({"beta": 1.0}, {"bias": buf, "bias_axis": "n"}, {"act": 1}):
-        launch_gemm(dev, 6, 25, 512, buf, 0, 512, False, buf, 0, 25, False, buf, 0, 25, **kwargs)
-    launch_gemm(dev, 6, 25, 512, buf, 0, 512, False, buf, 0, 25, False, buf, 0, 26)
+    a, b = hetero.zeros((6 * 64,), device=dev), hetero.zeros((64 * 25,), device=dev)
+    c, bias = hetero.zeros((6 * 26,), device=dev), hetero.zeros((25,), device=dev)
+    for kwargs in ({"beta": 1.0}, {"bias": bias, "bias_axis": "n"}, {"act": 1}):
+        launch_gemm(dev, 6, 25, 64, a, 0, 64, False, b, 0, 25, False, c, 0, 25, **kwargs)
+    launch_gemm(dev, 6, 25, 64, a, 0, 64, False, b, 0, 25, False, c, 0, 26)
     assert sums == []
 
 
