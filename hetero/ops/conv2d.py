@@ -40,9 +40,9 @@ _REDUCE_WG = 64  # REDUCE_WG in conv2d.cl
 # Devices whose forward GEMMs read the columns from the image (the CPU GEMM path packs B anyway; measured on
 # PoCL, 2-core Zen: resnet18 inference x1.5, lenet5 x1.3).
 _IMPLICIT_COLS_TYPES = ("cpu",)
-# The CPU GEMM's tile width (NR in gemm_config): implicit-GEMM convolutions whose output pixels per image are
-# a multiple of it run one GEMM per image, the others one GEMM over all images' pixels.
-_IMPLICIT_TILE_COLUMNS = 16
+# The CPU GEMM's tile width (two 16-wide blocks, gemm_config): implicit-GEMM convolutions whose output pixels
+# per image are a multiple of it run one GEMM per image, the others one GEMM over all images' pixels.
+_IMPLICIT_TILE_COLUMNS = 32
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows): measured in one process, resnet18 (C >= 64) training +5%, LeNet-5's conv2 (C = 6) -17%.
 _DX_CONV_MIN_CHANNELS = 64
@@ -334,7 +334,7 @@ def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act
         # Written straight into NCHW, no transpose: per image (a batch entry each) when P fills whole
         # tiles, else one GEMM whose columns are the pixels of all the chunk's images (c_images): 7x7
         # outputs per image left 15 of every 64 columns padding (resnet18's 256-channel convs: 280 ->
-        # 350 GFLOP/s), while whole-tile P ran ~5% faster per image (512 channels, 4x4).
+        # 350 GFLOP/s) and 4x4 ones half of every 32-column tile (512 channels: 245 -> 470).
         implicit = _implicit_cols(geo)
         per_image = geo.p % _IMPLICIT_TILE_COLUMNS == 0
         for n0 in range(0, geo.n, nb_max):

@@ -100,7 +100,9 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         # MR + 1, which left the loads as the bound (measured, 2-core Zen AVX-512, 2048^3: 347 -> 468
         # GFLOP/s, 90% of the FMA peak). MR = 8 fits channel counts (64, 96, 128, ...) exactly and ran
         # a little faster than 6 or 12; UNROLL 2 as fast as 4, with a smaller program.
-        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 2, "PANELS": 2, "local": _CPU_WG, "band": band,
+        # One block where there is one panel (a 16-column problem would compute a discarded second).
+        panels = 2 if _up(kn, nr) // nr >= 2 else 1
+        return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": 2, "PANELS": panels, "local": _CPU_WG, "band": band,
                 "pack_a": False, "pack_b": pack_b, "swap": swap, "strip": strip}
     small = min(m, n) <= 32
     return {"variant": "tiled", "TSM": 32 if small else 64, "TSN": 32 if small else 64, "TSK": 16,
