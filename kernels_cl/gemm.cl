@@ -148,21 +148,8 @@ __kernel void gemm_naive(const int m, const int n, const int k,
 #if PANELS == 2 && !B_PACKED
 #error "PANELS == 2 needs B_PACKED: the second block is read from the next packed panel"
 #endif
-#if NR == 16
-#define floatNR float16
-#define intNR int16
-#define VLOADNR vload16
-#define VSTORENR vstore16
-#define LANES_NR (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-#elif NR == 8
-#define floatNR float8
-#define intNR int8
-#define VLOADNR vload8
-#define VSTORENR vstore8
-#define LANES_NR (int8)(0, 1, 2, 3, 4, 5, 6, 7)
-#else
-#error "NR must be 8 or 16"
-#endif
+// the NR-wide vector types, and the implicit B columns
+#include "col_block.h"
 
 // Panels of op(A): [ceil(m/MR)][k][MR], zero-padded past m. Each work-item packs PACK_K columns p of
 // one panel. With TRANS_A a panel row is MR contiguous floats of a stored row, and the global size is
@@ -220,78 +207,12 @@ __kernel void gemm_pack_a(const int m, const int k,
 }
 
 #if IMPLICIT_B
-// Rows p0 .. p0+np-1 (any np) of columns j0 .. j0+NR-1 of a convolution's column matrix, zero past n,
-// into dst with row stride NR, read from the image: `b` points at channel 0 (of this group) of image 0,
-// images geo_img floats apart, geo_h x geo_w pixels per channel; k rows in all. Row p is the tap
-// (channel c, kh, kw), p = (c * COL_KH + kh) * COL_KW + kw; column j is the output pixel j % geo_p
-// (geo_ow per row) of image j / geo_p. The divisions are paid once per column; the taps are then walked
-// incrementally, the NR columns side by side as vectors.
-// At stride 1 the columns of one output row read neighbouring image elements, so when the NR columns
-// lie in at most two output rows a tap is two vector loads (the first row's lanes from the first, the
-// others from the second) and a select, lanes outside the image masked to 0; both loads stay between b
-// and the end of the last image's channels, else (and at other strides) each column loads its element,
-// or element 0 for an out-of-image tap, and a select gives 0 there (branch-free, so it vectorises).
-// Gathering every tap instead cost ~40% of a strip's time for 64-channel 3x3 convolutions.
+// Rows p0 .. p0+np-1 of the NR columns from j0 of a convolution's column matrix, read from the image
+// (col_block.h), into a panel (row stride NR).
 inline void pack_b_block(__global const float *b, const int ldb, const int n, const int k, const int p0,
                          const int np, const int j0, __global float *dst B_GEO_PARAMS)
 {
-    const intNR j = j0 + LANES_NR;
-    const intNR col_in = j < n;
-    const intNR jc = min(j, (intNR)(n - 1));  // a vector bound: Oclgrind 21.10 gets min(intN, int) wrong
-    const intNR img = jc / geo_p;
-    const intNR pix = jc - img * geo_p;
-    const intNR oh = pix / geo_ow;
-    const intNR h0 = oh * COL_SH - COL_PH;
-    const intNR w0 = (pix - oh * geo_ow) * COL_SW - COL_PW;
-    const intNR origin = img * geo_img + h0 * geo_w + w0;  // the tap (0, 0, 0), maybe outside the image
-    int c = p0 / (COL_KH * COL_KW);
-    int kh = (p0 - c * (COL_KH * COL_KW)) / COL_KW;
-    int kw = p0 - c * (COL_KH * COL_KW) - kh * COL_KW;
-#if COL_SW == 1
-    // lanes [0, len) lie in lane 0's output row; lanes from len on in the next row, from origin_next
-    const int len = min(NR, geo_ow - (pix.s0 - oh.s0 * geo_ow));
-    const intNR first = LANES_NR < len;
-    const int j_next = min(j0 + len, n - 1);
-    const int img_next = j_next / geo_p;
-    const int pix_next = j_next - img_next * geo_p;
-    const int oh_next = pix_next / geo_ow;
-    const int origin_next = img_next * geo_img + (oh_next * COL_SH - COL_PH) * geo_w
-                            + (pix_next - oh_next * geo_ow) - COL_PW;
-    const bool two = all(first | ((img == img_next) & (oh == oh_next)));
-    // lane q >= len reads shift_next + q (+ tap); with one row the second load repeats the first
-    const int shift_next = len == NR ? origin.s0 : origin_next - len;
-    const int limit = ((n - 1) / geo_p) * geo_img + k / (COL_KH * COL_KW) * geo_h * geo_w;
-#else
-    const bool two = false;
-    const int shift_next = 0, limit = 0;
-    const intNR first = (intNR)(-1);
-#endif
-    for (int pp = 0; pp < np; ++pp) {
-        const intNR ih = h0 + kh * COL_DH;
-        const intNR iw = w0 + kw * COL_DW;
-        const intNR in = col_in & (ih >= 0) & (ih < geo_h) & (iw >= 0) & (iw < geo_w);
-        const int tap = (c * geo_h + kh * COL_DH) * geo_w + kw * COL_DW;  // offset from a column's origin
-        const int at_first = origin.s0 + tap, at_next = shift_next + tap;
-        floatNR v;
-        if (two && min(at_first, at_next) >= 0 && max(at_first, at_next) + NR <= limit) {
-            v = select(VLOADNR(0, b + at_next), VLOADNR(0, b + at_first), first);
-        } else {
-            int at[NR];
-            float t[NR];
-            VSTORENR(select((intNR)(0), origin + tap, in), 0, at);
-#pragma unroll
-            for (int q = 0; q < NR; ++q) t[q] = b[at[q]];
-            v = VLOADNR(0, t);
-        }
-        VSTORENR(select((floatNR)(0.0f), v, in), pp, dst);
-        if (++kw == COL_KW) {
-            kw = 0;
-            if (++kh == COL_KH) {
-                kh = 0;
-                ++c;
-            }
-        }
-    }
+    col_block(b, n, k, p0, np, j0, dst, NR, NR, geo_h, geo_w, geo_ow, geo_p, geo_img);
 }
 #else
 // Rows p0 .. p0+np-1 (np <= NR) of op(B)'s columns j0 .. j0+NR-1, zero past n, into dst with row

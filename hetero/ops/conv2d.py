@@ -5,7 +5,8 @@ B packing reads it straight from the image, so no column matrix is written and r
 (_use_implicit_cols), and it stores NCHW directly: per image, or with columns over all images of a chunk
 (launch_gemm's c_images) when a per-image GEMM would leave tiles part empty. Neither layout below is
 needed there. GPUs keep im2col + the tiled GEMM, which has no implicit operand. The weight gradient
-still unfolds with im2col: there gemm_config swaps the operands and the columns become A, read in place.
+still unfolds with im2col (on CPUs im2col_block, the implicit packing's vector loads): there gemm_config
+swaps the operands and the columns become A, read in place.
 
 Layouts of the column matrices fed to the GEMMs (see kernels_cl/conv2d.cl):
 - per-image  [nb, R, P]: one GEMM batched over the images (stride = R*P); no transpose of the output.
@@ -46,6 +47,10 @@ _IMPLICIT_TILE_COLUMNS = 32
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows): measured in one process, resnet18 (C >= 64) training +5%, LeNet-5's conv2 (C = 6) -17%.
 _DX_CONV_MIN_CHANNELS = 64
+# im2col_block (CPU): columns (NR in conv2d.cl) and rows (IM2COL_ROWS) per work-item, work-group width.
+_IM2COL_COLS = 16
+_IM2COL_ROWS = 64
+_IM2COL_WG = 16
 # Fixed work-group width: PoCL compiles a kernel once per local size, so letting the driver pick one per
 # global size would recompile for every new shape.
 _WG = 64
@@ -285,6 +290,14 @@ def _unfold(x: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> _Mat
         return cols
     rows = geo.c * geo.taps
     cols = _empty_mat(dev, rows, nb, geo.p, layout)
+    if layout == "batch" and dev.type in _IMPLICIT_COLS_TYPES:
+        # the CPU variant: NR columns x _IM2COL_ROWS rows per work-item, as vectors (see conv2d.cl)
+        args = (x, np.int32(n0 * geo.c * geo.h * geo.w), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w),
+                np.int32(geo.ow), np.int32(geo.p), np.int32(nb * geo.p), cols.buf, np.int32(cols.ld))
+        blocks = -(-nb * geo.p // _IM2COL_COLS)
+        dev.launch(_kernel(dev, "im2col_block", geo.col_defines(), args),
+                   (-(-blocks // _IM2COL_WG) * _IM2COL_WG, -(-rows // _IM2COL_ROWS)), (_IM2COL_WG, 1), *args)
+        return cols
     _launch(dev, "im2col", geo.col_defines(), geo.c * geo.p, nb, x, np.int32(n0), np.int32(geo.c),
             np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), cols.buf, np.int32(cols.ld),
             np.int32(cols.img))
