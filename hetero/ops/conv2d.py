@@ -269,8 +269,8 @@ def _gemm_cols(layout: str, nb: int, p: int) -> tuple[int, int]:
 
 def _swap01(dev: Device, src, src_off: int, dst, dst_off: int, a: int, b: int, p: int) -> None:
     """dst[b][a][p] = src[a][b][p]: NCHW <-> CNHW for one chunk."""
-    _launch(dev, "swap01", _defines(), b * p, a, src, np.int32(src_off), dst, np.int32(dst_off),
-            np.int32(a), np.int32(b), np.int32(p))
+    _launch(dev, "swap01", _defines(), b * -(-p // 16), a, src, np.int32(src_off), dst, np.int32(dst_off),
+            np.int32(a), np.int32(b), np.int32(p))  # 16 pixels per work-item (see conv2d.cl)
 
 
 def _nchw_view(t: Tensor, n0: int, channels: int, p: int) -> _Mat:
@@ -427,7 +427,7 @@ def _dx_by_convolution(dev: Device, geo: ConvGeometry) -> bool:
 def _dx_convolution(g: Tensor, w: Tensor, geo: ConvGeometry) -> Tensor:
     dev = g.device
     wt = empty((geo.c, geo.oc, geo.kh, geo.kw), np.float32, dev)
-    _launch(dev, "flip_transpose", _defines(), geo.c * geo.taps, geo.oc, w, wt, np.int32(geo.oc), np.int32(geo.c),
+    _launch(dev, "flip_transpose", _defines(), geo.c, geo.oc, w, wt, np.int32(geo.oc), np.int32(geo.c),
             np.int32(geo.kh), np.int32(geo.kw))
     return conv2d_forward(g, wt, None, 1, (geo.kh - 1 - geo.pad_t, geo.kw - 1 - geo.pad_l), 1, 1)
 
