@@ -99,6 +99,57 @@ __kernel void im2col_block(__global const float *x, const int x_offset, const in
               row_stride, min(NR, ncols - j0), H, W, OW, P, C * H * W);
 }
 
+// CPU col2im at stride 1 from batch-major column gradients (row r at r * row_stride, image nl's columns
+// from nl * OH*OW): global (ceil(H * ceil(W/NR) / 16) * 16, C, nb). A work-item sums the KH*KW taps
+// of NR neighbouring pixels of one dx row; at stride 1 their entries in a tap's row are NR neighbouring
+// columns, so each tap is one vector load, lanes outside the output masked (the per-pixel col2im below
+// branches per tap and gathers). `total`: the floats in cols, which every vector load stays within.
+#if COL_SH == 1 && COL_SW == 1
+__kernel void col2im_block(__global const float *cols, const int row_stride, const int total, const int n0,
+                           const int C, const int H, const int W, const int OH, const int OW, __global float *dx)
+{
+    const int wblocks = (W + NR - 1) / NR;
+    const int idx = get_global_id(0);
+    const int c = get_global_id(1);
+    const int nl = get_global_id(2);
+    if (idx >= H * wblocks) return;
+    const int h = idx / wblocks;
+    const int w0 = (idx - h * wblocks) * NR;
+    const intNR w = w0 + LANES_NR;
+    const size_t base = (size_t)c * COL_KH * COL_KW * row_stride + (size_t)nl * OH * OW;
+    floatNR acc = (floatNR)(0.0f);
+#pragma unroll
+    for (int kh = 0; kh < COL_KH; ++kh) {
+        const int oh = h + COL_PH - kh * COL_DH;
+        if (oh < 0 || oh >= OH) continue;
+#pragma unroll
+        for (int kw = 0; kw < COL_KW; ++kw) {
+            const intNR ow = w + COL_PW - kw * COL_DW;
+            const intNR ok = (ow >= 0) & (ow < OW) & (w < W);
+            const long at = (long)base + (long)(kh * COL_KW + kw) * row_stride + oh * OW + w0 + COL_PW - kw * COL_DW;
+            floatNR v;
+            if (at >= 0 && at + NR <= total) {
+                v = VLOADNR(0, cols + at);
+            } else {
+                float t[NR];
+#pragma unroll
+                for (int q = 0; q < NR; ++q) t[q] = cols[clamp(at + q, (long)0, (long)total - 1)];
+                v = VLOADNR(0, t);
+            }
+            acc += select((floatNR)(0.0f), v, ok);
+        }
+    }
+    __global float *out = dx + (((size_t)(n0 + nl) * C + c) * H + h) * W + w0;
+    if (w0 + NR <= W) {
+        VSTORENR(acc, 0, out);
+    } else {
+        float t[NR];
+        VSTORENR(acc, 0, t);
+        for (int q = 0; q < W - w0; ++q) out[q] = t[q];
+    }
+}
+#endif  // stride 1
+
 // Fold column gradients back into dx [N, C, H, W] for images n0 .. n0+nb-1: global (C*H*W, nb).
 // Each work-item gathers the column entries that read its pixel, so no two work-items write the same
 // address (OpenCL 1.2 has no float atomics).

@@ -47,7 +47,8 @@ _IMPLICIT_TILE_COLUMNS = 32
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows): measured in one process, resnet18 (C >= 64) training +5%, LeNet-5's conv2 (C = 6) -17%.
 _DX_CONV_MIN_CHANNELS = 64
-# im2col_block (CPU): columns (NR in conv2d.cl) and rows (IM2COL_ROWS) per work-item, work-group width.
+# im2col_block / col2im_block (CPU): columns or pixels (NR in conv2d.cl) and rows (IM2COL_ROWS) per
+# work-item, work-group width.
 _IM2COL_COLS = 16
 _IM2COL_ROWS = 64
 _IM2COL_WG = 16
@@ -329,6 +330,14 @@ def _fold(dcols: _Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: 
     if geo.pointwise:
         if layout == "batch":
             _swap01(dev, dcols.buf, 0, dx, n0 * geo.c * hw, geo.c, nb, hw)
+        return
+    if layout == "batch" and dev.type in _IMPLICIT_COLS_TYPES and geo.stride == (1, 1):
+        # the CPU variant: 16 pixels of a dx row per work-item, a vector load per tap (see conv2d.cl)
+        items = geo.h * -(-geo.w // _IM2COL_COLS)
+        args = (dcols.buf, np.int32(dcols.ld), np.int32(geo.c * geo.taps * dcols.ld), np.int32(n0),
+                np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), dx)
+        dev.launch(_kernel(dev, "col2im_block", geo.col_defines(), args),
+                   (-(-items // _IM2COL_WG) * _IM2COL_WG, geo.c, nb), (_IM2COL_WG, 1, 1), *args)
         return
     _launch(dev, "col2im", geo.col_defines(), geo.c * hw, nb, dcols.buf, np.int32(dcols.ld), np.int32(dcols.img),
             np.int32(n0), np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), dx)

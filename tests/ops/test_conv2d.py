@@ -55,6 +55,7 @@ REDUCED = [
     ((1, 2, 5, 4), (4, 1, 3, 2), (2, 1), (1, 1), 1, 2, True),  # depthwise, multiplier 2, non-square
     ((1, 2, 5, 5), (2, 1, 2, 2), 2, 1, 2, 2, False),           # depthwise, multiplier 1, stride and dilation
     ((1, 8, 4, 3), (2, 8, 3, 3), 1, 1, 1, 1, True),            # 72 column rows: the CPU im2col's row blocks
+    ((1, 2, 3, 18), (2, 2, 3, 3), 1, 1, 1, 1, True),           # rows of 18: the CPU col2im's two pixel blocks
 ]
 
 
