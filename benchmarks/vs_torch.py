@@ -1,7 +1,7 @@
 """hetero's compiled step against PyTorch on the CPU: images/s for training and inference, same models.
 
     python benchmarks/vs_torch.py [--device SPEC] [--models lenet5:64,alexnet_mnist:64,resnet18:32]
-                                  [--repeats N] [--min-time S]
+                                  [--repeats N] [--min-time S] [--warmup S]
 
 Models as hetero.bench runs them (28x28, one channel, 10 classes; SGD with momentum, cross_entropy):
 hetero's `compile_step` / `compile` on the OpenCL device, torch eager on all CPU threads. Both run in this
@@ -25,12 +25,17 @@ from hetero.bench.timing import block, calls_for, summarise
 _PAUSE = 0.3  # OpenMP and PoCL threads keep spinning a while after a call
 
 
-def compare(ours, theirs, mode: str, batch: int, repeats: int, min_time: float):
-    """(ours (img/s, spread), torch (img/s, spread)) for mode "train" or "infer", blocks alternating."""
+def compare(ours, theirs, mode: str, batch: int, repeats: int, min_time: float, warmup: float = 1.0):
+    """(ours (img/s, spread), torch (img/s, spread)) for mode "train" or "infer", blocks alternating after
+    `warmup` seconds of each side (the first model of a run otherwise measured well below its later runs)."""
     fa, fb = getattr(ours, mode), getattr(theirs, mode)
     calls_a = calls_for(fa, ours.sync, min_time)
     time.sleep(_PAUSE)
     calls_b = calls_for(fb, theirs.sync, min_time)
+    for f, sync, calls in ((fa, ours.sync, calls_a), (fb, theirs.sync, calls_b)):
+        end = time.perf_counter() + warmup
+        while time.perf_counter() < end:
+            block(f, sync, calls)
     ta, tb = [], []
     for _ in range(repeats):
         time.sleep(_PAUSE)
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated name:batch pairs")
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks per side (median reported)")
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds each block lasts at least")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds each side runs before the timed blocks")
     args = parser.parse_args(argv)
     dev = hetero.device(args.device)
     with torch_threads() as torch:
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             ours = HeteroModelRunner(dev, name, batch)
             theirs = TorchModelRunner(name, batch)
             for mode, label in (("train", "training"), ("infer", "inference")):
-                (a, sa), (b, sb) = compare(ours, theirs, mode, batch, args.repeats, args.min_time)
+                (a, sa), (b, sb) = compare(ours, theirs, mode, batch, args.repeats, args.min_time, args.warmup)
                 ratios.append(a / b)
                 print(f"{name:<14} {batch:>5} {label:>9} {a:>10.1f} ±{sa * 50:>3.0f}% {b:>10.1f} ±{sb * 50:>3.0f}% "
                       f"{a / b:>6.2f}", flush=True)
