@@ -37,6 +37,7 @@ CASES = [
     ((2, 3, 6, 7), (4, 3, 4, 2), 1, "same", (1, 2), 1, True),  # asymmetric 'same' padding
     ((2, 3, 6, 7), (4, 3, 3, 3), 1, "valid", 1, 1, False),
     ((2, 96, 12, 12), (256, 96, 3, 3), 1, 1, 1, 1, True),  # large channel counts
+    ((2, 3, 5, 40), (4, 3, 3, 3), 2, 1, 1, 1, True),  # stride 2 with output rows of 20
 ]
 # Under Oclgrind: tiny versions of the cases above. Together they still reach every kernel of conv2d.cl and
 # every value of im2col/col2im's window defines (COL_KH 1-4, COL_KW 1-3, COL_SH/SW 1-3, COL_PH/PW 0-2,
@@ -56,6 +57,7 @@ REDUCED = [
     ((1, 2, 5, 5), (2, 1, 2, 2), 2, 1, 2, 2, False),           # depthwise, multiplier 1, stride and dilation
     ((1, 8, 4, 3), (2, 8, 3, 3), 1, 1, 1, 1, True),            # 72 column rows: the CPU im2col's row blocks
     ((1, 2, 3, 18), (2, 2, 3, 3), 1, 1, 1, 1, True),           # rows of 18: the CPU col2im's two pixel blocks
+    ((1, 2, 3, 40), (2, 2, 3, 3), 2, 1, 1, 1, True),           # stride 2, output rows of 20
 ]
 
 
