@@ -99,12 +99,12 @@ __kernel void im2col_block(__global const float *x, const int x_offset, const in
               row_stride, min(NR, ncols - j0), H, W, OW, P, C * H * W);
 }
 
-// CPU col2im at stride 1 from batch-major column gradients (row r at r * row_stride, image nl's columns
-// from nl * OH*OW): global (ceil(H * ceil(W/NR) / 16) * 16, C, nb). A work-item sums the KH*KW taps
-// of NR neighbouring pixels of one dx row; at stride 1 their entries in a tap's row are NR neighbouring
-// columns, so each tap is one vector load, lanes outside the output masked (the per-pixel col2im below
-// branches per tap and gathers). `total`: the floats in cols, which every vector load stays within.
-#if COL_SH == 1 && COL_SW == 1
+// CPU col2im from batch-major column gradients (row r at r * row_stride, image nl's columns from
+// nl * OH*OW): global (ceil(H * ceil(W/NR) / 16) * 16, C, nb). A work-item sums the KH*KW taps of NR
+// neighbouring pixels of one dx row, without branching per pixel or decoding an index per pixel (the
+// per-pixel col2im below does both). At stride 1 a tap's entries for the NR pixels are NR neighbouring
+// columns: one vector load, lanes outside the output masked; at other strides each lane loads its own
+// (element 0 where the tap does not reach it). `total`: the floats in cols, which vector loads stay within.
 __kernel void col2im_block(__global const float *cols, const int row_stride, const int total, const int n0,
                            const int C, const int H, const int W, const int OH, const int OW, __global float *dx)
 {
@@ -120,14 +120,17 @@ __kernel void col2im_block(__global const float *cols, const int row_stride, con
     floatNR acc = (floatNR)(0.0f);
 #pragma unroll
     for (int kh = 0; kh < COL_KH; ++kh) {
-        const int oh = h + COL_PH - kh * COL_DH;
-        if (oh < 0 || oh >= OH) continue;
+        const int th = h + COL_PH - kh * COL_DH;  // the output row times the stride, when it divides
+        if (th < 0 || th % COL_SH != 0 || th / COL_SH >= OH) continue;  // the same for the whole block
+        const int oh = th / COL_SH;
 #pragma unroll
         for (int kw = 0; kw < COL_KW; ++kw) {
-            const intNR ow = w + COL_PW - kw * COL_DW;
-            const intNR ok = (ow >= 0) & (ow < OW) & (w < W);
-            const long at = (long)base + (long)(kh * COL_KW + kw) * row_stride + oh * OW + w0 + COL_PW - kw * COL_DW;
+            const intNR tw = w + COL_PW - kw * COL_DW;
+            const long row = (long)base + (long)(kh * COL_KW + kw) * row_stride + oh * OW;
             floatNR v;
+#if COL_SW == 1
+            const intNR ok = (tw >= 0) & (tw < OW) & (w < W);
+            const long at = row + w0 + COL_PW - kw * COL_DW;  // lane q at at + q
             if (at >= 0 && at + NR <= total) {
                 v = VLOADNR(0, cols + at);
             } else {
@@ -136,6 +139,16 @@ __kernel void col2im_block(__global const float *cols, const int row_stride, con
                 for (int q = 0; q < NR; ++q) t[q] = cols[clamp(at + q, (long)0, (long)total - 1)];
                 v = VLOADNR(0, t);
             }
+#else
+            const intNR ow = tw / COL_SW;
+            const intNR ok = (tw >= 0) & (tw - ow * COL_SW == 0) & (ow < OW) & (w < W);
+            int o[NR];
+            float t[NR];
+            VSTORENR(select((intNR)(0), ow, ok), 0, o);
+#pragma unroll
+            for (int q = 0; q < NR; ++q) t[q] = cols[row + o[q]];  // ow 0 of a valid row where masked
+            v = VLOADNR(0, t);
+#endif
             acc += select((floatNR)(0.0f), v, ok);
         }
     }
@@ -148,7 +161,6 @@ __kernel void col2im_block(__global const float *cols, const int row_stride, con
         for (int q = 0; q < W - w0; ++q) out[q] = t[q];
     }
 }
-#endif  // stride 1
 
 // Fold column gradients back into dx [N, C, H, W] for images n0 .. n0+nb-1: global (C*H*W, nb).
 // Each work-item gathers the column entries that read its pixel, so no two work-items write the same

@@ -331,8 +331,8 @@ def _fold(dcols: _Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: 
         if layout == "batch":
             _swap01(dev, dcols.buf, 0, dx, n0 * geo.c * hw, geo.c, nb, hw)
         return
-    if layout == "batch" and dev.type in _IMPLICIT_COLS_TYPES and geo.stride == (1, 1):
-        # the CPU variant: 16 pixels of a dx row per work-item, a vector load per tap (see conv2d.cl)
+    if layout == "batch" and dev.type in _IMPLICIT_COLS_TYPES:
+        # the CPU variant: 16 pixels of a dx row per work-item, no per-pixel branches (see conv2d.cl)
         items = geo.h * -(-geo.w // _IM2COL_COLS)
         args = (dcols.buf, np.int32(dcols.ld), np.int32(geo.c * geo.taps * dcols.ld), np.int32(n0),
                 np.int32(geo.c), np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), dx)
