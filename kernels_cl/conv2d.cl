@@ -86,7 +86,7 @@ __kernel void im2col(__global const float *x, const int n0, const int C, const i
 #define NR 16
 #include "col_block.h"
 #ifndef IM2COL_ROWS
-#define IM2COL_ROWS 64
+#define IM2COL_ROWS 32  // tuning: 64-channel 3x3 on 28x28, batch 32: 5.3 ms with 64 rows, 3.3 with 24-32, 5.0 with 8
 #endif
 __kernel void im2col_block(__global const float *x, const int x_offset, const int C, const int H, const int W,
                            const int OW, const int P, const int ncols, __global float *cols, const int row_stride)

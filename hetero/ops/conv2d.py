@@ -50,7 +50,7 @@ _DX_CONV_MIN_CHANNELS = 64
 # im2col_block / col2im_block (CPU): columns or pixels (NR in conv2d.cl) and rows (IM2COL_ROWS) per
 # work-item, work-group width.
 _IM2COL_COLS = 16
-_IM2COL_ROWS = 64
+_IM2COL_ROWS = 32
 _IM2COL_WG = 16
 # Fixed work-group width: PoCL compiles a kernel once per local size, so letting the driver pick one per
 # global size would recompile for every new shape.
