@@ -26,7 +26,7 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import Device
 from ..tensor import Tensor, empty, zeros
-from .gemm import ImplicitB, launch_gemm
+from .gemm import ImplicitB, launch_conv_direct, launch_gemm
 
 ACT_NONE = 0
 _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
@@ -44,6 +44,17 @@ _IMPLICIT_COLS_TYPES = ("cpu",)
 # The CPU GEMM's tile width (two 16-wide blocks, gemm_config): implicit-GEMM convolutions whose output pixels
 # per image are a multiple of it run one GEMM per image, the others one GEMM over all images' pixels.
 _IMPLICIT_TILE_COLUMNS = 32
+# The direct convolution (see _use_direct): at most this many output channels, output rows of at least this
+# many pixels; the padded input copy gets this many readable floats either side (a vector's width).
+_DIRECT_MAX_CHANNELS = 128
+_DIRECT_MIN_OW = 12
+# ... and a window over at least _DIRECT_MIN_K column rows (channels x taps), unless there are very few output
+# channels: every tile row reads B itself, which a packed strip does once (alexnet_mnist's 96-channel 5x5 conv
+# over one input channel, k = 25: 1% slower direct; LeNet-5's 6-channel one: inference 6% faster).
+_DIRECT_MIN_K = 64
+_DIRECT_FEW_CHANNELS = 16
+_DIRECT_SLACK = 16
+_PAD_WG = 16  # padded rows per pad2d work-group
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows): measured in one process, resnet18 (C >= 64) training +5%, LeNet-5's conv2 (C = 6) -17%.
 _DX_CONV_MIN_CHANNELS = 64
@@ -352,6 +363,9 @@ def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act
     kdim = geo.icg * geo.taps
     nb_max = _chunk(geo, max(geo.c * geo.taps, geo.oc))
     hw = geo.h * geo.w
+    if _use_direct(dev, geo):
+        _forward_direct(x, w, b, geo, act, act_alpha, out)
+        return
     if _use_implicit_cols(dev, geo, layout):
         # Written straight into NCHW, no transpose: per image (a batch entry each) when P fills whole
         # tiles, else one GEMM whose columns are the pixels of all the chunk's images (c_images): 7x7
@@ -386,6 +400,39 @@ def _forward_gemm(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act
                         batch=batch, stride_a=0, stride_b=cols.img, stride_c=dst.img)
         if layout == "batch":
             _swap01(dev, dst.buf, 0, out, n0 * geo.oc * geo.p, geo.oc, nb, geo.p)
+
+
+def _use_direct(dev: Device, geo: ConvGeometry) -> bool:
+    """Whether the CPU forward reads B straight from a zero-padded copy of the input (gemm_cpu_direct): one
+    group of up to _DIRECT_MAX_CHANNELS output channels (few tile rows, where packing B costs most: resnet18's
+    64- and 128-channel 3x3 convs ran at 384-406 GFLOP/s that way, 264-330 as packed strips; in one process
+    resnet18 b32 inference 86.8 -> 80.3 ms, training 321 -> 305 ms), stride 1 along rows, output rows of at
+    least _DIRECT_MIN_OW pixels (a 16-column block then mostly lies in two rows, two vector loads; else it
+    gathers), and the padded copy addressable with int offsets."""
+    return (_use_implicit_cols(dev, geo, "batch") and geo.groups == 1 and not geo.pointwise
+            and geo.stride[1] == 1 and geo.oc <= _DIRECT_MAX_CHANNELS and geo.ow >= _DIRECT_MIN_OW
+            and (geo.c * geo.taps >= _DIRECT_MIN_K or geo.oc <= _DIRECT_FEW_CHANNELS)
+            and geo.n * geo.c * (geo.h + 2 * geo.kh * geo.dilation[0]) * (geo.w + 2 * geo.kw * geo.dilation[1])
+            < 2**31 - 2 * _DIRECT_SLACK)
+
+
+def _forward_direct(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
+                    out: Tensor) -> None:
+    dev = x.device
+    (sh, _), (dh, dw) = geo.stride, geo.dilation
+    hp = max(geo.h + geo.pad_t, (geo.oh - 1) * sh + (geo.kh - 1) * dh + 1)  # every window inside
+    wp = max(geo.w + geo.pad_l, geo.ow - 1 + (geo.kw - 1) * dw + 1)
+    slack = _DIRECT_SLACK
+    xp = empty((slack + geo.n * geo.c * hp * wp + slack,), np.float32, dev)
+    args = (x, xp, np.int32(slack), np.int32(geo.h), np.int32(geo.w), np.int32(hp), np.int32(wp),
+            np.int32(geo.pad_t), np.int32(geo.pad_l))
+    dev.launch(_kernel(dev, "pad2d", _defines(), args), (-(-hp // _PAD_WG) * _PAD_WG, geo.n * geo.c), (_PAD_WG, 1),
+               *args)
+    window = {**{key: v for key, v in geo.col_defines().items() if key != "ACT"}, "COL_PH": 0, "COL_PW": 0}
+    padded = ImplicitB(window, hp, wp, geo.ow, geo.p, geo.c * hp * wp)
+    kdim = geo.c * geo.taps
+    launch_conv_direct(dev, geo.oc, geo.n * geo.p, kdim, w, 0, kdim, xp, slack, padded, out, 0,
+                       (geo.p, geo.oc * geo.p), bias=b, act=act, act_alpha=act_alpha)
 
 
 def _forward_depthwise(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,

@@ -297,6 +297,40 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
             i32(m), i32(n), i32(k), *a_args, *b_args, *tail, i32(band), *c_args)
 
 
+def launch_conv_direct(dev: Device, m: int, n: int, k: int, a, a_offset: int, lda: int, xp, xp_offset: int,
+                       padded: ImplicitB, c, c_offset: int, c_images: tuple[int, int], *,
+                       bias=None, bias_offset: int = 0, act: int = 0, act_alpha: float = 0.0) -> None:
+    """C = act(A @ cols + bias[i]) for a convolution whose input was copied into a zero-padded buffer `xp`
+    (gemm_cpu_direct: B read straight from it, nothing packed). `padded` describes that buffer (window
+    padding 0, stride 1 along rows, h x w padded pixels per channel, img floats per image); xp_offset points
+    at the padded channel 0 of image 0 with NR readable floats either side; C is stored per image
+    (c_images, ldc = p); k is the channels times the window's taps."""
+    win = padded.window
+    if win["COL_PH"] or win["COL_PW"] or win["COL_SW"] != 1:
+        raise ValueError(f"gemm: the direct convolution needs a padded input read at stride 1 along rows, "
+                         f"got window {win}")
+    if k % (win["COL_KH"] * win["COL_KW"]):
+        raise ValueError(f"gemm: k={k} is not a whole number of channels of {win['COL_KH']}x{win['COL_KW']} taps")
+    if m == 0 or n == 0:
+        return
+    cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
+    mr, nr, panels = cfg["MR"], cfg["NR"], cfg.get("PANELS", 1)
+    defines = {"TRANS_A": 0, "TRANS_B": 0, "BIAS": 0 if bias is None else _BIAS_IDS["m"], "ACT": int(act)}
+    if act in (2, 3):
+        defines["ACT_ALPHA"] = float(act_alpha)
+    defines.update({"MR": mr, "NR": nr, "UNROLL": cfg["UNROLL"], "A_PACKED": 0, "B_PACKED": 1, "C_TRANS": 0,
+                    "IMPLICIT_B": 1, "C_IMAGES": 1, "PANELS": panels, **win})
+    i32, f32 = np.int32, np.float32
+    mt, tn = -(-m // mr), -(-n // (nr * panels))
+    band = max(1, min(int(cfg["band"]), mt))
+    c_buf = _buffer(c)
+    _launch(dev, "gemm_cpu_direct", defines, (_up(mt * tn, cfg["local"]),), (cfg["local"],),
+            i32(m), i32(n), i32(k), _buffer(a), i32(a_offset), i32(lda), _buffer(xp), i32(xp_offset),
+            c_buf, i32(c_offset), i32(c_images[0]), f32(1.0), f32(0.0), c_buf if bias is None else _buffer(bias),
+            i32(bias_offset), i32(band), *(i32(v) for v in (padded.h, padded.w, padded.ow, padded.p, padded.img)),
+            *(i32(v) for v in c_images))
+
+
 def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int, out, out_offset: int = 0) -> None:
     """Enqueue out[j] = sum_i g[i * ld + j] over rows i, for j < cols (bias gradients)."""
     for name, v in (("rows", rows), ("cols", cols), ("g_offset", g_offset), ("ld", ld), ("out_offset", out_offset)):

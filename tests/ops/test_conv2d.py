@@ -163,7 +163,51 @@ def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_
     monkeypatch.setattr(conv_ops, "_per_image_min_p", lambda _dev: layout_min_p)
     monkeypatch.setattr(conv_ops, "_COLS_BUDGET", 2 * rows * geo.p * 4)
     monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: cols == "implicit")
+    monkeypatch.setattr(conv_ops, "_use_direct", lambda _dev, _geo: False)
     _run_case(dev, rng, ((5, *xs[1:]), ws, stride, padding, dilation, groups, with_bias))
+
+
+# The direct convolution (B read from a zero-padded input copy, gemm_cpu_direct): output rows of 20 (blocks in
+# two rows, across images), of 13 (blocks in three rows: the gathering path), stride 2 down the rows,
+# dilation, asymmetric 'same' padding, one input channel with a 5x5 window (LeNet-5's conv1).
+DIRECT_CASES = shapes(
+    [((2, 3, 6, 20), (5, 3, 3, 3), 1, 1, 1, 1, True),
+     ((2, 2, 7, 13), (4, 2, 3, 3), 1, 1, 1, 1, False),
+     ((1, 2, 9, 16), (3, 2, 3, 3), (2, 1), 1, 1, 1, True),
+     ((2, 2, 8, 18), (3, 2, 3, 3), 1, 2, 2, 1, True),
+     ((2, 3, 6, 14), (4, 3, 4, 2), 1, "same", 1, 1, True),
+     ((3, 1, 12, 12), (6, 1, 5, 5), 1, 2, 1, 1, True)],
+    [((1, 2, 3, 20), (3, 2, 3, 3), 1, 1, 1, 1, True), ((2, 1, 2, 13), (2, 1, 3, 3), 1, 1, 1, 1, False),
+     ((1, 1, 4, 14), (2, 1, 4, 2), (2, 1), "valid", (1, 2), 1, True)],
+)
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=_case_id)
+def test_conv2d_direct(dev, rng, monkeypatch, case):
+    """Run on every device (the kernel is plain OpenCL), whichever path the device would choose."""
+    calls = []
+    real = conv_ops.launch_conv_direct
+    monkeypatch.setattr(conv_ops, "launch_conv_direct", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(conv_ops, "_use_direct", lambda _dev, geo: geo.groups == 1 and geo.stride[1] == 1)
+    _run_case(dev, rng, case)
+    assert calls, "the direct convolution did not run"
+    xs, ws, stride, padding, dilation, groups, _ = case  # a fused bias and ReLU in the epilogue
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    y = conv2d_forward(hetero.tensor(x, dev), hetero.tensor(w, dev), hetero.tensor(b, dev), stride, padding,
+                       dilation, groups, act=1)
+    assert_close(y, np.maximum(ref_forward(x, w, b, stride, padding, dilation, groups), 0), RTOL, ATOL, "fused")
+
+
+def test_direct_convolution_is_chosen_for_few_output_channels(dev):
+    geo = conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 1, 1)
+    assert conv_ops._use_direct(dev, geo) == (dev.type == "cpu")
+    for other in (conv2d_geometry((32, 64, 28, 28), (256, 64, 3, 3), 1, 1),  # many output channels
+                  conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1),   # stride 2 along rows
+                  conv2d_geometry((32, 64, 7, 7), (64, 64, 3, 3), 1, 1),     # rows of 7 pixels
+                  conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2)):  # groups
+        assert not conv_ops._use_direct(dev, other)
 
 
 def _gemm_case(case) -> bool:
