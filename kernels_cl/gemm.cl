@@ -410,6 +410,20 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
 #endif
 }
 
+// Tile `tile` of the ceil(m/MR) x ceil(n/(NR*PANELS)) tiles, in bands of `band` tile rows walked column by
+// column: its tile row *it and first panel *jt; false past the last tile.
+inline bool tile_at(const int tile, const int m, const int n, const int band, int *it, int *jt)
+{
+    const int mt = (m + MR - 1) / MR, nt = (n + NR * PANELS - 1) / (NR * PANELS);  // nt: tile columns
+    if (tile >= mt * nt) return false;
+    const int band_start = tile / (band * nt) * band;
+    const int rows_in_band = min(band, mt - band_start);
+    const int in_band = tile - band_start * nt;
+    *it = band_start + in_band % rows_in_band;
+    *jt = in_band / rows_in_band * PANELS;
+    return true;
+}
+
 // One work-item per C tile. Global (ceil(m/MR) * ceil(n/(NR*PANELS)), batch). B: panels from gemm_pack_b
 // (B_PACKED) or, with TRANS_B == 0 and n >= NR, its rows read in place (a small B that stays in
 // cache); then the last tile is shifted left to end at column n and stores only its new columns,
@@ -423,15 +437,9 @@ __kernel void gemm_cpu(const int m, const int n, const int k,
                        const float alpha, const float beta,
                        __global const float *bias, const int bias_offset, const int band C_GEO_PARAMS)
 {
-    const int mt = (m + MR - 1) / MR, nt = (n + NR * PANELS - 1) / (NR * PANELS);  // nt: tile columns
-    const int tile = get_global_id(0);
     const int batch = get_global_id(1);
-    if (tile >= mt * nt) return;
-    const int band_start = tile / (band * nt) * band;
-    const int rows_in_band = min(band, mt - band_start);
-    const int in_band = tile - band_start * nt;
-    const int it = band_start + in_band % rows_in_band;
-    const int jt = in_band / rows_in_band * PANELS;  // the tile's first panel
+    int it, jt;  // the tile's row of tiles and its first panel
+    if (!tile_at(get_global_id(0), m, n, band, &it, &jt)) return;
 #if B_PACKED
     const int jb = jt * NR;
     b += (size_t)batch * stride_b + (size_t)jt * k * NR;
@@ -502,14 +510,8 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
                               __global const float *bias, const int bias_offset, const int band
                               B_GEO_PARAMS C_GEO_PARAMS)
 {
-    const int mt = (m + MR - 1) / MR, nt = (n + NR * PANELS - 1) / (NR * PANELS);
-    const int tile = get_global_id(0);
-    if (tile >= mt * nt) return;
-    const int band_start = tile / (band * nt) * band;
-    const int rows_in_band = min(band, mt - band_start);
-    const int in_band = tile - band_start * nt;
-    const int it = band_start + in_band % rows_in_band;
-    const int jt = in_band / rows_in_band * PANELS;
+    int it, jt;
+    if (!tile_at(get_global_id(0), m, n, band, &it, &jt)) return;
     const int i0 = it * MR, j0 = jt * NR;
     a += a_offset;
     b += b_offset;
