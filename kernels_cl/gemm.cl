@@ -580,6 +580,69 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
 }
 #endif  // direct
 
+#if IMPLICIT_B && COL_PH == 0 && COL_PW == 0 && C_TRANS
+// A convolution's weight gradient with no column matrix: dW^T = cols . dY^T, the tile's rows of cols (taps
+// (channel, kh, kw)) read as scalars straight from a zero-padded copy of the input (conv2d.py's pad2d;
+// COL_PH = COL_PW = 0 then, any stride and dilation), dY^T from packed panels ([ceil(n/NR)][k][NR]),
+// the tile stored transposed into dW [n][ldc]. m = channels * KH * KW, n = output channels, k = images *
+// OH * OW (walked image by image, row by row). One MR x (NR * PANELS) tile per work-item (gemm_cpu's order).
+// The im2col it replaces wrote and re-read the whole column matrix (11% of a resnet18 training step).
+__kernel void gemm_cpu_dw_direct(const int m, const int n, const int k,
+                                 __global const float *xp, const int xp_offset, __global const float *bp,
+                                 __global float *c, const int ldc, const int band B_GEO_PARAMS)
+{
+    int it, jt;
+    if (!tile_at(get_global_id(0), m, n, band, &it, &jt)) return;
+    const int i0 = it * MR, j0 = jt * NR;
+    xp += xp_offset;
+    int off[MR];  // each tap row's offset from its pixel's window origin
+#pragma unroll
+    for (int r = 0; r < MR; ++r) {
+        const int row = min(i0 + r, m - 1);
+        const int ch = row / (COL_KH * COL_KW);
+        const int t = row - ch * (COL_KH * COL_KW);
+        off[r] = ch * geo_h * geo_w + (t / COL_KW) * COL_DH * geo_w + (t % COL_KW) * COL_DW;
+    }
+    __global const float *bt = bp + (size_t)jt * k * NR;
+    floatNR acc[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+#if PANELS == 2
+    const bool second = j0 + NR < n;
+    __global const float *bt2 = second ? bt + (size_t)k * NR : bt;
+    floatNR acc2[MR];
+#pragma unroll
+    for (int r = 0; r < MR; ++r) acc2[r] = (floatNR)(0.0f);
+#endif
+    const int oh_count = geo_p / geo_ow;
+    int p = 0;
+    for (int img = 0; img < k / geo_p; ++img) {
+        for (int oh = 0; oh < oh_count; ++oh) {
+            __global const float *xrow = xp + (size_t)img * geo_img + oh * COL_SH * geo_w;
+            for (int ow = 0; ow < geo_ow; ++ow, ++p) {
+                __global const float *xa = xrow + ow * COL_SW;
+                const floatNR bv = VLOADNR(0, bt + (size_t)p * NR);
+#if PANELS == 2
+                const floatNR bv2 = VLOADNR(0, bt2 + (size_t)p * NR);
+#endif
+#pragma unroll
+                for (int r = 0; r < MR; ++r) {
+                    const floatNR av = (floatNR)(xa[off[r]]);
+                    acc[r] = fma(av, bv, acc[r]);
+#if PANELS == 2
+                    acc2[r] = fma(av, bv2, acc2[r]);
+#endif
+                }
+            }
+        }
+    }
+    store_block(acc, m, n, i0, j0, j0, c, ldc, 1.0f, 0.0f, c);
+#if PANELS == 2
+    if (second) store_block(acc2, m, n, i0, j0 + NR, j0 + NR, c, ldc, 1.0f, 0.0f, c);
+#endif
+}
+#endif  // direct weight gradient
+
 // One work-item per column strip of C (NR * PANELS columns, all m rows). Global
 // (ceil(n/(NR*PANELS)), batch). The work-item first copies its strip of op(B) into its own NR-wide
 // panels of `bp` (laid out as gemm_pack_b's, stride_bp per batch entry), then runs every tile of the

@@ -28,7 +28,7 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import Device
 from ..tensor import Tensor, empty, zeros
-from .gemm import ImplicitB, launch_conv_direct, launch_gemm
+from .gemm import ImplicitB, launch_conv_direct, launch_conv_weight_direct, launch_gemm
 
 ACT_NONE = 0
 _ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
@@ -414,16 +414,16 @@ def _use_direct(dev: Device, geo: ConvGeometry) -> bool:
     return (_use_implicit_cols(dev, geo, "batch") and geo.groups == 1 and not geo.pointwise
             and geo.stride[1] == 1 and geo.oc <= _DIRECT_MAX_CHANNELS and geo.ow >= _DIRECT_MIN_OW
             and (geo.c * geo.taps >= _DIRECT_MIN_K or geo.oc <= _DIRECT_FEW_CHANNELS)
-            and geo.n * geo.c * (geo.h + 2 * geo.kh * geo.dilation[0]) * (geo.w + 2 * geo.kw * geo.dilation[1])
-            < 2**31 - 2 * _DIRECT_SLACK)
+            and _padded_size(geo) < 2**31 - 2 * _DIRECT_SLACK)
 
 
-def _forward_direct(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
-                    out: Tensor) -> None:
+def _padded_input(x: Tensor, geo: ConvGeometry) -> tuple[Tensor, ImplicitB]:
+    """x copied into zero-padded planes that hold every window (pad2d), _DIRECT_SLACK readable floats either
+    side, and its geometry for the direct GEMMs (window padding 0)."""
     dev = x.device
-    (sh, _), (dh, dw) = geo.stride, geo.dilation
-    hp = max(geo.h + geo.pad_t, (geo.oh - 1) * sh + (geo.kh - 1) * dh + 1)  # every window inside
-    wp = max(geo.w + geo.pad_l, geo.ow - 1 + (geo.kw - 1) * dw + 1)
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    hp = max(geo.h + geo.pad_t, (geo.oh - 1) * sh + (geo.kh - 1) * dh + 1)
+    wp = max(geo.w + geo.pad_l, (geo.ow - 1) * sw + (geo.kw - 1) * dw + 1)
     slack = _DIRECT_SLACK
     xp = empty((slack + geo.n * geo.c * hp * wp + slack,), np.float32, dev)
     args = (x, xp, np.int32(slack), np.int32(geo.h), np.int32(geo.w), np.int32(hp), np.int32(wp),
@@ -431,9 +431,28 @@ def _forward_direct(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, a
     dev.launch(_kernel(dev, "pad2d", _defines(), args), (-(-hp // _PAD_WG) * _PAD_WG, geo.n * geo.c), (_PAD_WG, 1),
                *args)
     window = {**{key: v for key, v in geo.col_defines().items() if key != "ACT"}, "COL_PH": 0, "COL_PW": 0}
-    padded = ImplicitB(window, hp, wp, geo.ow, geo.p, geo.c * hp * wp)
+    return xp, ImplicitB(window, hp, wp, geo.ow, geo.p, geo.c * hp * wp)
+
+
+def _use_direct_weight_grad(dev: Device, geo: ConvGeometry) -> bool:
+    """Whether the CPU weight gradient reads its columns from a zero-padded copy of the input
+    (gemm.launch_conv_weight_direct) instead of an im2col column matrix: one group, not pointwise, any
+    stride and dilation (the columns are read one element at a time), the copy addressable with ints."""
+    return (_use_implicit_cols(dev, geo, "batch") and geo.groups == 1 and not geo.pointwise
+            and _padded_size(geo) < 2**31 - 2 * _DIRECT_SLACK)
+
+
+def _padded_size(geo: ConvGeometry) -> int:
+    """An upper bound of the padded input copy's floats."""
+    return geo.n * geo.c * (geo.h + 2 * geo.kh * geo.dilation[0] + geo.stride[0]) * \
+        (geo.w + 2 * geo.kw * geo.dilation[1] + geo.stride[1])
+
+
+def _forward_direct(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, act: int, act_alpha: float,
+                    out: Tensor) -> None:
+    xp, padded = _padded_input(x, geo)
     kdim = geo.c * geo.taps
-    launch_conv_direct(dev, geo.oc, geo.n * geo.p, kdim, w, 0, kdim, xp, slack, padded, out, 0,
+    launch_conv_direct(x.device, geo.oc, geo.n * geo.p, kdim, w, 0, kdim, xp, _DIRECT_SLACK, padded, out, 0,
                        (geo.p, geo.oc * geo.p), bias=b, act=act, act_alpha=act_alpha)
 
 
@@ -499,9 +518,19 @@ def _backward_gemm(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need_dx: 
             return dx, None
     layout = _layout(dev, geo, backward_weight=need_dw)
     kdim = geo.icg * geo.taps
+    dw = empty((geo.oc, geo.icg, geo.kh, geo.kw), np.float32, dev) if need_dw else None
+    if need_dw and _use_direct_weight_grad(dev, geo):
+        # dW = dY (CNHW) . cols^T with the columns read from a padded copy of x: no column matrix
+        dy = _empty_mat(dev, geo.oc, geo.n, geo.p, "batch")
+        _swap01(dev, g, 0, dy.buf, 0, geo.n, geo.oc, geo.p)
+        xp, padded = _padded_input(x, geo)
+        launch_conv_weight_direct(dev, kdim, geo.oc, geo.n * geo.p, xp, _DIRECT_SLACK, padded, dy.buf, 0, dy.ld, dw)
+        del dy, xp
+        need_dw = False
+        if not need_dx:
+            return dx, dw
     if need_dx:
         dx = empty((geo.n, geo.c, geo.h, geo.w), np.float32, dev)
-    dw = empty((geo.oc, geo.icg, geo.kh, geo.kw), np.float32, dev) if need_dw else None
     nb_max = _chunk(geo, max(geo.c * geo.taps, geo.oc))
     for n0 in range(0, geo.n, nb_max):
         nb = min(nb_max, geo.n - n0)

@@ -332,6 +332,45 @@ def launch_conv_direct(dev: Device, m: int, n: int, k: int, a, a_offset: int, ld
             *(i32(v) for v in c_images))
 
 
+def launch_conv_weight_direct(dev: Device, m: int, n: int, k: int, xp, xp_offset: int, padded: ImplicitB,
+                              dy, dy_offset: int, ld_dy: int, dw) -> None:
+    """dW[n, m] (contiguous) = dY[n, k] @ cols^T for a convolution whose input was copied into a zero-padded
+    buffer `xp`
+    (gemm_cpu_dw_direct: the columns read straight from it, no column matrix). `padded` as for
+    launch_conv_direct (window padding 0, any stride and dilation); dY is [n output channels, k = images *
+    output pixels] (CNHW) with leading dimension ld_dy; m is the channels times the window's taps."""
+    win = padded.window
+    if win["COL_PH"] or win["COL_PW"]:
+        raise ValueError(f"gemm: the direct weight gradient needs a padded input, got window {win}")
+    if m % (win["COL_KH"] * win["COL_KW"]) or k % padded.p:
+        raise ValueError(f"gemm: m={m} must be whole channels of {win['COL_KH']}x{win['COL_KW']} taps and "
+                         f"k={k} whole images of {padded.p} pixels")
+    for name, v in (("m", m), ("n", n), ("k", k), ("xp_offset", xp_offset), ("dy_offset", dy_offset),
+                    ("ld_dy", ld_dy)):
+        _check_int(name, int(v))
+    if m == 0 or n == 0 or k == 0:
+        return
+    cfg = gemm_config(dev, m, n, k, False, True)
+    if cfg["variant"] != "cpu":
+        cfg = gemm_config(dev, m, n, k, False, True, implicit_b=True)
+    mr, nr = cfg["MR"], cfg["NR"]
+    panels = 2 if -(-n // nr) >= 2 else 1
+    base = {"TRANS_A": 0, "BIAS": 0, "ACT": 0, "MR": mr, "NR": nr, "UNROLL": cfg["UNROLL"], "A_PACKED": 0,
+            "B_PACKED": 1, "C_TRANS": 1, "C_IMAGES": 0, "PANELS": panels}
+    i32 = np.int32
+    nt = -(-n // nr)
+    bp = empty((nt * nr * k,), np.float32, dev)
+    # op(B) = dY^T, stored n x k: packed transposed, as launch_gemm packs a TRANS_B operand
+    _launch(dev, "gemm_pack_b", {**base, "TRANS_B": 1, "IMPLICIT_B": 0}, (_up(-(-k // nr), _PACK_WG), nt, 1),
+            (_PACK_WG, 1, 1), i32(n), i32(k), _buffer(dy), i32(dy_offset), i32(ld_dy), i32(0), bp, i32(0))
+    mt, tn = -(-m // mr), -(-n // (nr * panels))
+    band = max(1, min(max(1, _BAND_BYTES // (mr * k * 4)), mt))
+    _launch(dev, "gemm_cpu_dw_direct", {**base, "TRANS_B": 0, "IMPLICIT_B": 1, **win},
+            (_up(mt * tn, _CPU_WG),), (_CPU_WG,), i32(m), i32(n), i32(k), _buffer(xp), i32(xp_offset), bp,
+            _buffer(dw), i32(m), i32(band),
+            *(i32(v) for v in (padded.h, padded.w, padded.ow, padded.p, padded.img)))
+
+
 def launch_sum_rows(dev: Device, rows: int, cols: int, g, g_offset: int, ld: int, out, out_offset: int = 0) -> None:
     """Enqueue out[j] = sum_i g[i * ld + j] over rows i, for j < cols (bias gradients)."""
     for name, v in (("rows", rows), ("cols", cols), ("g_offset", g_offset), ("ld", ld), ("out_offset", out_offset)):

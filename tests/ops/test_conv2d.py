@@ -164,6 +164,7 @@ def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_
     monkeypatch.setattr(conv_ops, "_COLS_BUDGET", 2 * rows * geo.p * 4)
     monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: cols == "implicit")
     monkeypatch.setattr(conv_ops, "_use_direct", lambda _dev, _geo: False)
+    monkeypatch.setattr(conv_ops, "_use_direct_weight_grad", lambda _dev, _geo: False)
     _run_case(dev, rng, ((5, *xs[1:]), ws, stride, padding, dilation, groups, with_bias))
 
 
@@ -184,13 +185,17 @@ DIRECT_CASES = shapes(
 
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=_case_id)
 def test_conv2d_direct(dev, rng, monkeypatch, case):
-    """Run on every device (the kernel is plain OpenCL), whichever path the device would choose."""
+    """The direct forward and weight gradient, run on every device (the kernels are plain OpenCL), whichever
+    path the device would choose."""
     calls = []
-    real = conv_ops.launch_conv_direct
-    monkeypatch.setattr(conv_ops, "launch_conv_direct", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for name in ("launch_conv_direct", "launch_conv_weight_direct"):
+        real = getattr(conv_ops, name)
+        monkeypatch.setattr(conv_ops, name,
+                            lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     monkeypatch.setattr(conv_ops, "_use_direct", lambda _dev, geo: geo.groups == 1 and geo.stride[1] == 1)
+    monkeypatch.setattr(conv_ops, "_use_direct_weight_grad", lambda _dev, geo: geo.groups == 1)
     _run_case(dev, rng, case)
-    assert calls, "the direct convolution did not run"
+    assert set(calls) == {"launch_conv_direct", "launch_conv_weight_direct"}, calls
     xs, ws, stride, padding, dilation, groups, _ = case  # a fused bias and ReLU in the epilogue
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(ws).astype(np.float32)
@@ -198,6 +203,18 @@ def test_conv2d_direct(dev, rng, monkeypatch, case):
     y = conv2d_forward(hetero.tensor(x, dev), hetero.tensor(w, dev), hetero.tensor(b, dev), stride, padding,
                        dilation, groups, act=1)
     assert_close(y, np.maximum(ref_forward(x, w, b, stride, padding, dilation, groups), 0), RTOL, ATOL, "fused")
+
+
+@pytest.mark.parametrize("case", shapes([CASES[4], CASES[7], CASES[16], CASES[19]], [REDUCED[3], REDUCED[13]]),
+                         ids=_case_id)
+def test_conv2d_direct_weight_gradient(dev, rng, monkeypatch, case):
+    """The direct weight gradient at strides and dilations the direct forward does not take."""
+    calls = []
+    real = conv_ops.launch_conv_weight_direct
+    monkeypatch.setattr(conv_ops, "launch_conv_weight_direct", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(conv_ops, "_use_direct_weight_grad", lambda _dev, geo: geo.groups == 1)
+    _run_case(dev, rng, case)
+    assert calls
 
 
 def test_direct_convolution_is_chosen_for_few_output_channels(dev):
@@ -208,6 +225,11 @@ def test_direct_convolution_is_chosen_for_few_output_channels(dev):
                   conv2d_geometry((32, 64, 7, 7), (64, 64, 3, 3), 1, 1),     # rows of 7 pixels
                   conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2)):  # groups
         assert not conv_ops._use_direct(dev, other)
+    # the weight gradient reads any stride directly; groups and pointwise convolutions keep im2col
+    assert conv_ops._use_direct_weight_grad(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1)) == \
+        (dev.type == "cpu")
+    assert not conv_ops._use_direct_weight_grad(dev, conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2))
+    assert not conv_ops._use_direct_weight_grad(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 1, 1)))
 
 
 def _gemm_case(case) -> bool:
