@@ -343,6 +343,15 @@ inline void store_block(const floatNR *acc, const int m, const int n, const int 
 #endif
 }
 
+// A tile's accumulators, zeroed: acc for its first NR-wide block, acc2 for its second (PANELS == 2).
+#if PANELS == 2
+#define ZERO_ACCUMULATORS floatNR acc[MR], acc2[MR]; \
+    for (int r = 0; r < MR; ++r) acc[r] = acc2[r] = (floatNR)(0.0f);
+#else
+#define ZERO_ACCUMULATORS floatNR acc[MR]; \
+    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+#endif
+
 // One C tile: MR rows from it*MR and PANELS blocks of NR columns, the first from panel jt (columns from
 // jb <= jt*NR, see store_block). `a` is this batch entry's A (rows read in place) or its A panels
 // (A_PACKED); row p of the first block's B is at bt + p * NR (packed) or bt + p * ldb (in place), the
@@ -361,15 +370,10 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
 #else
 #define B_ROW(p) (bt + (size_t)(p) * ldb)
 #endif
-    floatNR acc[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+    ZERO_ACCUMULATORS
 #if PANELS == 2
     const bool second = j0 + NR < n;
     __global const float *bt2 = second ? bt + (size_t)k * NR : bt;
-    floatNR acc2[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc2[r] = (floatNR)(0.0f);
 // two B vectors per A broadcast: 2 * MR FMAs for MR + 2 loads (one B vector per MR FMAs left the loads,
 // not the FMAs, as the bound on AVX-512)
 #define FMA_ROW(r, av, p) { const float a_ = (av); acc[r] = fma((floatNR)(a_), bv, acc[r]); \
@@ -521,15 +525,10 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
 #pragma unroll
     for (int r = 0; r < MR; ++r) arow[r] = a + (size_t)min(i0 + r, m - 1) * lda;
     const direct_block d1 = direct_geometry(j0, n, geo_w, geo_ow, geo_p, geo_img);
-    floatNR acc[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+    ZERO_ACCUMULATORS
 #if PANELS == 2
     const bool second = j0 + NR < n;
     const direct_block d2 = direct_geometry(second ? j0 + NR : j0, n, geo_w, geo_ow, geo_p, geo_img);
-    floatNR acc2[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc2[r] = (floatNR)(0.0f);
 #endif
     const int plane = geo_h * geo_w;
     int p = 0;
@@ -604,15 +603,10 @@ __kernel void gemm_cpu_dw_direct(const int m, const int n, const int k,
         off[r] = ch * geo_h * geo_w + (t / COL_KW) * COL_DH * geo_w + (t % COL_KW) * COL_DW;
     }
     __global const float *bt = bp + (size_t)jt * k * NR;
-    floatNR acc[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc[r] = (floatNR)(0.0f);
+    ZERO_ACCUMULATORS
 #if PANELS == 2
     const bool second = j0 + NR < n;
     __global const float *bt2 = second ? bt + (size_t)k * NR : bt;
-    floatNR acc2[MR];
-#pragma unroll
-    for (int r = 0; r < MR; ++r) acc2[r] = (floatNR)(0.0f);
 #endif
     const int oh_count = geo_p / geo_ow;
     int p = 0;
