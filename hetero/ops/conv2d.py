@@ -6,9 +6,11 @@ B packing reads it straight from the image, so no column matrix is written and r
 (launch_gemm's c_images) when a per-image GEMM would leave tiles part empty. Neither layout below is
 needed there. With few output channels (_use_direct) the CPU forward packs nothing at all: it reads B
 straight from a zero-padded copy of the input (gemm.launch_conv_direct). GPUs keep im2col + the tiled
-GEMM, which has no implicit operand. The weight gradient still unfolds with im2col (on CPUs im2col_block,
-the implicit packing's vector loads): there gemm_config swaps the operands and the columns become A, read
-in place; the CPU input gradient of other than stride-1 convolutions folds with col2im_block.
+GEMM, which has no implicit operand. On CPUs the weight gradient reads its columns from a zero-padded copy
+of the input too (gemm.launch_conv_weight_direct); elsewhere, and for grouped or pointwise convolutions, it
+unfolds with im2col (on CPUs im2col_block, the implicit packing's vector loads): there gemm_config swaps the
+operands and the columns become A, read in place. The CPU input gradient of other than stride-1
+convolutions folds with col2im_block.
 
 Layouts of the column matrices fed to the GEMMs (see kernels_cl/conv2d.cl):
 - per-image  [nb, R, P]: one GEMM batched over the images (stride = R*P); no transpose of the output.
