@@ -521,13 +521,15 @@ def _backward_gemm(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need_dx: 
     layout = _layout(dev, geo, backward_weight=need_dw)
     kdim = geo.icg * geo.taps
     dw = empty((geo.oc, geo.icg, geo.kh, geo.kw), np.float32, dev) if need_dw else None
+    dy_all = None  # dY of every image, batch-major, when the direct weight gradient made it
     if need_dw and _use_direct_weight_grad(dev, geo):
         # dW = dY (CNHW) . cols^T with the columns read from a padded copy of x: no column matrix
-        dy = _empty_mat(dev, geo.oc, geo.n, geo.p, "batch")
-        _swap01(dev, g, 0, dy.buf, 0, geo.n, geo.oc, geo.p)
+        dy_all = _empty_mat(dev, geo.oc, geo.n, geo.p, "batch")
+        _swap01(dev, g, 0, dy_all.buf, 0, geo.n, geo.oc, geo.p)
         xp, padded = _padded_input(x, geo)
-        launch_conv_weight_direct(dev, kdim, geo.oc, geo.n * geo.p, xp, _DIRECT_SLACK, padded, dy.buf, 0, dy.ld, dw)
-        del dy, xp
+        launch_conv_weight_direct(dev, kdim, geo.oc, geo.n * geo.p, xp, _DIRECT_SLACK, padded, dy_all.buf, 0,
+                                  dy_all.ld, dw)
+        del xp
         need_dw = False
         if not need_dx:
             return dx, dw
@@ -537,7 +539,9 @@ def _backward_gemm(g: Tensor, x: Tensor, w: Tensor, geo: ConvGeometry, need_dx: 
     for n0 in range(0, geo.n, nb_max):
         nb = min(nb_max, geo.n - n0)
         gn, batch = _gemm_cols(layout, nb, geo.p)
-        if layout == "batch":
+        if layout == "batch" and dy_all is not None:  # images n0.. of the matrix already swapped
+            dy = _Mat(dy_all.buf, n0 * geo.p, dy_all.ld, geo.p)
+        elif layout == "batch":
             dy = _empty_mat(dev, geo.oc, nb, geo.p, layout)
             _swap01(dev, g, n0 * geo.oc * geo.p, dy.buf, 0, nb, geo.oc, geo.p)
         else:

@@ -21,6 +21,7 @@ _IMPLICIT_PACK_ROWS = 8  # x NR: rows of an implicit B panel per gemm_pack_b wor
 _CPU_DIRECT_B_BYTES = 256 * 1024
 _PACK_COST = 64
 _BAND_BYTES = 3 << 20
+_CPU_MR, _CPU_NR = 8, 16  # the CPU tiles' rows and block width (see gemm_config)
 _STRIP_MAX_TILE_ROWS = 16
 # A strip's own B panels (k x NR x PANELS floats) stay in L2 while its tiles run over them: measured, a
 # 96-channel 5x5 convolution over 256 channels (k = 6400, 800 KiB of panels) ran 5% slower as strips.
@@ -77,7 +78,7 @@ def gemm_config(dev: Device, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         # Cost in multiply-adds: the tiles' padded work plus ~64 per element copied into panels: B (k x n)
         # always and A (m x k) when it is transposed; swapped, op(A)^T is the packed side, op(B)^T is read
         # in place when B is stored n x k, and C is stored element by element, transposed.
-        mr, nr = 8, 16
+        mr, nr = _CPU_MR, _CPU_NR
         cost = _up(m, mr) * _up(n, nr) * k + _PACK_COST * (k * n + (m * k if trans_a else 0))
         cost_swapped = (_up(n, mr) * _up(m, nr) * k + _PACK_COST * (m * k + (0 if trans_b else k * n))
                         + _PACK_COST * m * n)
@@ -236,7 +237,8 @@ def _k_splits(dev: Device, m: int, n: int, k: int) -> int:
     so the count divides k."""
     if dev.type != "cpu" or k < _SPLIT_K_MIN_K:
         return 1
-    tiles = min(-(-m // 8) * -(-n // 32), -(-n // 8) * -(-m // 32))  # MR 8 x 2 panels, either orientation
+    wide = 2 * _CPU_NR  # a tile's two blocks; either orientation
+    tiles = min(-(-m // _CPU_MR) * -(-n // wide), -(-n // _CPU_MR) * -(-m // wide))
     if tiles >= _SPLIT_K_MAX_TILES:
         return 1
     want = min(-(-_SPLIT_K_WORK_ITEMS // tiles), k // _SPLIT_K_MIN_SLICE)
@@ -298,6 +300,18 @@ def _launch_cpu(dev: Device, cfg: dict, defines: dict, m: int, n: int, k: int, a
             i32(m), i32(n), i32(k), *a_args, *b_args, *tail, i32(band), *c_args)
 
 
+def _direct_tile_defines(cfg: dict) -> dict:
+    """The tile defines of the direct convolution kernels (A in place, B from panels or the image)."""
+    return {"MR": cfg["MR"], "NR": cfg["NR"], "UNROLL": cfg["UNROLL"], "PANELS": cfg["PANELS"], "A_PACKED": 0,
+            "B_PACKED": 1}
+
+
+def _direct_tile_grid(cfg: dict, m: int, n: int) -> tuple[tuple[int], tuple[int], int]:
+    """(global, local, band) of a kernel with one tile per work-item in gemm_cpu's banded order."""
+    mt, tn = -(-m // cfg["MR"]), -(-n // (cfg["NR"] * cfg["PANELS"]))
+    return (_up(mt * tn, cfg["local"]),), (cfg["local"],), max(1, min(int(cfg["band"]), mt))
+
+
 def launch_conv_direct(dev: Device, m: int, n: int, k: int, a, a_offset: int, lda: int, xp, xp_offset: int,
                        padded: ImplicitB, c, c_offset: int, c_images: tuple[int, int], *,
                        bias=None, bias_offset: int = 0, act: int = 0, act_alpha: float = 0.0) -> None:
@@ -315,17 +329,14 @@ def launch_conv_direct(dev: Device, m: int, n: int, k: int, a, a_offset: int, ld
     if m == 0 or n == 0:
         return
     cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
-    mr, nr, panels = cfg["MR"], cfg["NR"], cfg.get("PANELS", 1)
     defines = {"TRANS_A": 0, "TRANS_B": 0, "BIAS": 0 if bias is None else _BIAS_IDS["m"], "ACT": int(act)}
     if act in (2, 3):
         defines["ACT_ALPHA"] = float(act_alpha)
-    defines.update({"MR": mr, "NR": nr, "UNROLL": cfg["UNROLL"], "A_PACKED": 0, "B_PACKED": 1, "C_TRANS": 0,
-                    "IMPLICIT_B": 1, "C_IMAGES": 1, "PANELS": panels, **win})
+    defines.update({**_direct_tile_defines(cfg), "C_TRANS": 0, "IMPLICIT_B": 1, "C_IMAGES": 1, **win})
     i32, f32 = np.int32, np.float32
-    mt, tn = -(-m // mr), -(-n // (nr * panels))
-    band = max(1, min(int(cfg["band"]), mt))
+    grid, local, band = _direct_tile_grid(cfg, m, n)
     c_buf = _buffer(c)
-    _launch(dev, "gemm_cpu_direct", defines, (_up(mt * tn, cfg["local"]),), (cfg["local"],),
+    _launch(dev, "gemm_cpu_direct", defines, grid, local,
             i32(m), i32(n), i32(k), _buffer(a), i32(a_offset), i32(lda), _buffer(xp), i32(xp_offset),
             c_buf, i32(c_offset), i32(c_images[0]), f32(1.0), f32(0.0), c_buf if bias is None else _buffer(bias),
             i32(bias_offset), i32(band), *(i32(v) for v in (padded.h, padded.w, padded.ow, padded.p, padded.img)),
@@ -335,8 +346,7 @@ def launch_conv_direct(dev: Device, m: int, n: int, k: int, a, a_offset: int, ld
 def launch_conv_weight_direct(dev: Device, m: int, n: int, k: int, xp, xp_offset: int, padded: ImplicitB,
                               dy, dy_offset: int, ld_dy: int, dw) -> None:
     """dW[n, m] (contiguous) = dY[n, k] @ cols^T for a convolution whose input was copied into a zero-padded
-    buffer `xp`
-    (gemm_cpu_dw_direct: the columns read straight from it, no column matrix). `padded` as for
+    buffer `xp` (gemm_cpu_dw_direct: the columns read straight from it, no column matrix). `padded` as for
     launch_conv_direct (window padding 0, any stride and dilation); dY is [n output channels, k = images *
     output pixels] (CNHW) with leading dimension ld_dy; m is the channels times the window's taps."""
     win = padded.window
@@ -350,23 +360,18 @@ def launch_conv_weight_direct(dev: Device, m: int, n: int, k: int, xp, xp_offset
         _check_int(name, int(v))
     if m == 0 or n == 0 or k == 0:
         return
-    cfg = gemm_config(dev, m, n, k, False, True)
-    if cfg["variant"] != "cpu":
-        cfg = gemm_config(dev, m, n, k, False, True, implicit_b=True)
-    mr, nr = cfg["MR"], cfg["NR"]
-    panels = 2 if -(-n // nr) >= 2 else 1
-    base = {"TRANS_A": 0, "BIAS": 0, "ACT": 0, "MR": mr, "NR": nr, "UNROLL": cfg["UNROLL"], "A_PACKED": 0,
-            "B_PACKED": 1, "C_TRANS": 1, "C_IMAGES": 0, "PANELS": panels}
+    cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
+    nr = cfg["NR"]
+    base = {"TRANS_A": 0, "BIAS": 0, "ACT": 0, **_direct_tile_defines(cfg), "C_TRANS": 1, "C_IMAGES": 0}
     i32 = np.int32
     nt = -(-n // nr)
     bp = empty((nt * nr * k,), np.float32, dev)
     # op(B) = dY^T, stored n x k: packed transposed, as launch_gemm packs a TRANS_B operand
     _launch(dev, "gemm_pack_b", {**base, "TRANS_B": 1, "IMPLICIT_B": 0}, (_up(-(-k // nr), _PACK_WG), nt, 1),
             (_PACK_WG, 1, 1), i32(n), i32(k), _buffer(dy), i32(dy_offset), i32(ld_dy), i32(0), bp, i32(0))
-    mt, tn = -(-m // mr), -(-n // (nr * panels))
-    band = max(1, min(max(1, _BAND_BYTES // (mr * k * 4)), mt))
+    grid, local, band = _direct_tile_grid(cfg, m, n)
     _launch(dev, "gemm_cpu_dw_direct", {**base, "TRANS_B": 0, "IMPLICIT_B": 1, **win},
-            (_up(mt * tn, _CPU_WG),), (_CPU_WG,), i32(m), i32(n), i32(k), _buffer(xp), i32(xp_offset), bp,
+            grid, local, i32(m), i32(n), i32(k), _buffer(xp), i32(xp_offset), bp,
             _buffer(dw), i32(m), i32(band),
             *(i32(v) for v in (padded.h, padded.w, padded.ow, padded.p, padded.img)))
 
