@@ -238,6 +238,7 @@ class Device:
             debug=os.environ.get("HETERO_DEBUG_MEMORY") == "1",
         )
         self._programs: dict[tuple[str, str], programs.Program] = {}
+        self._kernels: dict[tuple, cl.Kernel] = {}  # run()'s typed kernels
         # extra compiler options for every program, e.g. -cl-opt-disable under the Oclgrind simulator
         self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
@@ -271,7 +272,25 @@ class Device:
         return prg
 
     def kernel(self, file: str, name: str, defines: programs.Defines | None = None) -> cl.Kernel:
+        """Kernel `name` of kernels_cl/<file> with untyped arguments (see run for the typed, memoised door)."""
         return self.program(file, defines).kernel(name)
+
+    def run(self, file: str, name: str, defines: programs.Defines | None, global_size: Sequence[int],
+            local_size: Sequence[int] | None, *args) -> None:
+        """Launch kernel `name` of kernels_cl/<file>, built once per (defines, scalar argument types).
+
+        The lookup key is the defines in insertion order (no option formatting per launch), and the
+        scalar types are declared to pyopencl once: its untyped set_args converts each numpy scalar anew.
+        """
+        types = tuple(type(a) if isinstance(a, np.generic) else None for a in args)
+        key = (file, name, types, *defines.items()) if defines else (file, name, types)
+        kern = self._kernels.get(key)
+        if kern is None:
+            # a kernel object of its own: the scalar types are a property of the object
+            kern = cl.Kernel(self.program(file, defines).program, name)
+            kern.set_scalar_arg_dtypes(list(types))
+            self._kernels[key] = kern
+        self.launch(kern, global_size, local_size, *args)
 
     def launch(self, kernel: cl.Kernel, global_size: Sequence[int], local_size: Sequence[int] | None,
                *args) -> None:
@@ -284,6 +303,40 @@ class Device:
                                    None if local_size is None else tuple(local_size))
         if self.recorder is not None:
             self.recorder.append((kernel, tuple(global_size), local_size, args))
+
+    def write(self, dst, host: np.ndarray, *, blocking: bool = False, snapshot: bool = True) -> None:
+        """Copy a host array into dst (a Tensor or cl.Buffer). Non-blocking copies run later, so the array is
+        snapshot first unless the caller owns it (snapshot=False: nobody else changes it until the copy)."""
+        buf = dst.buffer if hasattr(dst, "buffer") else dst
+        if host.size == 0:
+            return
+        if blocking:
+            cl.enqueue_copy(self.queue, buf, host, is_blocking=True)
+        else:
+            self.keep(cl.enqueue_copy(self.queue, buf, host.copy() if snapshot else host, is_blocking=False))
+        if self.host_writes is not None:
+            self.host_writes.add(buf.int_ptr)
+
+    def read(self, src, out: np.ndarray) -> np.ndarray:
+        """Copy src (a Tensor or cl.Buffer) into the host array out, waiting for it; returns out."""
+        if self.recorder is not None:
+            raise HeteroError(
+                "a host read (.numpy()/.item()) inside a step being compiled: ops and models must not read "
+                "device data on the host; compute on the device instead"
+            )
+        if out.size:
+            cl.enqueue_copy(self.queue, out, src.buffer if hasattr(src, "buffer") else src, is_blocking=True)
+        return out
+
+    def read_async(self, src, out: np.ndarray) -> cl.Event:
+        """Queue a copy of src into out without waiting; out is valid once the returned event completes."""
+        return cl.enqueue_copy(self.queue, out, src.buffer if hasattr(src, "buffer") else src, is_blocking=False)
+
+    def copy(self, dst, src, nbytes: int) -> None:
+        """Queue a device-to-device copy of nbytes from src to dst (Tensors or cl.Buffers)."""
+        if nbytes:
+            cl.enqueue_copy(self.queue, dst.buffer if hasattr(dst, "buffer") else dst,
+                            src.buffer if hasattr(src, "buffer") else src, byte_count=nbytes)
 
     def keep(self, event: cl.Event) -> None:
         """Hold a host-copy event until it completes (pyopencl waits for a copy whose event is dropped).

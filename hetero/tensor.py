@@ -9,7 +9,6 @@ import numpy as np
 import pyopencl as cl
 
 from .device import Device, device
-from .errors import HeteroError
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.int32))
 
@@ -65,15 +64,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """A host copy; waits for the queued work that writes this tensor."""
-        if self.device.recorder is not None:
-            raise HeteroError(
-                "a host read (.numpy()/.item()) inside a step being compiled: ops and models must not read "
-                "device data on the host; compute on the device instead"
-            )
-        out = np.empty(self.shape, self.dtype)
-        if out.size:
-            cl.enqueue_copy(self.device.queue, out, self.buffer, is_blocking=True)
-        return out
+        return self.device.read(self, np.empty(self.shape, self.dtype))
 
     def item(self) -> float | int:
         if self.size != 1:
@@ -157,14 +148,8 @@ def tensor(array, device: str | int | Device | None = None, requires_grad: bool 
     dev = _device_of(device)
     t = empty(host.shape, host.dtype, dev)
     t.requires_grad = requires_grad
-    if host.size:
-        if np.shares_memory(host, np.asarray(array)):
-            host = host.copy()  # snapshot: the copy runs later, and the caller may change its array meanwhile
-        # non-blocking: the event keeps `host` alive until the copy has run, and dropping the event
-        # would wait for it, so the device keeps it until it completes
-        dev.keep(cl.enqueue_copy(dev.queue, t.buffer, host, is_blocking=False))
-        if dev.host_writes is not None:
-            dev.host_writes.add(t.buffer.int_ptr)
+    # the copy runs later: snapshot only an array the caller may still change
+    dev.write(t, host, snapshot=np.shares_memory(host, np.asarray(array)))
     return t
 
 
