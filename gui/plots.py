@@ -65,7 +65,7 @@ class TrainPlots(QWidget):
         self.loss = _plot("Loss", "cross-entropy")
         self.accuracy = _plot("Accuracy", "%", legend=(-10, -10))  # bottom right: the curves climb to the top
         self.speed = _plot("Throughput", "images/s", legend=None)
-        # loss on a log axis: the first steps (~2.3) and the last (~0.03) both stay readable
+        # loss on a log axis: the first steps and the last, orders of magnitude apart, both stay readable
         self.loss.getPlotItem().setLogMode(y=True)
         self.loss.getPlotItem().setLabel("left", "cross-entropy (log)")
         for w in (self.accuracy, self.speed):
@@ -126,9 +126,9 @@ class TrainPlots(QWidget):
         self._fit_y(runs, smoothing)
 
     def _fit_y(self, runs: list[RunHistory], smoothing: float) -> None:
-        """Accuracy from a little below where most of the run is to 100%; images/s from 0 to what most
-        steps reach. The first steps (10% accuracy; a burst of images/s while the queue fills) would
-        otherwise squash the part worth reading into a line."""
+        """Accuracy from a little below where most of the run is to 100%; images/s from 0 to what most steps reach."""
+        # the first steps (chance accuracy; a burst of images/s while the queue fills) would otherwise
+        # squash the part worth reading into a line
         acc, speed = [], []
         for run in runs:
             acc.append(100.0 * run.smoothed("accuracy", smoothing))

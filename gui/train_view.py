@@ -39,9 +39,9 @@ from .history import COLOURS, RunHistory, format_duration
 from .log_panel import LogPanel
 from .plots import TrainPlots
 from .slots import slot
-from .workers import DATASETS, T, TrainConfig, TrainWorker, explain, run_training
+from .workers import APP_RECIPE, DATASETS, R, TrainConfig, TrainWorker, explain, run_training
 
-REDRAW_MS = 100  # plots are redrawn at most 10 times a second, however fast the events come
+REDRAW_MS = 100  # plots are redrawn on this timer, not per event: events can come faster than drawing
 RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train acc", "Test acc", "Best", "Images/s", "ETA")
 
 
@@ -66,6 +66,7 @@ class TrainView(QWidget):
         self.test_sets: dict[str, object] = {}
         self.loaded_path: str | None = None  # a checkpoint that the next Start continues from
         self.config = TrainConfig()
+        self.base_recipe = APP_RECIPE  # what the form leaves out (momentum, weight decay, ...) comes from here
         self._dirty = False
         self._paused = False
 
@@ -101,7 +102,7 @@ class TrainView(QWidget):
 
     def _build_form(self) -> None:
         self.model_box = QComboBox()
-        self.model_box.addItems(list(T.MODEL_NAMES))
+        self.model_box.addItems(list(R.MODEL_NAMES))
         self.dataset_box = QComboBox()
         self.dataset_box.addItems(list(DATASETS))
         self.data_edit = QLineEdit()
@@ -115,19 +116,24 @@ class TrainView(QWidget):
         data_row.addWidget(browse)
         self.epochs_box = QSpinBox()
         self.epochs_box.setRange(1, 1000)
-        self.epochs_box.setValue(self.config.epochs)
+        self.epochs_box.setValue(self.config.recipe.epochs)
         self.batch_box = QSpinBox()
         self.batch_box.setRange(1, 8192)
-        self.batch_box.setValue(self.config.batch_size)
+        self.batch_box.setValue(self.config.recipe.batch_size)
         self.optimizer_box = QComboBox()
-        self.optimizer_box.addItems(["adam"] + [o for o in T.OPTIMIZER_NAMES if o != "adam"])
+        self.optimizer_box.addItems(["adam"] + [o for o in R.OPTIMIZER_NAMES if o != "adam"])
         self.lr_box = QDoubleSpinBox()
         self.lr_box.setDecimals(5)
         self.lr_box.setRange(1e-5, 10.0)
         self.lr_box.setSingleStep(1e-4)
-        self.lr_box.setValue(T.default_lr(self.config.model, self.config.optimizer))
+        self.lr_box.setValue(self.config.recipe.lr)
         self.model_box.currentTextChanged.connect(slot(self._suggest_lr))
         self.optimizer_box.currentTextChanged.connect(slot(self._suggest_lr))
+        self.schedule_box = QComboBox()
+        self.schedule_box.addItems(list(R.LR_SCHEDULES))
+        self.schedule_box.setCurrentText(self.config.recipe.lr_schedule)
+        self.schedule_box.setToolTip("cosine: the learning rate falls to 0 over the run, step by step "
+                                     "(hetero train's default); constant: it stays as set")
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2**31 - 1)
         self.form_box = QGroupBox("Training")
@@ -139,6 +145,7 @@ class TrainView(QWidget):
         form.addRow("Batch size", self.batch_box)
         form.addRow("Optimizer", self.optimizer_box)
         form.addRow("Learning rate", self.lr_box)
+        form.addRow("LR schedule", self.schedule_box)
         form.addRow("Seed", self.seed_box)
 
         self.start_button = QPushButton("Start")
@@ -230,31 +237,36 @@ class TrainView(QWidget):
             self.data_edit.setText(path)
 
     def _suggest_lr(self) -> None:
-        """The learning rate that trains this model well with this optimizer (hetero.train.default_lr)."""
-        self.lr_box.setValue(T.default_lr(self.model_box.currentText(), self.optimizer_box.currentText()))
+        """The learning rate that trains this model well with this optimizer (hetero.recipe.default_lr)."""
+        self.lr_box.setValue(R.default_lr(self.model_box.currentText(), self.optimizer_box.currentText()))
 
     def read_form(self) -> TrainConfig:
-        return TrainConfig(
+        """The form as a run: the base recipe (the app's, or a loaded checkpoint's) with the form's settings."""
+        recipe = self.base_recipe.replace(
             model=self.model_box.currentText(),
             dataset=self.dataset_box.currentText(),
-            data_dir=self.data_edit.text().strip() or None,
             epochs=self.epochs_box.value(),
             batch_size=self.batch_box.value(),
             optimizer=self.optimizer_box.currentText(),
             lr=self.lr_box.value(),
+            lr_schedule=self.schedule_box.currentText(),
             seed=self.seed_box.value(),
         )
+        return TrainConfig(recipe, data_dir=self.data_edit.text().strip() or None)
 
     def write_form(self, config: TrainConfig) -> None:
-        self.model_box.setCurrentText(config.model)
-        self.dataset_box.setCurrentText(config.dataset)
+        recipe = config.recipe
+        self.base_recipe = recipe
+        self.model_box.setCurrentText(recipe.model)
+        self.dataset_box.setCurrentText(recipe.dataset)
         if config.data_dir:  # a checkpoint without one keeps the folder the user has set
             self.data_edit.setText(config.data_dir)
-        self.epochs_box.setValue(config.epochs)
-        self.batch_box.setValue(config.batch_size)
-        self.optimizer_box.setCurrentText(config.optimizer)
-        self.lr_box.setValue(config.lr)
-        self.seed_box.setValue(config.seed)
+        self.epochs_box.setValue(recipe.epochs)
+        self.batch_box.setValue(recipe.batch_size)
+        self.optimizer_box.setCurrentText(recipe.optimizer)
+        self.lr_box.setValue(recipe.lr)
+        self.schedule_box.setCurrentText(recipe.lr_schedule)
+        self.seed_box.setValue(recipe.seed)
 
     # ----- running -----
 
@@ -269,15 +281,13 @@ class TrainView(QWidget):
         if not ids:
             self.log.add("warning", "Tick at least one device in the device list, then press Start.")
             return False
-        self.config = self.read_form()
-        self.config.max_steps = max_steps
-        if self.loaded_path is not None:
-            self.config.resume_from = self.loaded_path
-            self.loaded_path = None  # one Start continues from it; load it again to repeat
+        form = self.read_form()
+        self.config = TrainConfig(form.recipe.replace(max_steps=max_steps), form.data_dir, self.loaded_path)
+        self.loaded_path = None  # one Start continues from it; load it again to repeat
         self._reset()
         for k, device_id in enumerate(ids):
             label = self.devices.label(device_id)
-            run = RunHistory(device_id, label, COLOURS[k % len(COLOURS)], self.config.epochs)
+            run = RunHistory(device_id, label, COLOURS[k % len(COLOURS)], self.config.recipe.epochs)
             self.runs[device_id] = run
             control = self.control_factory() if self.control_factory else None
             worker = TrainWorker(device_id, device_id, self.config, self.runner, control, parent=self)
@@ -295,9 +305,10 @@ class TrainView(QWidget):
         for worker in self.workers.values():
             worker.barrier = barrier
         names = ", ".join(self.runs[i].label for i in ids)
-        self.log.add("info", f"Training {self.config.model} on {self.config.dataset} for {self.config.epochs} "
-                             f"epoch(s), batch {self.config.batch_size}, {self.config.optimizer} lr "
-                             f"{self.config.lr:g}, seed {self.config.seed} on: {names}")
+        recipe = self.config.recipe
+        self.log.add("info", f"Training {recipe.model} on {recipe.dataset} for {recipe.epochs} epoch(s), batch "
+                             f"{recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g} ({recipe.lr_schedule}), "
+                             f"seed {recipe.seed} on: {names}")
         for worker in self.workers.values():
             worker.start()
         self._update_buttons()
@@ -384,8 +395,9 @@ class TrainView(QWidget):
         elif reason == "stopped":
             self.log.add("info", f"Stopped at step {event.steps}.", where)
         elif reason == "diverged":
+            lr = self.config.recipe.lr
             self.log.add("error", f"The loss became NaN or infinite at step {event.steps}, so training stopped. "
-                                  f"Try a lower learning rate (it was {self.config.lr:g}). {event.message}", where)
+                                  f"Try a lower learning rate (it was {lr:g}). {event.message}", where)
         elif not getattr(run, "failure_shown", False):
             self.log.add("error", event.message or "Training failed.", where)
 
@@ -534,7 +546,7 @@ class TrainView(QWidget):
             self.log.add("warning", "Nothing to save yet: start a training first.")
             return False
         if path is None:
-            name = f"{self.config.model}-{self.config.dataset}-step{worker.last_step}.safetensors"
+            name = f"{self.config.recipe.model}-{self.config.recipe.dataset}-step{worker.last_step}.safetensors"
             path, _ = QFileDialog.getSaveFileName(self, "Save training checkpoint", os.path.join(os.getcwd(), name),
                                                   "Checkpoints (*.safetensors)")
             if not path:
@@ -557,8 +569,8 @@ class TrainView(QWidget):
             self.log.add("error", f"Could not load {path}: {explain(e)}")
             return False
         try:
-            self.write_form(TrainConfig.from_extra(state.get("extra") or {}))
-        except (TypeError, ValueError):
+            self.write_form(TrainConfig.from_checkpoint(state))
+        except R.RecipeError:
             self.log.add("warning", f"{os.path.basename(path)} does not say how it was trained; check the form.")
         if self.epochs_box.value() <= state["epoch"]:
             self.epochs_box.setValue(state["epoch"] + 1)

@@ -9,53 +9,42 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from PySide6.QtCore import QThread, Signal
 
+from hetero import recipe as R
 from hetero import train as T
+from hetero.recipe import TrainingRecipe
 
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = R.DATASET_NAMES
 
 _build_lock = threading.Lock()  # model weights come from one global host generator: build one at a time
 _data_lock = threading.Lock()
 _datasets: dict[tuple, object] = {}
 
+# The form's starting point: a constant learning rate, as the app has always trained by default.
+APP_RECIPE = TrainingRecipe(lr_schedule="constant")
+
 
 @dataclass
 class TrainConfig:
-    """Everything the Train view's form says about a run. Checkpoints store it as their 'extra', with the
-    keys `hetero train` writes and reads, so each resumes the other's checkpoints."""
+    """A run the Train view starts: its recipe, where the data lies, and the checkpoint it continues from."""
 
-    model: str = "lenet5"
-    dataset: str = "mnist"
+    recipe: TrainingRecipe = APP_RECIPE
     data_dir: str | None = None
-    epochs: int = 2
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    seed: int = 0
-    max_steps: int | None = None
     resume_from: str | None = None  # a checkpoint (hetero.train.save_checkpoint) to continue from
 
-    def to_extra(self) -> dict:
-        d = asdict(self)
-        for k in ("resume_from", "max_steps"):
-            d.pop(k)
-        d["model_kwargs"] = T.model_kwargs(self.model)
-        d["lr_schedule"] = "none"
-        return {k: v for k, v in d.items() if v is not None}
+    def extra(self) -> dict:
+        """What a checkpoint stores beside the recipe: the data folder, which the recipe leaves out."""
+        return {"data_dir": self.data_dir} if self.data_dir else {}
 
     @classmethod
-    def from_extra(cls, extra: dict) -> TrainConfig:
-        """The settings a checkpoint's extra holds (the GUI's or `hetero train`'s); defaults for the rest."""
-        known = {k: extra[k] for k in cls.__dataclass_fields__ if k in extra and k not in ("resume_from",)}
-        config = cls(**known)
-        if config.model not in T.MODEL_NAMES or config.optimizer not in T.OPTIMIZER_NAMES:
-            raise ValueError(f"unknown model {config.model!r} or optimizer {config.optimizer!r}")
-        if "lr" not in extra:  # `hetero train` keeps its lr in the optimizer state, not in extra
-            config.lr = T.default_lr(config.model, config.optimizer)
-        return config
+    def from_checkpoint(cls, state: dict) -> TrainConfig:
+        """The run a hetero.checkpoint.load_training() result describes (RecipeError when it does not say)."""
+        extra = state.get("extra") or {}
+        data_dir = extra.get("data_dir") if isinstance(extra.get("data_dir"), str) else None
+        return cls(R.recipe_from_checkpoint(state), data_dir)
 
 
 def load_dataset(name: str, root: str | None, train: bool):
@@ -71,50 +60,47 @@ def load_dataset(name: str, root: str | None, train: bool):
         return ds
 
 
-def build_model(config: TrainConfig, dev):
-    """The model and optimizer of a run on one device; the same seed gives the same weights everywhere.
-
-    Seeding sets process-wide generators, so builds take turns (and TrainView starts fit only once every
-    worker has built its model, see TrainWorker.barrier)."""
-    from hetero import models
-
+def build_model(recipe: TrainingRecipe, dev):
+    """The model and optimizer of a run on one device; the same seed gives the same weights everywhere."""
+    # Seeding sets process-wide generators, so builds take turns (and TrainView starts fit only once every
+    # worker has built its model, see TrainWorker.barrier).
     with _build_lock:
-        T.seed_everything(config.seed)
-        model = models.get_model(config.model, device=dev, **T.model_kwargs(config.model))
-    return model, T.make_optimizer(config.optimizer, model.parameters(), config.lr)
+        model = R.build_model(recipe, dev)
+    return model, R.build_optimizer(recipe, model.parameters())
 
 
 def run_training(worker: TrainWorker) -> None:
-    """The real job: load data, build the model on the worker's device, hetero.train.fit with callbacks."""
+    """The real job: load data, build the run from its recipe on the worker's device, hetero.train.fit."""
     import hetero
-    from hetero import data
 
     config = worker.config
+    recipe = worker.recipe
     try:
         dev = hetero.device(worker.device_id)
-        train_set = load_dataset(config.dataset, config.data_dir, True)
-        test_set = load_dataset(config.dataset, config.data_dir, False)
+        train_set = load_dataset(recipe.dataset, config.data_dir, True)
+        test_set = load_dataset(recipe.dataset, config.data_dir, False)
         worker.sigTestSet.emit(worker.key, test_set)
-        model, optimizer = build_model(config, dev)
+        model, optimizer = build_model(recipe, dev)
+        train_loader, test_loader = R.build_loaders(recipe, dev, train_set, test_set)
+        scheduler = R.build_scheduler(recipe, optimizer, len(train_loader))
         start = {"start_epoch": 0, "start_step": 0}
         if config.resume_from:
             with _build_lock:
-                restored = T.load_checkpoint(config.resume_from, model, optimizer)
+                restored = T.load_checkpoint(config.resume_from, model, optimizer, scheduler)
             start = {"start_epoch": restored["start_epoch"], "start_step": restored["start_step"]}
             worker.log("info", f"continuing from {config.resume_from} at epoch {start['start_epoch'] + 1}, "
                                f"step {start['start_step']}")
-        worker.model, worker.optimizer = model, optimizer
+        worker.model, worker.optimizer, worker.scheduler = model, optimizer, scheduler
         worker.last_epoch, worker.last_step = start["start_epoch"], start["start_step"]
-        train_loader = data.DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed, device=dev)
-        test_loader = data.DataLoader(test_set, max(config.batch_size, 256), device=dev)
     except BaseException:
         worker.release_barrier()
         raise
     worker.wait_barrier()
-    worker.log("info", f"{config.model} on {dev.label}: {len(train_set.labels):,} training and "
-                       f"{len(test_set.labels):,} test images, {len(train_loader)} batches of {config.batch_size}")
-    T.fit(model, optimizer, train_loader, test_loader, epochs=config.epochs, callbacks=[worker.on_event],
-          control=worker.control, max_steps=config.max_steps, **start)
+    worker.log("info", f"{recipe.model} on {dev.label}: {len(train_set.labels):,} training and "
+                       f"{len(test_set.labels):,} test images, {len(train_loader)} batches of {recipe.batch_size}")
+    T.fit(model, optimizer, train_loader, test_loader, epochs=recipe.epochs, callbacks=[worker.on_event],
+          control=worker.control, max_steps=recipe.max_steps, scheduler=scheduler,
+          scheduler_interval=R.SCHEDULER_INTERVAL, recipe=recipe, **start)
 
 
 def explain(error: BaseException) -> str:
@@ -135,12 +121,11 @@ def explain(error: BaseException) -> str:
 
 
 class TrainWorker(QThread):
-    """Trains one model on one device. Signals carry the worker's key so one slot serves every device.
+    """Trains one model on one device. Signals carry the worker's key so one slot serves every device."""
 
-    Checkpoints are written only where fit() is between steps with every step read back: right away once
-    the run has ended or while fit() waits in a pause, else at the next pause, which the worker asks for
-    (and lifts again after saving). So a saved (epoch, step) always matches the saved weights.
-    """
+    # Checkpoints are written only where fit() is between steps with every step read back: right away once
+    # the run has ended or while fit() waits in a pause (its PausedEvent), else at the next pause, which the
+    # worker asks for (and lifts again after saving). So a saved (epoch, step) always matches the weights.
 
     sigEvent = Signal(str, object)     # (key, hetero.train event)
     sigTestSet = Signal(str, object)   # (key, test dataset) once loaded, for the digit grid
@@ -153,11 +138,13 @@ class TrainWorker(QThread):
         self.key = key
         self.device_id = device_id
         self.config = config
+        self.recipe = config.recipe.replace(devices=device_id)  # what this worker's checkpoints record
         self.runner = runner
         self.control = control if control is not None else T.TrainingControl()
         self.barrier: threading.Barrier | None = None  # set by the view: all runs start fit together
         self.model = None
         self.optimizer = None
+        self.scheduler = None
         self.last_step = 0
         self.last_epoch = 0           # 0-based epoch a resume would continue at
         self.paused = False           # the user's pause
@@ -192,24 +179,22 @@ class TrainWorker(QThread):
 
     def on_event(self, event) -> None:
         """hetero.train callback (fit thread): forward to the GUI, serve checkpoint requests at a pause."""
-        kind = getattr(event, "event", None)
-        if kind == "step":
-            self.last_step = event.step
-            self.last_epoch = event.epoch
-        elif kind == "epoch_end":
-            self.last_epoch = event.epoch + 1
-        elif kind == "done":
-            self.done_seen = True
-            self.last_step, self.last_epoch = event.steps, event.epoch
-        elif kind == "log":
-            if self.control.paused and not self.control.stopped:
-                self._reached_pause()
+        if isinstance(event, T.LogEvent):
             self.sigLog.emit(self.key, event.level, event.message)
             return
+        if isinstance(event, T.StepEvent):
+            self.last_step = event.step
+            self.last_epoch = event.epoch
+        elif isinstance(event, T.EpochEndEvent):
+            self.last_epoch = event.epoch + 1
+        elif isinstance(event, T.PausedEvent):
+            self._reached_pause()  # fit has read back every queued step and now waits
+        elif getattr(event, "event", None) == "done":
+            self.done_seen = True
+            self.last_step, self.last_epoch = event.steps, event.epoch
         self.sigEvent.emit(self.key, event)
 
     def _reached_pause(self) -> None:
-        # fit() logs "paused at step N" after draining its readbacks, just before it waits
         self.at_pause = True
         self._do_saves()
         if self._pause_for_save and not self.paused:
@@ -241,8 +226,8 @@ class TrainWorker(QThread):
         if self.model is None:
             return "the model is not built yet"
         try:
-            T.save_checkpoint(path, self.model, self.optimizer, self.last_epoch, self.last_step,
-                              extra={**self.config.to_extra(), "device": self.device_id})
+            T.save_checkpoint(path, self.model, self.optimizer, self.last_epoch, self.last_step, self.scheduler,
+                              extra=self.config.extra(), recipe=self.recipe)
         except Exception as e:
             return explain(e)
         return None

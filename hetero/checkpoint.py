@@ -4,7 +4,8 @@
   (safetensors.torch.load_file) reads ours and we read theirs.
 - save_training(path, model, optimizer, epoch, step, ...) / load_training(path): the same file format
   with the optimizer's state tensors added under "optimizer.state.<index>.<name>" and everything else
-  (epoch, step, param_groups, rng state, scheduler state, extra) as JSON in the string->string metadata.
+  (epoch, step, param_groups, rng state, scheduler state, the training recipe, extra) as JSON in the
+  string->string metadata.
 Writes go to a temporary file in the target's folder, which is flushed, fsynced and renamed over the
 target (then the folder is fsynced): a crash leaves the old file or the new one, never half of one.
 """
@@ -53,13 +54,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def save_training(path: str | os.PathLike, model, optimizer, epoch: int, step: int, rng_state=None,
-                  extra=None, scheduler=None) -> None:
-    """Write weights, optimizer state, epoch/step, an RNG state, a scheduler's state and extra JSON data.
-
-    model: anything with state_dict() (or such a dict); optimizer: a hetero.optim optimizer, its
-    state_dict(), or None. rng_state and extra: JSON-like values (dicts with str keys, lists, tuples,
-    numbers, strings, numpy arrays and scalars), restored with the same types.
-    """
+                  extra=None, scheduler=None, recipe: Mapping | None = None) -> None:
+    """Write weights (model or its state_dict), optimizer state (optimizer, state_dict or None), epoch/step, and
+    rng_state, scheduler state, recipe and extra as JSON-like values that load back with the same types."""
     tensors = _arrays("save_training", _state_of("save_training", model)) if model is not None else {}
     for name in tensors:
         if name.startswith(_OPT_PREFIX):
@@ -74,6 +71,8 @@ def save_training(path: str | os.PathLike, model, optimizer, epoch: int, step: i
         "extra": _dumps("extra", extra),
         "scheduler": _dumps("scheduler", scheduler.state_dict() if scheduler is not None else None),
     }
+    if recipe is not None:  # left out when absent, as in files written before recipes existed
+        metadata["recipe"] = _dumps("recipe", recipe)
     if optimizer is not None:
         opt = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
         for index, entry in opt["state"].items():
@@ -89,7 +88,7 @@ def save_training(path: str | os.PathLike, model, optimizer, epoch: int, step: i
 
 def load_training(path: str | os.PathLike) -> dict:
     """A save_training() file: {"model", "optimizer" (a state_dict or None), "optimizer_class", "epoch",
-    "step", "rng_state", "scheduler", "extra"}."""
+    "step", "rng_state", "scheduler", "recipe" (a dict, None in older files), "extra"}."""
     path = Path(path)
     tensors, metadata = _read(path)
     if metadata.get("format") != TRAINING_FORMAT:
@@ -105,6 +104,7 @@ def load_training(path: str | os.PathLike) -> dict:
             "step": int(metadata["step"]),
             "rng_state": _loads(metadata["rng_state"]),
             "scheduler": _loads(metadata["scheduler"]),
+            "recipe": _loads(metadata["recipe"]) if "recipe" in metadata else None,
             "extra": _loads(metadata["extra"]),
         }
         if "optimizer" in metadata:

@@ -23,17 +23,15 @@ import numpy as np
 from .. import optim
 from ..device import Device
 from ..graph import compile, compile_step
-from ..models import get_model
+from ..models import get_model, small_image_kwargs
 from ..nn import functional as F
 from .timing import Settings, rate, sample
 
-MODEL_KWARGS = {
-    "lenet5": {},
-    "alexnet_mnist": {},
-    "resnet18": {"in_channels": 1, "small_input": True},
-}
-DEFAULT_BATCH = {"lenet5": 64, "alexnet_mnist": 64, "resnet18": 32}
 NUM_CLASSES = 10
+DEFAULT_BATCH = {"lenet5": 64, "alexnet_mnist": 64, "resnet18": 32}
+# hetero.models' small-image registry says how each is built; num_classes is passed on its own
+MODEL_KWARGS = {name: {k: v for k, v in small_image_kwargs(name, NUM_CLASSES).items() if k != "num_classes"}
+                for name in DEFAULT_BATCH}
 
 
 def batch_size_for(name: str, settings: Settings) -> int:

@@ -8,18 +8,19 @@ import sys
 
 import numpy as np
 
-from .train import DATASETS
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..recipe import DATASET_NAMES
+
     p = sub.add_parser("eval", help="test accuracy and confusion matrix of a training checkpoint",
                        description="Rebuild the model a `hetero train` checkpoint holds and evaluate it on a test set.")
     p.add_argument("--checkpoint", metavar="PATH", required=True, help="a checkpoint written by hetero train")
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="default: the one it was trained on")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the one it was trained on")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
     p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`)")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="evaluation batch size (default: the checkpoint's, else 500)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -41,34 +42,34 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from .. import device as get_device
+    from .. import recipe as R
     from ..checkpoint import load_training
-    from ..data import DataLoader, get_dataset
-    from ..models import get_model
     from ..train import evaluate
 
     ck = load_training(args.checkpoint)
-    extra = ck["extra"] or {}
-    if "model" not in extra:
-        print(f"hetero: error: {args.checkpoint} does not say which model it holds (not written by hetero train)",
-              file=sys.stderr)
+    try:
+        recipe = R.recipe_from_checkpoint(ck)
+    except R.RecipeError as e:
+        print(f"hetero: error: {args.checkpoint}: {e}", file=sys.stderr)
         return 1
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         print("hetero: error: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    dataset_name = args.dataset or extra.get("dataset", "mnist")
+    recipe = recipe.replace(dataset=args.dataset or recipe.dataset, model_kwargs=recipe.model_kwargs,
+                            eval_batch_size=args.batch_size or recipe.eval_batch_size)
     dev = get_device(args.device)
-    model = get_model(extra["model"], device=dev, **(extra.get("model_kwargs") or {}))
+    model = R.build_model(recipe, dev)
     model.load_state_dict(ck["model"])
-    test_set = get_dataset(dataset_name, root=args.data, train=False)
-    loader = DataLoader(test_set, args.batch_size, device=dev)
+    test_set = R.build_dataset(recipe, args.data, train=False)
+    _, loader = R.build_loaders(recipe, dev, None, test_set)
     loss, accuracy, confusion, _ = evaluate(model, loader)
     n = int(confusion.sum())
     if args.json:
-        print(json.dumps({"model": extra["model"], "dataset": dataset_name, "images": n, "test_loss": loss,
+        print(json.dumps({"model": recipe.model, "dataset": recipe.dataset, "images": n, "test_loss": loss,
                           "test_accuracy": accuracy, "confusion": confusion.tolist(),
                           "classes": list(test_set.classes)}))
         return 0
-    print(f"{extra['model']} on {dataset_name} test ({n} images), {dev.id} {dev.info.name}")
+    print(f"{recipe.model} on {recipe.dataset} test ({n} images), {dev.id} {dev.info.name}")
     print(f"test accuracy: {100 * accuracy:.2f}% ({int(np.trace(confusion))}/{n})  loss {loss:.4f}")
     print("confusion matrix (rows: true class, columns: predicted class):")
     print(format_confusion(confusion, test_set.classes))

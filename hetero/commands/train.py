@@ -1,8 +1,9 @@
 """`hetero train`: train a model-zoo CNN on MNIST / Fashion-MNIST with a progress bar, checkpoints and a JSON log.
 
 Ctrl-C once stops after the current step and writes a checkpoint (to --checkpoint, or a default path named in
-the message); Ctrl-C again aborts at once (a checkpoint is still written between steps). --resume continues a
-checkpoint bit-identically (same device, same settings).
+the message); Ctrl-C again aborts at once (a checkpoint is still written between steps). --resume rebuilds the run
+from the checkpoint's training recipe (options given with it override the recipe) and continues it
+bit-identically on the same device.
 """
 
 from __future__ import annotations
@@ -17,40 +18,48 @@ import threading
 import time
 from pathlib import Path
 
-DATASETS = ("mnist", "fashion-mnist")
+from ..recipe import RecipeError, TrainingRecipe
+from ..train.events import CheckpointEvent
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..train import MODEL_NAMES, OPTIMIZER_NAMES
+    from ..recipe import DATASET_NAMES, LR_SCHEDULES, MODEL_NAMES, OPTIMIZER_NAMES
 
     p = sub.add_parser("train", help="train a CNN on MNIST or Fashion-MNIST",
                        description="Train a model-zoo CNN on MNIST or Fashion-MNIST on an OpenCL device.")
+    # Settings default to None so that a resumed run can tell what was asked for from what its recipe says.
     p.add_argument("--model", choices=MODEL_NAMES, default=None, help="the model (default lenet5, or the "
                    "checkpoint's with --resume)")
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="default mnist (or the checkpoint's)")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default mnist (or the checkpoint's)")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
     p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`; default: "
                    "$HETERO_DEVICE, else the best usable device)")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=None, help="default 2 (or the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=None, help="default 64 (or the checkpoint's)")
-    p.add_argument("--eval-batch-size", type=int, default=500, help="batch size of the test-set evaluation")
+    p.add_argument("--eval-batch-size", type=int, default=None,
+                   help="batch size of the test-set evaluation (default 500, or the checkpoint's)")
     p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None,
                    help="default adam (or the checkpoint's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
-    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                    help="cosine: lr falls to 0 over the run, updated every step (default, or the checkpoint's)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD / RMSprop momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--momentum", type=float, default=None, help="SGD / RMSprop momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=None, help="default 0")
     p.add_argument("--seed", type=int, default=None,
                    help="seeds the weights, dropout and the data order (default 0, or the checkpoint's)")
     p.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="write a training checkpoint here after every epoch (and on Ctrl-C)")
-    p.add_argument("--resume", metavar="PATH", default=None, help="continue from a training checkpoint (its model, "
-                   "optimizer state, learning rate and schedule; other settings default to its own)")
+    p.add_argument("--resume", metavar="PATH", default=None, help="continue from a training checkpoint (its recipe: "
+                   "model, optimizer state, learning rate and schedule; other settings given here override it)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in total")
     p.add_argument("--json-log", metavar="FILE", default=None, help="write every event as one JSON object a line")
     p.set_defaults(func=run)
+
+
+# The recipe fields the command line sets, under their argparse names.
+_RECIPE_ARGS = ("model", "dataset", "epochs", "batch_size", "eval_batch_size", "optimizer", "lr", "lr_schedule",
+                "momentum", "weight_decay", "seed", "max_steps")
 
 
 # ----- output -----
@@ -172,105 +181,54 @@ def _count(model) -> int:
     return sum(p.size for p in model.parameters())
 
 
-def run(args: argparse.Namespace) -> int:
-    from .. import device as get_device
+class _CheckpointNotes:
+    """Remembers the checkpoints fit reports writing, so an interrupt can say whether one holds its state."""
+
+    def __init__(self) -> None:
+        self.last = None
+
+    def __call__(self, e) -> None:
+        if isinstance(e, CheckpointEvent):
+            self.last = e
+
+    @property
+    def interrupt_saved(self) -> bool:
+        return self.last is not None and self.last.reason == "interrupted"
+
+
+def _recipe(args: argparse.Namespace, resume: dict | None) -> TrainingRecipe:
+    """The run's recipe: the checkpoint's (with --resume) or the defaults, changed by what was given here."""
+    from ..recipe import recipe_from_checkpoint
+
+    given = {k: getattr(args, k) for k in _RECIPE_ARGS if getattr(args, k) is not None}
+    given["devices"] = args.device
+    if resume is None:
+        return TrainingRecipe(**given)
+    saved = recipe_from_checkpoint(resume)
+    if "model" in given and given["model"] != saved.model:
+        raise RecipeError(f"{args.resume} holds a {saved.model}, not a {given['model']}")
+    return saved.replace(**given)
+
+
+def _restore(args: argparse.Namespace, resume: dict, model, optimizer, scheduler) -> dict | None:
+    """Load --resume's state into the run built from its recipe: fit's start position, or None (said why)."""
     from .. import train as T
-    from ..checkpoint import load_training
-    from ..data import DataLoader, get_dataset
-    from ..models import get_model
-    from ..optim import CosineAnnealingLR
 
-    resume = load_training(args.resume) if args.resume else None
-    saved = (resume or {}).get("extra") or {}
-    if resume is not None:
-        if "model" not in saved:
-            print(f"hetero: error: {args.resume} does not say which model it holds (not written by hetero train)",
-                  file=sys.stderr)
-            return 1
-        if args.model is not None and args.model != saved["model"]:
-            print(f"hetero: error: {args.resume} holds a {saved['model']}, not a {args.model}", file=sys.stderr)
-            return 1
-    model_name = args.model or saved.get("model", "lenet5")
-    dataset_name = args.dataset or saved.get("dataset", "mnist")
-    # a resumed run keeps its settings unless told otherwise (the same ones give a bit-identical run)
-    for what, default in (("optimizer", "adam"), ("batch_size", 64), ("seed", 0), ("lr_schedule", "cosine")):
-        if getattr(args, what) is None:
-            setattr(args, what, saved.get(what, default))
-    for what in ("epochs", "batch_size", "eval_batch_size"):
-        if getattr(args, what) < 1:
-            print(f"hetero: error: --{what.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
-
-    dev = get_device(args.device)
-    train_set = get_dataset(dataset_name, root=args.data, train=True)
-    test_set = get_dataset(dataset_name, root=args.data, train=False)
-    T.seed_everything(args.seed)
-    kwargs = saved.get("model_kwargs") or T.model_kwargs(model_name, num_classes=len(train_set.classes))
-    model = get_model(model_name, device=dev, **kwargs)
-    lr = args.lr if args.lr is not None else T.default_lr(model_name, args.optimizer)
-    optimizer = T.make_optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=dev)
-    test_loader = DataLoader(test_set, args.eval_batch_size, device=dev)
-    scheduler = None
-    if args.lr_schedule == "cosine":
-        total = args.epochs * len(train_loader)
-        scheduler = CosineAnnealingLR(optimizer, T_max=min(total, args.max_steps or total))
-    start = {"start_epoch": 0, "start_step": 0}
-    if resume is not None:
-        if resume["optimizer_class"] not in (None, type(optimizer).__name__):
-            print(f"hetero: error: {args.resume} holds {resume['optimizer_class']} state, not "
-                  f"{type(optimizer).__name__} (--optimizer {saved.get('optimizer', '?')})", file=sys.stderr)
-            return 1
-        try:
-            pos = T.load_checkpoint(args.resume, model, optimizer, scheduler)
-        except ValueError as e:
-            print(f"hetero: error: {args.resume} does not fit this model and optimizer: {e}", file=sys.stderr)
-            return 1
-        start = {"start_epoch": pos["start_epoch"], "start_step": pos["start_step"]}
-
-    checkpoint = args.checkpoint or f"hetero-{model_name}-{dataset_name}.safetensors"
-    extra = {"model": model_name, "model_kwargs": kwargs, "dataset": dataset_name, "optimizer": args.optimizer,
-             "batch_size": args.batch_size, "seed": args.seed, "lr_schedule": args.lr_schedule}
-    group = optimizer.param_groups[0]
-    print(f"training {model_name} ({_count(model):,} parameters) on {dataset_name} ({len(train_set)} train / "
-          f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {args.optimizer} lr {group['lr']:g} "
-          f"({args.lr_schedule}), batch "
-          f"{args.batch_size}, {args.epochs} epoch{'s' if args.epochs != 1 else ''}, seed {args.seed}"
-          + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
-          flush=True)
-
-    control = T.TrainingControl()
-    progress = Progress(args.epochs, len(train_loader), args.batch_size, args.max_steps)
-    callbacks = [progress]
-    log = JsonLog(args.json_log) if args.json_log else None
-    if log is not None:
-        callbacks.append(log)
-    written = []  # the checkpoints fit reports writing
-
-    def note_checkpoint(e) -> None:
-        if e.event == "log" and e.message.startswith("checkpoint written"):
-            written.append(e)
-        elif e.event == "log" and "no checkpoint written" in e.message:
-            written.clear()  # the last one written is older than the interrupted state
-
-    callbacks.append(note_checkpoint)
+    if resume["optimizer_class"] not in (None, type(optimizer).__name__):
+        asked = f" (--optimizer {args.optimizer})" if args.optimizer else ""
+        print(f"hetero: error: {args.resume} holds {resume['optimizer_class']} state, not "
+              f"{type(optimizer).__name__}{asked}", file=sys.stderr)
+        return None
     try:
-        with _ctrl_c_stops(control, sys.stderr):
-            history = T.fit(model, optimizer, train_loader, test_loader, epochs=args.epochs, callbacks=callbacks,
-                            control=control, max_steps=args.max_steps, scheduler=scheduler,
-                            scheduler_interval="step", checkpoint=checkpoint,
-                            checkpoint_extra=extra, checkpoint_epochs=args.checkpoint is not None, **start)
-    except KeyboardInterrupt:
-        progress.clear()
-        if written:
-            print(f"hetero: interrupted; checkpoint written to {checkpoint}; resume with --resume {checkpoint}",
-                  file=sys.stderr)
-        else:
-            print("hetero: interrupted; no checkpoint written", file=sys.stderr)
-        return 130
-    finally:
-        if log is not None:
-            log.close()
+        pos = T.load_checkpoint(args.resume, model, optimizer, scheduler)
+    except ValueError as e:
+        print(f"hetero: error: {args.resume} does not fit this model and optimizer: {e}", file=sys.stderr)
+        return None
+    return {"start_epoch": pos["start_epoch"], "start_step": pos["start_step"]}
+
+
+def _finish(args: argparse.Namespace, history, checkpoint: str) -> int:
+    """Say how the run ended; the exit status."""
     done = history.done
     if done.reason == "diverged":
         print(f"hetero: error: {done.message}", file=sys.stderr)
@@ -287,3 +245,68 @@ def run(args: argparse.Namespace) -> int:
         summary += f"; checkpoint {os.fspath(Path(args.checkpoint))}"
     print(summary, flush=True)
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import device as get_device
+    from .. import recipe as R
+    from .. import train as T
+    from ..checkpoint import load_training
+
+    for what in ("epochs", "batch_size", "eval_batch_size"):
+        if getattr(args, what) is not None and getattr(args, what) < 1:
+            print(f"hetero: error: --{what.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    resume = load_training(args.resume) if args.resume else None
+    try:
+        recipe = _recipe(args, resume)
+    except R.RecipeError as e:
+        where = f"{args.resume}: " if resume is not None and not str(e).startswith(str(args.resume)) else ""
+        print(f"hetero: error: {where}{e}", file=sys.stderr)
+        return 1
+
+    dev = get_device(args.device)
+    train_set = R.build_dataset(recipe, args.data, train=True)
+    test_set = R.build_dataset(recipe, args.data, train=False)
+    model = R.build_model(recipe, dev)
+    optimizer = R.build_optimizer(recipe, model.parameters())
+    train_loader, test_loader = R.build_loaders(recipe, dev, train_set, test_set)
+    scheduler = R.build_scheduler(recipe, optimizer, len(train_loader))
+    start = {"start_epoch": 0, "start_step": 0}
+    if resume is not None:
+        start = _restore(args, resume, model, optimizer, scheduler)
+        if start is None:
+            return 1
+
+    checkpoint = args.checkpoint or f"hetero-{recipe.model}-{recipe.dataset}.safetensors"
+    lr, epochs = optimizer.param_groups[0]["lr"], recipe.epochs
+    print(f"training {recipe.model} ({_count(model):,} parameters) on {recipe.dataset} ({len(train_set)} train / "
+          f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {recipe.optimizer} lr {lr:g} "
+          f"({recipe.lr_schedule}), batch {recipe.batch_size}, {epochs} epoch{'s' if epochs != 1 else ''}, "
+          f"seed {recipe.seed}"
+          + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
+          flush=True)
+
+    control = T.TrainingControl()
+    progress = Progress(epochs, len(train_loader), recipe.batch_size, recipe.max_steps)
+    notes = _CheckpointNotes()
+    log = JsonLog(args.json_log) if args.json_log else None
+    callbacks = [progress, notes] + ([log] if log is not None else [])
+    try:
+        with _ctrl_c_stops(control, sys.stderr):
+            history = T.fit(model, optimizer, train_loader, test_loader, epochs=epochs, callbacks=callbacks,
+                            control=control, max_steps=recipe.max_steps, scheduler=scheduler,
+                            scheduler_interval=R.SCHEDULER_INTERVAL, checkpoint=checkpoint,
+                            checkpoint_epochs=args.checkpoint is not None, recipe=recipe, **start)
+    except KeyboardInterrupt:
+        progress.clear()
+        if notes.interrupt_saved:
+            print(f"hetero: interrupted; checkpoint written to {checkpoint}; resume with --resume {checkpoint}",
+                  file=sys.stderr)
+        else:
+            print("hetero: interrupted; no checkpoint written", file=sys.stderr)
+        return 130
+    finally:
+        if log is not None:
+            log.close()
+    return _finish(args, history, checkpoint)

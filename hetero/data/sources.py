@@ -103,10 +103,8 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def locate(name: str, train: bool = True, root: str | os.PathLike | None = None, download: bool = True,
            progress: Progress | None = None) -> tuple[Path, Path]:
-    """The (images, labels) files of a split: found in the lookup order, else downloaded.
-
-    Raises DatasetNotFoundError listing every place looked at and how to provide the files.
-    """
+    """The (images, labels) files of a split: found in the lookup order, else downloaded; else a
+    DatasetNotFoundError listing every place looked at and how to provide the files."""
     source = get_source(name)
     stems = split_files(train)
     notes: list[str] = []

@@ -128,3 +128,25 @@ def test_lenet5_learns_real_mnist(tmp_path):
                                DataLoader(test_set, 1000, device=dev), epochs=1, max_steps=300)
     assert history.reason == "max_steps"
     assert history.epochs[-1].test_accuracy > 0.90
+
+
+@pytest.mark.parametrize("events, written", [
+    ([("checkpoint", "interrupted")], True),
+    ([("checkpoint", "epoch")], False),  # older than the interrupted state
+    ([("log", "checkpoint written to x (step 3)")], False),  # text alone says nothing
+])
+def test_ctrl_c_message_follows_the_checkpoint_events(dev, data_dir, capsys, monkeypatch, events, written):
+    from hetero.train import CheckpointEvent, LogEvent
+
+    def fit(*a, **kw):
+        for kind, what in events:
+            e = CheckpointEvent(kw["checkpoint"], 3, 0, what) if kind == "checkpoint" else LogEvent("info", what)
+            for cb in kw["callbacks"]:
+                cb(e)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hetero.train, "fit", fit)
+    assert main(["train", "--device", dev.id, "--batch-size", "16"]) == 130
+    err = capsys.readouterr().err
+    assert ("interrupted; checkpoint written to" in err) == written
+    assert ("no checkpoint written" in err) == (not written)

@@ -224,3 +224,41 @@ def test_per_step_scheduler_resumes_mid_epoch(dev, tiny, tmp_path):
         start_step=pos["start_step"])
     _assert_identical(straight, _weights(model))
     assert opt.param_groups[0]["lr"] == lr
+
+
+def test_checkpoint_pause_and_resume_events(dev, tiny, tmp_path):
+    from hetero.train import CheckpointEvent, PausedEvent, ResumedEvent
+
+    model, opt, train, _ = tiny(dev)
+    control = TrainingControl()
+    path = tmp_path / "ck.safetensors"
+    events = []
+
+    def callback(e):
+        events.append(e)
+        if isinstance(e, StepEvent) and e.step == 2:
+            control.pause()
+        elif isinstance(e, PausedEvent):
+            control.resume()  # fit waits only after telling its callbacks
+
+    fit(model, opt, train, epochs=2, callbacks=[callback], control=control, checkpoint=path)
+    saved = [e for e in events if isinstance(e, CheckpointEvent)]
+    assert [(e.path, e.step, e.epoch, e.reason) for e in saved] == [(str(path), 3, 1, "epoch"),
+                                                                    (str(path), 6, 2, "epoch")]
+    assert all(e.to_dict()["event"] == "checkpoint" for e in saved)
+    kinds = [e.event for e in events if not isinstance(e, (LogEvent, StepEvent))]
+    assert kinds.count("paused") == 1 and kinds[kinds.index("paused") + 1] == "resumed"
+    paused = next(e for e in events if isinstance(e, PausedEvent))
+    resumed = next(e for e in events if isinstance(e, ResumedEvent))
+    # every step queued before the pause was read back first: step 3 or 4 (read two steps late)
+    assert paused.step == resumed.step and paused.step in (3, 4) and paused.epoch == resumed.epoch
+    steps_before = [e.step for e in events[:events.index(paused)] if isinstance(e, StepEvent)]
+    assert steps_before == list(range(1, paused.step + 1))
+
+    # a stop writes one with reason "stopped"
+    model, opt, train, _ = tiny(dev)
+    control = TrainingControl()
+    events.clear()
+    fit(model, opt, train, epochs=2, callbacks=[events.append, lambda e: e.event == "step" and control.stop()],
+        control=control, checkpoint=path, checkpoint_epochs=False)
+    assert [e.reason for e in events if isinstance(e, CheckpointEvent)] == ["stopped"]

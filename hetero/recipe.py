@@ -1,0 +1,310 @@
+"""The training recipe: how a run is trained, as one typed, versioned value that checkpoints store.
+
+`hetero train`, `hetero eval`, the desktop app and checkpoints all describe a run with a `TrainingRecipe`,
+and the builders here turn one into the model, optimizer, learning-rate schedule and data loaders, so every
+front end builds the same run from the same recipe. `recipe_from_checkpoint` also reads checkpoints written
+before recipes existed (their settings lie loose in the checkpoint's `extra` dict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .data.datasets import DATASETS
+from .errors import HeteroError
+from .models import SMALL_IMAGE_MODELS, get_model, small_image_kwargs
+
+if TYPE_CHECKING:
+    from .data import DataLoader
+    from .data.datasets import ArrayDataset
+    from .nn.module import Module
+    from .optim import LRScheduler, Optimizer
+
+RECIPE_VERSION = 1
+MODEL_NAMES = tuple(SMALL_IMAGE_MODELS)
+DATASET_NAMES = tuple(DATASETS)
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
+LR_SCHEDULES = ("cosine", "constant")
+# The cosine schedule moves every step rather than every epoch: the lr falls smoothly within an epoch, and a
+# run resumed mid-epoch continues the schedule exactly where it stopped.
+SCHEDULER_INTERVAL = "step"
+
+# Learning rates that train each model well with the default cosine schedule and batch 64 (chosen on MNIST).
+_SGD_LR = {"lenet5": 0.02, "alexnet_mnist": 0.01, "resnet18": 0.05, "preact_resnet18": 0.05, "mobilenet_v1": 0.05}
+_ADAM_LR = {"lenet5": 2e-3}
+_OTHER_LR = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3}
+
+
+class RecipeError(HeteroError, ValueError):
+    """A training recipe that cannot be used; the message names the field and the values it may take."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the device random generators (dropout) and the weight initialisers; give loaders the same seed."""
+    from . import random as hrandom
+    from .nn import init
+
+    hrandom.manual_seed(seed)
+    init.manual_seed(seed)
+
+
+def model_kwargs(name: str, num_classes: int = 10, in_channels: int = 1) -> dict:
+    """The keyword arguments that build hetero.models.get_model(name) for small single-channel images."""
+    return small_image_kwargs(name, num_classes, in_channels)
+
+
+def default_lr(model: str, optimizer: str = "adam") -> float:
+    """A learning rate that trains `model` well with `optimizer` (SGD with momentum 0.9 for "sgd")."""
+    if optimizer == "sgd":
+        return _SGD_LR.get(model, 0.01)
+    if optimizer in ("adam", "adamw"):
+        return _ADAM_LR.get(model, _OTHER_LR[optimizer])
+    return _OTHER_LR[optimizer]
+
+
+def make_optimizer(name: str, params: Iterable, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> Optimizer:
+    """An optimizer by name; momentum applies to SGD and RMSprop."""
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+
+
+# ----- the recipe -----
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """Model, data set, optimizer, schedule and run length of a training run; checked when made, and
+    complete: lr=None and model_kwargs=None are filled in from the model, optimizer and data set."""
+
+    version: ClassVar[int] = RECIPE_VERSION
+    model: str = "lenet5"
+    dataset: str = "mnist"
+    model_kwargs: Mapping[str, Any] | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9  # SGD and RMSprop
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"  # one of LR_SCHEDULES
+    epochs: int = 2
+    max_steps: int | None = None  # optimizer steps in total, resumed runs included
+    batch_size: int = 64
+    eval_batch_size: int = 500
+    seed: int = 0  # weights, dropout and the data order
+    devices: str | None = None  # the device spec(s) it ran on (None: the default device)
+
+    def __post_init__(self) -> None:
+        _choice("model", self.model, MODEL_NAMES)
+        _choice("dataset", self.dataset, DATASET_NAMES)
+        _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1), ("seed", 0)):
+            _integer(name, getattr(self, name), low)
+        if self.max_steps is not None:
+            _integer("max_steps", self.max_steps, 0)
+        if self.devices is not None and not isinstance(self.devices, str):
+            raise RecipeError(f"training recipe: devices must be a device spec string or None, got "
+                              f"{type(self.devices).__name__} {self.devices!r}")
+        lr = default_lr(self.model, self.optimizer) if self.lr is None else self.lr
+        # frozen: the derived values are set once, here, before anyone can see the recipe
+        object.__setattr__(self, "lr", _number("lr", lr))
+        object.__setattr__(self, "momentum", _number("momentum", self.momentum))
+        object.__setattr__(self, "weight_decay", _number("weight_decay", self.weight_decay))
+        kwargs = self.model_kwargs
+        if kwargs is None:
+            kwargs = small_image_kwargs(self.model, len(DATASETS[self.dataset].CLASSES), in_channels=1)
+        object.__setattr__(self, "model_kwargs", _kwargs(kwargs))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict with every field and "version"; from_dict reads it back."""
+        out: dict[str, Any] = {"version": self.version}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if f.name == "model_kwargs" else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingRecipe:
+        """The recipe to_dict() wrote; RecipeError naming the field for a bad version, name, key or type."""
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"a training recipe is a dict, got {type(data).__name__}")
+        version = data.get("version")
+        if version is None:
+            raise RecipeError(f"training recipe: 'version' is missing (this hetero reads version {RECIPE_VERSION})")
+        if isinstance(version, bool) or version != RECIPE_VERSION:
+            raise RecipeError(f"training recipe: version {version!r} is not supported; this hetero reads version "
+                              f"{RECIPE_VERSION}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in data if k != "version" and k not in known)
+        if unknown:
+            raise RecipeError(f"training recipe: unknown field(s) {', '.join(unknown)}; the fields are "
+                              f"{', '.join(known)}")
+        return cls(**{k: v for k, v in data.items() if k != "version"})
+
+    def replace(self, **changes: Any) -> TrainingRecipe:
+        """A copy with `changes`; lr and model_kwargs follow a new model, optimizer or data set unless given."""
+        def changed(names: Iterable[str]) -> bool:
+            return any(n in changes and changes[n] != getattr(self, n) for n in names)
+
+        if "lr" not in changes and changed(("model", "optimizer")):
+            changes["lr"] = None
+        if "model_kwargs" not in changes and changed(("model", "dataset")):
+            changes["model_kwargs"] = None
+        return dataclasses.replace(self, **changes)
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer steps the whole run takes: every epoch, cut at max_steps."""
+        total = self.epochs * int(steps_per_epoch)
+        return min(total, self.max_steps) if self.max_steps else total
+
+    def legacy_extra(self) -> dict[str, Any]:
+        """The settings in the loose `extra` layout, so hetero versions from before recipes read new checkpoints."""
+        return {"model": self.model, "model_kwargs": dict(self.model_kwargs), "dataset": self.dataset,
+                "optimizer": self.optimizer, "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
+                "epochs": self.epochs, "lr_schedule": self.lr_schedule}
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise RecipeError(f"training recipe: {name} {value!r} is unknown; choose one of {', '.join(allowed)}")
+
+
+def _integer(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecipeError(f"training recipe: {name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise RecipeError(f"training recipe: {name} must be at least {low}, got {value}")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(f"training recipe: {name} must be a number, got {type(value).__name__} {value!r}")
+    if not value >= 0:  # also rejects NaN
+        raise RecipeError(f"training recipe: {name} must be a non-negative number, got {value}")
+    return float(value)
+
+
+def _kwargs(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"training recipe: model_kwargs must be a dict, got {type(value).__name__}")
+    for k, v in value.items():
+        if not isinstance(k, str) or k == "device":
+            raise RecipeError(f"training recipe: model_kwargs key {k!r} is not allowed (string names of the "
+                              "model's arguments; the device is not part of a recipe)")
+        if v is not None and not isinstance(v, (bool, int, float, str)):
+            raise RecipeError(f"training recipe: model_kwargs[{k!r}] must be a number, string, bool or None, "
+                              f"got {type(v).__name__}")
+    return dict(value)
+
+
+# ----- reading checkpoints -----
+
+_LEGACY_KEYS = ("model", "dataset", "model_kwargs", "optimizer", "lr", "batch_size", "seed", "epochs", "lr_schedule")
+_LEGACY_SCHEDULES = {"none": "constant"}  # the app wrote "none" for a constant learning rate
+
+
+def recipe_from_checkpoint(ck: Mapping[str, Any]) -> TrainingRecipe:
+    """The recipe of a hetero.checkpoint.load_training() result: its stored one, else read from its extra."""
+    if ck.get("recipe") is not None:
+        return TrainingRecipe.from_dict(ck["recipe"])
+    return recipe_from_extra(ck.get("extra") or {}, ck.get("optimizer"))
+
+
+def recipe_from_extra(extra: Mapping[str, Any], optimizer_state: Mapping | None = None) -> TrainingRecipe:
+    """A recipe from the loose settings `hetero train` and the app kept in `extra` before recipes; what extra
+    lacks comes from the optimizer state (lr, momentum, weight decay), else the defaults."""
+    if "model" not in extra:
+        raise RecipeError("the checkpoint does not say which model it holds (not written by hetero train or the app)")
+    found = {k: extra[k] for k in _LEGACY_KEYS if extra.get(k) is not None}
+    if "lr_schedule" in found:
+        found["lr_schedule"] = _LEGACY_SCHEDULES.get(found["lr_schedule"], found["lr_schedule"])
+    if isinstance(extra.get("device"), str):
+        found["devices"] = extra["device"]
+    groups = (optimizer_state or {}).get("param_groups") or [{}]
+    group = groups[0]
+    if "lr" not in found and ("initial_lr" in group or "lr" in group):
+        found["lr"] = group.get("initial_lr", group.get("lr"))  # initial_lr: the schedule's starting point
+    for name in ("momentum", "weight_decay"):
+        if name in group:
+            found[name] = group[name]
+    return TrainingRecipe(**found)
+
+
+# ----- builders -----
+
+
+def build_model(recipe: TrainingRecipe, device) -> Module:
+    """The recipe's model on `device`, its weights drawn from the recipe's seed (which also seeds dropout)."""
+    seed_everything(recipe.seed)
+    return get_model(recipe.model, device=device, **recipe.model_kwargs)
+
+
+def build_optimizer(recipe: TrainingRecipe, params: Iterable) -> Optimizer:
+    """The recipe's optimizer over `params`, with its lr, momentum and weight decay."""
+    return make_optimizer(recipe.optimizer, params, recipe.lr, recipe.momentum, recipe.weight_decay)
+
+
+def build_scheduler(recipe: TrainingRecipe, optimizer: Optimizer, steps_per_epoch: int) -> LRScheduler | None:
+    """The recipe's lr schedule (None for "constant"); fit steps it every SCHEDULER_INTERVAL."""
+    from .optim import CosineAnnealingLR
+
+    if recipe.lr_schedule == "constant":
+        return None
+    return CosineAnnealingLR(optimizer, T_max=max(1, recipe.total_steps(steps_per_epoch)))
+
+
+def build_dataset(recipe: TrainingRecipe, data_dir: str | os.PathLike | None = None,
+                  train: bool = True) -> ArrayDataset:
+    """The recipe's training (or test) data set, looked for in data_dir first (hetero.data.get_dataset)."""
+    from .data import get_dataset
+
+    return get_dataset(recipe.dataset, root=data_dir, train=train)
+
+
+def build_loaders(recipe: TrainingRecipe, device, train_set: ArrayDataset | None = None,
+                  test_set: ArrayDataset | None = None) -> tuple[DataLoader | None, DataLoader | None]:
+    """(training loader, test loader), None for a set not given; the training one shuffles with the seed."""
+    from .data import DataLoader
+
+    train = None if train_set is None else DataLoader(train_set, recipe.batch_size, shuffle=True,
+                                                      seed=recipe.seed, device=device)
+    test = None if test_set is None else DataLoader(test_set, recipe.eval_batch_size, device=device)
+    return train, test
+
+
+__all__ = [
+    "DATASET_NAMES",
+    "LR_SCHEDULES",
+    "MODEL_NAMES",
+    "OPTIMIZER_NAMES",
+    "RECIPE_VERSION",
+    "SCHEDULER_INTERVAL",
+    "RecipeError",
+    "TrainingRecipe",
+    "build_dataset",
+    "build_loaders",
+    "build_model",
+    "build_optimizer",
+    "build_scheduler",
+    "default_lr",
+    "make_optimizer",
+    "model_kwargs",
+    "recipe_from_checkpoint",
+    "recipe_from_extra",
+    "seed_everything",
+]
