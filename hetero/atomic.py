@@ -42,3 +42,17 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_cache(path: Path, data: bytes) -> bool:
+    """atomic_write for caches: creates the folder, and an OSError (a read-only or full disk) only costs the
+    entry, so it is swallowed. Returns whether the entry was written; empty data writes nothing."""
+    if not data:
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as f:
+            f.write(data)
+    except OSError:
+        return False
+    return True

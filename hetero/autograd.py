@@ -12,7 +12,8 @@ import threading
 
 import numpy as np
 
-from .tensor import Tensor
+from .ops.accumulate import accumulate
+from .tensor import Tensor, methods, ones
 
 _state = threading.local()
 
@@ -93,15 +94,11 @@ class Node:
 
 def backward(root: Tensor, grad: Tensor | None = None) -> None:
     """Accumulate d(root)/d(leaf) into .grad of every leaf that requires grad."""
-    from .ops.elementwise import accumulate  # late: ops import this module
-
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad (no graph was recorded)")
     if grad is None:
         if root.size != 1:
             raise RuntimeError(f"backward() without a gradient needs a one-element tensor, got shape {root.shape}")
-        from .tensor import ones
-
         grad = ones(root.shape, device=root.device)
     elif grad.shape != root.shape:
         raise ValueError(f"backward(): gradient shape {grad.shape} does not match tensor shape {root.shape}")
@@ -128,6 +125,9 @@ def backward(root: Tensor, grad: Tensor | None = None) -> None:
                                        f"{ig.shape} for an input of shape {inp.shape}")
                 prev = grads.get(id(inp))
                 grads[id(inp)] = ig if prev is None else accumulate(prev, ig)
+
+
+methods.backward = backward  # Tensor.backward
 
 
 def _topological(root: Tensor) -> list[Tensor]:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import threading
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 import pyopencl as cl
 
 from . import program as programs
+from .atomic import write_cache
 from .errors import HeteroError, NoPlatformError
 from .memory import MemoryPool
 from .selection import DeviceInfo, choose, describe
+from .trace import Trace
 
 NO_PLATFORM_HELP = (
     "no OpenCL platform found. Install an OpenCL driver: on Debian/Ubuntu `apt-get install "
@@ -30,6 +34,16 @@ _TYPES = {
     cl.device_type.ACCELERATOR: "accelerator",
 }
 _PROBE_SRC = "__kernel void probe(__global float *a) { int i = get_global_id(0); a[i] = a[i] * 2.0f + 1.0f; }"
+
+
+class HasBuffer(Protocol):
+    """A Tensor, or anything else that holds a device buffer."""
+
+    @property
+    def buffer(self) -> cl.Buffer: ...
+
+
+Memory = cl.Buffer | HasBuffer  # what the copy doors take as a source or destination
 
 _lock = threading.RLock()
 _listing: list[tuple[DeviceInfo, cl.Device]] | None = None
@@ -126,7 +140,7 @@ def _probe_all(found: list[tuple[DeviceInfo, cl.Device]]) -> list[tuple[DeviceIn
         reason = cache[key]
         out.append((DeviceInfo(**{**info.__dict__, "usable": not reason, "reason": reason}), dev))
     if changed:
-        programs._write_atomic(path, json.dumps(cache, indent=1).encode())
+        write_cache(path, json.dumps(cache, indent=1).encode())
     return out
 
 
@@ -152,7 +166,7 @@ def devices() -> list[DeviceInfo]:
     return [info for info, _ in _list()]
 
 
-def _resolve(spec) -> list[DeviceInfo]:
+def _resolve(spec: str | int | None) -> list[DeviceInfo]:
     if spec is None:
         spec = os.environ.get("HETERO_DEVICE") or None
     return choose(devices(), spec)
@@ -239,12 +253,12 @@ class Device:
         )
         self._programs: dict[tuple[str, str], programs.Program] = {}
         self._kernels: dict[tuple, cl.Kernel] = {}  # run()'s typed kernels
+        self._work_groups: dict[tuple, int] = {}  # work_group_size()'s choices
         # extra compiler options for every program, e.g. -cl-opt-disable under the Oclgrind simulator
         self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
         self._pending: deque[cl.Event] = deque()
-        self.recorder: list | None = None  # set by the graph executor to capture launches
-        self.host_writes: set[int] | None = None  # buffers the host writes while a step is traced
+        self.trace: Trace | None = None  # the step being traced, set only by tracing()
 
     @property
     def id(self) -> str:
@@ -292,6 +306,23 @@ class Device:
             self._kernels[key] = kern
         self.launch(kern, global_size, local_size, *args)
 
+    def work_group_size(self, file: str, name: str, defines: programs.Defines, cap: int = 256,
+                        define: str = "WG") -> int:
+        """The work-group size kernel `name` is built with (-D<define>=<size>) and launched with: the largest
+        power of two <= cap that the device and the kernel so built allow (register-hungry kernels allow less)."""
+        key = (file, name, define, cap, *defines.items())
+        wg = self._work_groups.get(key)
+        if wg is None:
+            wg = _pow2_floor(min(cap, self.info.max_work_group_size))
+            while wg > 1:
+                kern = self.kernel(file, name, {**defines, define: wg})
+                allowed = kern.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, self.cl_device)
+                if allowed >= wg:
+                    break
+                wg = _pow2_floor(allowed)
+            self._work_groups[key] = wg
+        return wg
+
     def launch(self, kernel: cl.Kernel, global_size: Sequence[int], local_size: Sequence[int] | None,
                *args) -> None:
         """Enqueue one kernel. Args are cl.Buffer / Tensor / numpy scalars; nothing waits for it."""
@@ -301,10 +332,43 @@ class Device:
         kernel.set_args(*args)
         cl.enqueue_nd_range_kernel(self.queue, kernel, tuple(global_size),
                                    None if local_size is None else tuple(local_size))
-        if self.recorder is not None:
-            self.recorder.append((kernel, tuple(global_size), local_size, args))
+        if self.trace is not None:
+            self.trace.launches.append((kernel, tuple(global_size), local_size, args))
 
-    def write(self, dst, host: np.ndarray, *, blocking: bool = False, snapshot: bool = True) -> None:
+    @contextlib.contextmanager
+    def tracing(self) -> Iterator[Trace]:
+        """Record the block's launches, host writes and freed buffers into a Trace (the graph executor's
+        capture); tracing stops on exit, and when the block raises the buffers it freed go back to the pool."""
+        if self.trace is not None:
+            raise HeteroError(f"compile: {self.id} is already recording a step (nested compiled calls)")
+        trace = Trace()
+        self.trace = self.pool.trace = trace
+        try:
+            yield trace
+        except BaseException:
+            self.trace = self.pool.trace = None
+            freed, trace.freed = trace.freed, []
+            for buf in freed:
+                self.pool.free(buf)
+            raise
+        finally:
+            self.trace = self.pool.trace = None
+
+    @property
+    def recorder(self) -> list | None:
+        """The launches being traced (None when not tracing); prefer tracing(), this is kept for old tests."""
+        return None if self.trace is None else self.trace.launches
+
+    @recorder.setter
+    def recorder(self, launches: list | None) -> None:
+        # records launches only: the pool keeps reusing freed buffers, as it did before tracing() existed
+        if launches is None:
+            self.trace = None
+        else:
+            self.trace = Trace()
+            self.trace.launches = launches
+
+    def write(self, dst: Memory, host: np.ndarray, *, blocking: bool = False, snapshot: bool = True) -> None:
         """Copy a host array into dst (a Tensor or cl.Buffer). Non-blocking copies run later, so the array is
         snapshot first unless the caller owns it (snapshot=False: nobody else changes it until the copy)."""
         buf = dst.buffer if hasattr(dst, "buffer") else dst
@@ -314,12 +378,12 @@ class Device:
             cl.enqueue_copy(self.queue, buf, host, is_blocking=True)
         else:
             self.keep(cl.enqueue_copy(self.queue, buf, host.copy() if snapshot else host, is_blocking=False))
-        if self.host_writes is not None:
-            self.host_writes.add(buf.int_ptr)
+        if self.trace is not None:
+            self.trace.host_written.add(buf.int_ptr)
 
-    def read(self, src, out: np.ndarray) -> np.ndarray:
+    def read(self, src: Memory, out: np.ndarray) -> np.ndarray:
         """Copy src (a Tensor or cl.Buffer) into the host array out, waiting for it; returns out."""
-        if self.recorder is not None:
+        if self.trace is not None:
             raise HeteroError(
                 "a host read (.numpy()/.item()) inside a step being compiled: ops and models must not read "
                 "device data on the host; compute on the device instead"
@@ -328,11 +392,11 @@ class Device:
             cl.enqueue_copy(self.queue, out, src.buffer if hasattr(src, "buffer") else src, is_blocking=True)
         return out
 
-    def read_async(self, src, out: np.ndarray) -> cl.Event:
+    def read_async(self, src: Memory, out: np.ndarray) -> cl.Event:
         """Queue a copy of src into out without waiting; out is valid once the returned event completes."""
         return cl.enqueue_copy(self.queue, out, src.buffer if hasattr(src, "buffer") else src, is_blocking=False)
 
-    def copy(self, dst, src, nbytes: int) -> None:
+    def copy(self, dst: Memory, src: Memory, nbytes: int) -> None:
         """Queue a device-to-device copy of nbytes from src to dst (Tensors or cl.Buffers)."""
         if nbytes:
             cl.enqueue_copy(self.queue, dst.buffer if hasattr(dst, "buffer") else dst,
@@ -340,8 +404,7 @@ class Device:
 
     def keep(self, event: cl.Event) -> None:
         """Hold a host-copy event until it completes (pyopencl waits for a copy whose event is dropped).
-        The queue is in order, so finished events are dropped from the front only: scanning every held
-        event cost ~0.16 ms per LeNet-5 step with a few hundred steps queued."""
+        The queue is in order, so finished events leave from the front only, never by a scan of all."""
         done = cl.command_execution_status.COMPLETE
         pending = self._pending
         while pending and pending[0].command_execution_status == done:
@@ -357,6 +420,10 @@ class Device:
 
     def __repr__(self) -> str:
         return f"<hetero.Device {self.label} ({self.info.type})>"
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
 
 
 def synchronize(dev: str | Device | None = None) -> None:

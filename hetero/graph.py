@@ -1,7 +1,7 @@
 """The graph executor: trace one training (or inference) step into a static list of kernel launches,
 then replay it. Replays only enqueue kernels: no Python op dispatch, no allocation, no host sync.
 
-Tracing runs the step eagerly once with the device's recorder on. Every launch is captured with its
+Tracing runs the step eagerly once inside `Device.tracing()`. Every launch is captured with its
 arguments, and no buffer is reused during the trace. Then the memory plan: buffers still owned at the
 end (parameters, gradients, optimizer state, the loss) are pinned; intermediates (freed during the
 trace) are packed by lifetime, so that those whose launches do not overlap share one buffer, and the
@@ -17,9 +17,10 @@ import pyopencl as cl
 
 from .autograd import no_grad
 from .device import Device
-from .errors import HeteroError
-from .nn.module import model_device
+from .nn.module import Module, model_device
+from .optim import Optimizer
 from .tensor import Tensor, empty
+from .trace import Trace
 
 
 class Plan:
@@ -36,9 +37,10 @@ class Plan:
         self.unshared_bytes = 0  # what the intermediates would take without sharing
         self._bound: list[tuple] | None = None  # launches with their own pre-set kernels (see _bind)
 
-    def finish(self, freed: list[cl.Buffer]) -> None:
-        """Pin the persistent buffers and pack the intermediates (freed during the trace) by lifetime:
-        two intermediates share memory when the launches using one all come before those using the other."""
+    def finish(self, trace: Trace) -> None:
+        """Take the trace's launches, pin the persistent buffers and pack the intermediates (freed during the
+        trace) by lifetime: two share memory when the launches using one all come before those using the other."""
+        self.launches, self.host_written, freed = trace.launches, trace.host_written, trace.freed
         pool = self.device.pool
         first: dict[int, int] = {}
         last: dict[int, int] = {}
@@ -78,7 +80,7 @@ class Plan:
 
     def _bind(self) -> None:
         """Give every launch a kernel object of its own with its arguments set once, so a replay only
-        enqueues (setting ~10 arguments through pyopencl costs more than the enqueue itself)."""
+        enqueues (setting a launch's arguments through pyopencl costs more than the enqueue itself)."""
         bound = []
         for kernel, gsize, lsize, args in self.launches:
             own = cl.Kernel(kernel.program, kernel.function_name)
@@ -117,7 +119,7 @@ class Plan:
             pass
 
 
-def _as_input(dev: Device, x, what: str) -> np.ndarray | Tensor:
+def _as_input(dev: Device, x: np.ndarray | Tensor, what: str) -> np.ndarray | Tensor:
     if isinstance(x, Tensor):
         if x.device is not dev:
             raise ValueError(f"compiled step: {what} is on {x.device.id} but the model is on {dev.id}")
@@ -132,11 +134,9 @@ def _as_input(dev: Device, x, what: str) -> np.ndarray | Tensor:
 
 def _copy_in(dst: Tensor, src: np.ndarray | Tensor) -> None:
     if isinstance(src, Tensor):
-        cl.enqueue_copy(dst.device.queue, dst.buffer, src.buffer, byte_count=dst.nbytes)
-    elif src.size:
-        # a private snapshot, kept by the device until copied: the caller may reuse its array at once, and
-        # a dropped copy event would make pyopencl wait for everything queued before it
-        dst.device.keep(cl.enqueue_copy(dst.device.queue, dst.buffer, src.copy(), is_blocking=False))
+        dst.device.copy(dst, src, dst.nbytes)
+    else:
+        dst.device.write(dst, src)  # a snapshot: the caller may reuse its array at once
 
 
 class _Traced:
@@ -161,15 +161,9 @@ class _Traced:
         for t, a in zip(inputs, arrays):
             _copy_in(t, a)
         plan = Plan(dev, inputs)
-        if dev.recorder is not None:
-            raise HeteroError(f"compile: {dev.id} is already recording a step (nested compiled calls)")
-        freed: list[cl.Buffer] = []
-        dev.recorder, dev.host_writes, dev.pool.trace_freed = plan.launches, plan.host_written, freed
-        try:
+        with dev.tracing() as trace:
             plan.output = body(inputs)
-        finally:
-            dev.recorder, dev.host_writes, dev.pool.trace_freed = None, None, None
-        plan.finish(freed)
+        plan.finish(trace)
         self._plans[key] = plan
         return plan, True
 
@@ -224,11 +218,11 @@ class CompiledModel(_Traced):
         return plan.output
 
 
-def compile_step(model, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer) -> CompiledStep:
+def compile_step(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer: Optimizer) -> CompiledStep:
     """A training step compiled to a static graph: `loss = step(x, y)` runs forward, backward, update."""
     return CompiledStep(model, loss_fn, optimizer)
 
 
-def compile(model) -> CompiledModel:
+def compile(model: Module) -> CompiledModel:
     """The model's forward compiled to a static graph for inference: `out = compiled(x)`."""
     return CompiledModel(model)

@@ -8,6 +8,7 @@ import weakref
 import pyopencl as cl
 
 from .errors import OutOfMemoryError
+from .trace import Trace
 
 _ALIGN = 256
 
@@ -38,8 +39,8 @@ class MemoryPool:
         self._retired: list[cl.Buffer] = []
         # buffer handle -> the Storage that owns it now, so the graph executor can pin a step's buffers
         self.owners: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        # while a step is traced, freed buffers are set aside instead of reused (see hetero.graph)
-        self.trace_freed: list[cl.Buffer] | None = None
+        # while a step is traced (Device.tracing), freed buffers go to the trace instead of being reused
+        self.trace: Trace | None = None
         self.device_label = device_label
         self.capacity = capacity
         self.max_alloc = max_alloc
@@ -91,8 +92,8 @@ class MemoryPool:
     def free(self, buf: cl.Buffer) -> None:
         size = buf.size
         with self._lock:
-            if self.trace_freed is not None:
-                self.trace_freed.append(buf)  # still counted in use: the trace's plan decides its fate
+            if self.trace is not None:
+                self.trace.freed.append(buf)
                 return
             if self.debug:
                 self.in_use -= size

@@ -27,8 +27,8 @@ import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
-import pyopencl as cl
 
+from . import validate
 from .autograd import set_grad_enabled
 from .device import Device
 from .tensor import Tensor, empty, fill_
@@ -65,7 +65,6 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Tensor]] = {}
         self.device: Device | None = None
         self._buffers: list[_GroupBuffers] = []
-        self._pending: list[cl.Event] = []  # host->device copies in flight (their host arrays stay alive)
         if isinstance(params, (Tensor, dict)):
             raise ValueError(f"{self._name}: params must be an iterable of Tensors or of dicts, got one "
                              f"{type(params).__name__}")
@@ -209,25 +208,8 @@ class Optimizer:
         new_state: dict[Tensor, dict[str, np.ndarray]] = {}
         new_counts = []
         for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            ids = list(saved.get("params", ()))
-            if len(ids) != len(group["params"]):
-                raise ValueError(f"{self._name}.load_state_dict: param group {gi} has {len(ids)} parameters saved, "
-                                 f"this optimizer's has {len(group['params'])}")
-            new = {k: self._restore_type(k, v) for k, v in saved.items() if k != "params"}
-            new["params"] = group["params"]
-            for flag in ("amsgrad", "maximize"):
-                if new.get(flag) and flag not in self.defaults:
-                    raise ValueError(f"{self._name}.load_state_dict: {flag}=True is not supported")
-            self._check(new)
+            new, counts = self._loaded_group(gi, saved, group, saved_state, new_state)
             new_groups.append(new)
-            counts = np.zeros(len(ids), np.int32)
-            for slot, (pid, p) in enumerate(zip(ids, group["params"])):
-                entry = saved_state.get(pid, saved_state.get(str(pid)))
-                if not entry:
-                    continue
-                arrays, count = self._parse_entry(entry, p, pid)
-                new_state[p] = arrays
-                counts[slot] = count
             new_counts.append(counts)
         # everything checked: apply
         for group, bufs, new, counts in zip(self.param_groups, self._buffers, new_groups, new_counts):
@@ -241,6 +223,27 @@ class Optimizer:
             for name, arr in arrays.items():
                 self.state[p][name] = empty(arr.shape, np.float32, p.device)
                 self._write(self.state[p][name], arr)
+
+    def _loaded_group(self, gi: int, saved: dict, group: dict, saved_state: dict,
+                      new_state: dict[Tensor, dict[str, np.ndarray]]) -> tuple[dict, np.ndarray]:
+        """Saved param group gi checked against this optimizer's: (its new settings, its step counts);
+        its parameters' state arrays go into new_state."""
+        ids = list(saved.get("params", ()))
+        if len(ids) != len(group["params"]):
+            raise ValueError(f"{self._name}.load_state_dict: param group {gi} has {len(ids)} parameters saved, "
+                             f"this optimizer's has {len(group['params'])}")
+        new = {k: self._restore_type(k, v) for k, v in saved.items() if k != "params"}
+        new["params"] = group["params"]
+        for flag in ("amsgrad", "maximize"):
+            if new.get(flag) and flag not in self.defaults:
+                raise ValueError(f"{self._name}.load_state_dict: {flag}=True is not supported")
+        self._check(new)
+        counts = np.zeros(len(ids), np.int32)
+        for slot, (pid, p) in enumerate(zip(ids, group["params"])):
+            entry = saved_state.get(pid, saved_state.get(str(pid)))
+            if entry:
+                new_state[p], counts[slot] = self._parse_entry(entry, p, pid)
+        return new, counts
 
     # ----- helpers shared by the optimizers -----
 
@@ -303,26 +306,20 @@ class Optimizer:
             bufs.written = values
 
     def _write(self, t: Tensor, host: np.ndarray) -> None:
-        """Non-blocking host->device copy; not a kernel, so a recorded step never repeats it.
-
-        Its event is kept: pyopencl waits for the copy when the event of a host transfer is dropped.
-        """
-        self._pending = [e for e in self._pending
-                         if e.command_execution_status != cl.command_execution_status.COMPLETE]
-        if host.size:
-            self._pending.append(cl.enqueue_copy(t.device.queue, t.buffer, host, is_blocking=False))
+        """Non-blocking host->device copy of an array the optimizer owns; not a kernel, so a recorded step
+        never repeats it."""
+        t.device.write(t, host, snapshot=False)
 
     def _count_steps(self, group: dict, bufs: _GroupBuffers, slots: tuple[int, ...]) -> None:
         if slots != bufs.slots_key:  # the set of parameters with gradients changed: new slot table
             bufs.slots = empty((len(slots),), np.int32, self.device)
             self._write(bufs.slots, np.array(slots, np.int32))
             bufs.slots_key = slots
-        k = self.device.kernel(_KERNELS, "count_steps", self._defines(group))
-        self.device.launch(k, (len(slots),), None, bufs.steps, bufs.slots, np.int32(len(slots)))
+        self.device.run(_KERNELS, "count_steps", self._defines(group), (len(slots),), None, bufs.steps, bufs.slots,
+                        np.int32(len(slots)))
 
     def _launch(self, name: str, group: dict, p: Tensor, *args) -> None:
-        k = p.device.kernel(_KERNELS, name, self._defines(group))
-        p.device.launch(k, (p.size,), None, *args, np.int32(p.size))
+        p.device.run(_KERNELS, name, self._defines(group), (p.size,), None, *args, np.int32(p.size))
 
     # ----- what each optimizer defines -----
 
@@ -591,7 +588,7 @@ class StepLR(LRScheduler):
     """lr = initial_lr * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if not isinstance(step_size, (int, np.integer)) or step_size <= 0:
+        if not validate.is_int(step_size) or step_size <= 0:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         self.step_size = int(step_size)
         self.gamma = gamma
@@ -605,7 +602,7 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 (periodic past T_max)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if not isinstance(T_max, (int, np.integer)) or T_max <= 0:
+        if not validate.is_int(T_max) or T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
         self.T_max = int(T_max)
         self.eta_min = eta_min

@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from importlib import resources
 from pathlib import Path
 
 import pyopencl as cl
 
+from .atomic import write_cache
 from .errors import BuildError
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.M)
@@ -86,9 +86,7 @@ class Program:
 def driver_caches_builds(device: cl.Device) -> bool:
     """Whether the driver keeps its own cache of source builds (PoCL, NVIDIA, unless switched off), so that
     hetero keeps no binaries for it: asking PoCL for a program's binary compiles every kernel in it for a
-    generic work-group size (~0.45 s for gemm.cl, measured), which its own cache of the kernels actually
-    launched never pays; resnet18's first training step from empty caches took 16.7 s with binaries
-    fetched, 7.7 s without."""
+    generic work-group size, which its own cache of the kernels actually launched never pays."""
     platform = device.platform.name
     if platform == "Portable Computing Language":
         return os.environ.get("POCL_KERNEL_CACHE", "1") != "0"
@@ -122,7 +120,7 @@ def build(context: cl.Context, device: cl.Device, file: str, options: str, label
         log = _build_log(prg, device) or str(e)
         raise BuildError(file, label, options, log) from None
     if own_cache:
-        _write_atomic(path, prg.get_info(cl.program_info.BINARIES)[0])
+        write_cache(path, prg.get_info(cl.program_info.BINARIES)[0])
     return Program(prg, file, options)
 
 
@@ -140,16 +138,3 @@ def _cache_key(device: cl.Device, source: str, options: str) -> str:
         h.update(b"\0")
     return h.hexdigest()[:32]
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written cache entry."""
-    if not data:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs rebuild time

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import pyopencl as cl
 
+from . import validate
 from .device import Device, device
 from .tensor import Tensor, empty
 
@@ -24,7 +24,7 @@ _generators: dict[Device, Generator] = {}
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not validate.is_int(seed):
         raise ValueError(f"manual_seed: seed must be an int, got {type(seed).__name__} {seed!r}")
     seed = int(seed)
     if not -(2**63) <= seed < _UINT64:
@@ -53,12 +53,11 @@ class Generator:
     def set_state(self, state) -> None:
         host = _check_state(state)
         # the same buffer is overwritten, never replaced: recorded launches keep pointing at it
-        cl.enqueue_copy(self.device.queue, self.state.buffer, host.view(np.int32), is_blocking=True)
+        self.device.write(self.state, host.view(np.int32), blocking=True)
 
     def advance(self, blocks: int) -> None:
         """Enqueue counter += blocks on the device (a launch, so graph replays repeat it)."""
-        k = self.device.kernel("dropout.cl", "philox_advance")
-        self.device.launch(k, (1,), None, self.state, np.uint64(blocks))
+        self.device.run("dropout.cl", "philox_advance", None, (1,), None, self.state, np.uint64(blocks))
 
 
 def _check_state(state) -> np.ndarray:

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pyopencl as cl
 
 from .device import Device, device
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.int32))
+
+
+def _unregistered(*args, **kwargs):
+    raise RuntimeError("this Tensor method is defined by hetero.autograd / hetero.ops.elementwise; import hetero")
+
+
+class TensorMethods:
+    """The Tensor methods whose work lives in the layers above this module (autograd and the ops import
+    tensor, so tensor cannot import them): each of those modules registers its function here when imported."""
+
+    __slots__ = ("backward", "reshape", "flatten", "add", "mul")
+
+    def __init__(self) -> None:
+        self.backward: Callable = _unregistered  # hetero.autograd.backward
+        self.reshape: Callable = _unregistered  # hetero.ops.elementwise.reshape
+        self.flatten: Callable = _unregistered  # hetero.ops.elementwise.flatten
+        self.add: Callable = _unregistered  # hetero.ops.elementwise.add
+        self.mul: Callable = _unregistered  # hetero.ops.elementwise.mul
+
+
+methods = TensorMethods()
 
 
 class Storage:
@@ -80,35 +102,26 @@ class Tensor:
 
     def backward(self, grad: Tensor | None = None) -> None:
         """Accumulate the gradient of this tensor into .grad of the leaves it was computed from."""
-        from .autograd import backward
-
-        backward(self, grad)
+        methods.backward(self, grad)
 
     def detach(self) -> Tensor:
         """The same storage without autograd history."""
         return Tensor(self.storage, self.shape, self.dtype, self.device)
 
     def reshape(self, *shape) -> Tensor:
-        from .ops.elementwise import reshape
-
-        return reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+        """The same data with a new shape, given as ints or one sequence (one dim may be -1)."""
+        return methods.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        from .ops.elementwise import flatten
-
-        return flatten(self, start_dim, end_dim)
+        return methods.flatten(self, start_dim, end_dim)
 
     def __add__(self, other) -> Tensor:
-        from .ops.elementwise import add
-
-        return add(self, other)
+        return methods.add(self, other)
 
     __radd__ = __add__
 
     def __mul__(self, other) -> Tensor:
-        from .ops.elementwise import mul
-
-        return mul(self, other)
+        return methods.mul(self, other)
 
     __rmul__ = __mul__
 
@@ -122,7 +135,7 @@ class Tensor:
         return f"Tensor(shape={self.shape}, dtype={self.dtype.name}, device={self.device.id}{grad})"
 
 
-def _host_array(array, dtype) -> np.ndarray:
+def _host_array(array: npt.ArrayLike, dtype: npt.DTypeLike | None) -> np.ndarray:
     arr = np.asarray(array)
     if dtype is None:
         if arr.dtype.kind in "iub":
@@ -141,8 +154,8 @@ def _host_array(array, dtype) -> np.ndarray:
     return np.require(arr, dtype=dtype, requirements="C")  # keeps 0-d shapes, unlike ascontiguousarray
 
 
-def tensor(array, device: str | int | Device | None = None, requires_grad: bool = False,
-           dtype=None) -> Tensor:
+def tensor(array: npt.ArrayLike, device: str | int | Device | None = None, requires_grad: bool = False,
+           dtype: npt.DTypeLike | None = None) -> Tensor:
     """Copy a host array (or nested lists) to a device: floats become float32, integers int32."""
     host = _host_array(array, dtype)
     dev = _device_of(device)
@@ -153,7 +166,7 @@ def tensor(array, device: str | int | Device | None = None, requires_grad: bool 
     return t
 
 
-def empty(shape: Sequence[int], dtype=np.float32, device: str | int | Device | None = None) -> Tensor:
+def empty(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str | int | Device | None = None) -> Tensor:
     """An uninitialised tensor from the device's memory pool."""
     dev = _device_of(device)
     shape = tuple(int(s) for s in shape)
@@ -166,7 +179,7 @@ def empty(shape: Sequence[int], dtype=np.float32, device: str | int | Device | N
     return Tensor(Storage(dev, nbytes), shape, dtype, dev)
 
 
-def full(shape: Sequence[int], value: float, dtype=np.float32,
+def full(shape: Sequence[int], value: float, dtype: npt.DTypeLike = np.float32,
          device: str | int | Device | None = None) -> Tensor:
     """A tensor filled with one value, filled on the device."""
     t = empty(shape, dtype, device)
@@ -174,11 +187,11 @@ def full(shape: Sequence[int], value: float, dtype=np.float32,
     return t
 
 
-def zeros(shape: Sequence[int], dtype=np.float32, device: str | int | Device | None = None) -> Tensor:
+def zeros(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str | int | Device | None = None) -> Tensor:
     return full(shape, 0, dtype, device)
 
 
-def ones(shape: Sequence[int], dtype=np.float32, device: str | int | Device | None = None) -> Tensor:
+def ones(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str | int | Device | None = None) -> Tensor:
     return full(shape, 1, dtype, device)
 
 
@@ -187,10 +200,9 @@ def fill_(t: Tensor, value: float) -> Tensor:
     n = t.size
     if n:
         name = "fill_f32" if t.dtype == np.float32 else "fill_i32"
-        k = t.device.kernel("fill.cl", name)
-        t.device.launch(k, (n,), None, t.buffer, t.dtype.type(value), np.int32(n))
+        t.device.run("fill.cl", name, None, (n,), None, t.buffer, t.dtype.type(value), np.int32(n))
     return t
 
 
-def _device_of(spec) -> Device:
+def _device_of(spec: str | int | Device | None) -> Device:
     return spec if isinstance(spec, Device) else device(spec)

@@ -6,8 +6,8 @@
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f
 
-// Activation ids for -DACT=<id> (fused epilogues and the activation kernels).
-// ACT_ALPHA is the slope of LEAKY_RELU or the alpha of ELU.
+// Activation ids for -DACT=<id>: the table hetero/ops/activation.py's ACTIVATIONS holds too (a test checks
+// that they agree). ACT_ALPHA is the slope of LEAKY_RELU or the alpha of ELU.
 #define ACT_NONE 0
 #define ACT_RELU 1
 #define ACT_LEAKY_RELU 2

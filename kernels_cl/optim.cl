@@ -13,7 +13,7 @@
 //   adam:    DECOUPLED_WD (0: Adam's L2 term in the gradient, 1: AdamW's decoupled decay), AMSGRAD (0/1)
 //   rmsprop: MOMENTUM (0/1: momentum > 0), CENTERED (0/1)
 // Host-computed quantities (1 - beta, log(beta), 1 - lr * wd) come in hyper[] in float32 from float64,
-// as torch computes them in double: 1.0f - 0.999f would lose ~4 digits.
+// as torch computes them in double: 1.0f - 0.999f would lose digits.
 
 #define OPTIM_SGD 1
 #define OPTIM_ADAM 2

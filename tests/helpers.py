@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -43,3 +45,17 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         flat[i] = old
         gflat[i] = (fp - fm) / (2 * eps)
     return g
+
+
+@contextlib.contextmanager
+def recorded_launches(dev) -> Iterator[list]:
+    """dev.tracing() for tests that replay launches by hand: yields the list the block's launches go to;
+    the buffers freed while tracing go back to the pool afterwards (no plan takes them over)."""
+    trace = None
+    try:
+        with dev.tracing() as trace:
+            yield trace.launches
+    finally:
+        if trace is not None:
+            for buf in trace.freed:
+                dev.pool.free(buf)

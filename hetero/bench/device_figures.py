@@ -10,7 +10,7 @@ import numpy as np
 import pyopencl as cl
 
 from ..device import Device
-from ..ops.gemm import launch_gemm
+from ..ops.gemm import Operand, Output, launch_gemm
 from ..tensor import empty, tensor
 from .timing import Settings, duration, rate, sample
 
@@ -24,14 +24,13 @@ def _gb(nbytes: int) -> float:
 
 
 def memory_bandwidth(dev: Device, settings: Settings, out: dict) -> None:
-    """Buffer-to-buffer copy on the device (enqueue_copy); bytes read plus bytes written per second."""
+    """Buffer-to-buffer copy on the device (Device.copy); bytes read plus bytes written per second."""
     n = settings.copy_bytes
     src = cl.Buffer(dev.context, cl.mem_flags.READ_WRITE, n)
     dst = cl.Buffer(dev.context, cl.mem_flags.READ_WRITE, n)
     try:
         cl.enqueue_fill_buffer(dev.queue, src, np.float32(1), 0, n)
-        out["copy"] = rate(_gb(2 * n), sample(lambda: cl.enqueue_copy(dev.queue, dst, src, byte_count=n),
-                                               dev.queue.finish, settings))
+        out["copy"] = rate(_gb(2 * n), sample(lambda: dev.copy(dst, src, n), dev.queue.finish, settings))
     finally:
         dev.queue.finish()
         src.release()
@@ -44,10 +43,9 @@ def transfer(dev: Device, settings: Settings, out: dict) -> None:
     host = np.ones(n // 4, np.float32)
     buf = cl.Buffer(dev.context, cl.mem_flags.READ_WRITE, n)
     try:
-        out["host->device"] = rate(_gb(n), sample(lambda: cl.enqueue_copy(dev.queue, buf, host), dev.queue.finish,
+        out["host->device"] = rate(_gb(n), sample(lambda: dev.write(buf, host, blocking=True), dev.queue.finish,
                                                   settings))
-        out["device->host"] = rate(_gb(n), sample(lambda: cl.enqueue_copy(dev.queue, host, buf), dev.queue.finish,
-                                                  settings))
+        out["device->host"] = rate(_gb(n), sample(lambda: dev.read(buf, host), dev.queue.finish, settings))
     finally:
         dev.queue.finish()
         buf.release()
@@ -86,7 +84,7 @@ def gemm_fp32(dev: Device, settings: Settings, out: dict) -> None:
     c = empty((n, n), np.float32, dev)
 
     def run():
-        launch_gemm(dev, n, n, n, a, 0, n, False, b, 0, n, False, c, 0, n)
+        launch_gemm(dev, n, n, n, Operand(a, 0, n), Operand(b, 0, n), Output(c, 0, n))
 
     run()
     want = ha @ hb

@@ -1,8 +1,8 @@
 """DataLoader: seeded, resumable batches (B, C, H, W) float32 + int32 labels, prepared by a background thread.
 
 The background thread only prepares host arrays (indexing, scaling, resizing, padding). The copy to the
-device is enqueued by the consuming thread when it takes a batch: the device's state (its pending-copy
-list, the graph executor's trace hooks) is not safe to touch from a second thread, and the copy is
+device is enqueued by the consuming thread when it takes a batch: the device's state (its held-copy
+list, the trace of a step being compiled) is not safe to touch from a second thread, and the copy is
 non-blocking anyway, so it runs on the device's in-order queue after the work already queued there.
 """
 
@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from .. import validate
 from ..device import Device
 from ..device import device as get_device
 from ..tensor import Tensor, tensor
-from .transforms import INTERPOLATIONS, pad, pair, resize
+from .transforms import INTERPOLATIONS, pad, resize
 
 Batch = tuple[np.ndarray, np.ndarray] | tuple[Tensor, Tensor]
 
@@ -28,9 +29,11 @@ THREAD_NAME = "hetero-data-loader"
 
 
 def _int_arg(value, what: str, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"DataLoader: {what} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    return validate.int_at_least("DataLoader", what, value, minimum)
+
+
+def _pair(value, what: str, minimum: int) -> tuple[int, int]:
+    return validate.pair("DataLoader", what, value, minimum=minimum, noun="an (h, w) pair of ints")
 
 
 class DataLoader:
@@ -51,8 +54,8 @@ class DataLoader:
         self.seed = _int_arg(seed, "seed", 0)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.pad = pair(pad, "pad", 0)
-        self.resize = None if resize is None else pair(resize, "resize", 1)
+        self.pad = _pair(pad, "pad", 0)
+        self.resize = None if resize is None else _pair(resize, "resize", 1)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"DataLoader: interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation

@@ -7,18 +7,6 @@ import numpy as np
 INTERPOLATIONS = ("nearest", "bilinear")
 
 
-def pair(value, what: str, minimum: int) -> tuple[int, int]:
-    """An int or an (h, w) pair as two ints >= minimum; ValueError naming `what` otherwise."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)):
-        raise ValueError(f"DataLoader: {what} must be an int or an (h, w) pair of ints, got {value!r}")
-    if min(value) < minimum:
-        raise ValueError(f"DataLoader: {what} must be >= {minimum}, got {tuple(value)}")
-    return int(value[0]), int(value[1])
-
-
 def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # PyTorch's align_corners=False: output pixel centres mapped onto the input, clamped at the border
     src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5

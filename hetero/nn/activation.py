@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate
 from ..device import Device
 from ..tensor import Tensor, empty
 from . import functional as F
@@ -70,9 +71,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: str | int | Device | None = None):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters <= 0:
-            raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
-        self.num_parameters = num_parameters
+        self.num_parameters = validate.positive_int("PReLU", "num_parameters", num_parameters)
         self.init = init
         self.weight = Parameter(empty((num_parameters,), np.float32, resolve_device(device)))
         self.reset_parameters()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate
 from ..device import Device
 from ..tensor import Tensor, empty
 from . import functional as F
 from . import init
-from .module import Module, Parameter, pair, resolve_device
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+from .module import Module, Parameter, resolve_device
 
 
 class Conv2d(Module):
@@ -24,7 +21,7 @@ class Conv2d(Module):
                  padding_mode: str = "zeros", device: str | int | Device | None = None):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not _is_int(v) or v <= 0:
+            if not validate.is_int(v) or v <= 0:
                 raise ValueError(f"Conv2d: {name} must be a positive integer, got {v!r}")
         if in_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) must be divisible by groups ({groups})")
@@ -34,16 +31,16 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: padding_mode {padding_mode!r} is not supported, only 'zeros'")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = pair("Conv2d", "kernel_size", kernel_size, 1)
-        self.stride = pair("Conv2d", "stride", stride, 1)
-        self.dilation = pair("Conv2d", "dilation", dilation, 1)
+        self.kernel_size = validate.pair("Conv2d", "kernel_size", kernel_size, minimum=1)
+        self.stride = validate.pair("Conv2d", "stride", stride, minimum=1)
+        self.dilation = validate.pair("Conv2d", "dilation", dilation, minimum=1)
         self.groups = int(groups)
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             self.padding = padding
             self._pad = self._string_padding(padding)
         else:
-            self.padding = pair("Conv2d", "padding", padding, 0)
+            self.padding = validate.pair("Conv2d", "padding", padding, minimum=0)
             self._pad = self.padding
         dev = resolve_device(device)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import validate
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -10,7 +11,7 @@ from .module import Module
 class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        if not validate.is_number(p) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: probability p must be between 0 and 1, got {p!r}")
         self.p = p
         self.inplace = bool(inplace)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyopencl as cl
 
+from .. import validate
 from ..tensor import Tensor, fill_
 
 _generator = np.random.default_rng(0)
@@ -34,8 +34,7 @@ def _gen(generator: np.random.Generator | None) -> np.random.Generator:
 
 def _write(tensor: Tensor, values: np.ndarray) -> Tensor:
     host = np.ascontiguousarray(values, dtype=tensor.dtype).reshape(tensor.shape)
-    if host.size:
-        cl.enqueue_copy(tensor.device.queue, tensor.buffer, host, is_blocking=True)
+    tensor.device.write(tensor, host, blocking=True)
     return tensor
 
 
@@ -51,7 +50,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else param
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+        if not validate.is_number(slope):
             raise ValueError(f"calculate_gain: negative_slope {param!r} is not a number")
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":

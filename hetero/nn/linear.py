@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate
 from ..device import Device
 from ..tensor import Tensor, empty
 from . import functional as F
@@ -18,7 +19,7 @@ class Linear(Module):
                  device: str | int | Device | None = None):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            if not validate.is_int(v) or v <= 0:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {v!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)

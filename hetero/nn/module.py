@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-import pyopencl as cl
 
+from .. import validate
 from ..device import Device
 from ..device import device as get_device
 from ..tensor import Tensor, fill_
@@ -403,8 +403,7 @@ def _host_value(value: Any, target: Tensor) -> tuple[np.ndarray | None, str]:
 
 def _copy_into(target: Tensor, host: np.ndarray) -> None:
     """Overwrite target's data in place, so optimizers holding the tensor see the new values."""
-    if host.size:
-        cl.enqueue_copy(target.device.queue, target.buffer, host, is_blocking=True)
+    target.device.write(target, host, blocking=True)
 
 
 def model_device(model: Module, op: str) -> Device:
@@ -425,14 +424,5 @@ def resolve_device(device: str | int | Device | None) -> Device:
 
 
 def pair(op: str, name: str, value: int | tuple[int, int], minimum: int) -> tuple[int, int]:
-    """An int or a 2-tuple of ints as a 2-tuple (torch's _pair), each >= minimum, else ValueError."""
-    vals = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    try:
-        vals = tuple(vals)
-    except TypeError:
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
-    if len(vals) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in vals):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in vals):
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return int(vals[0]), int(vals[1])
+    """validate.pair with a minimum, in the argument order hetero.summary uses."""
+    return validate.pair(op, name, value, minimum=minimum)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate
 from ..device import Device
 from ..tensor import Tensor, empty
 from . import functional as F
@@ -23,7 +24,7 @@ class BatchNorm2d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: str | int | Device | None = None, *, bias: bool = True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+        if not validate.is_int(num_features) or num_features <= 0:
             raise ValueError(f"BatchNorm2d: num_features must be a positive integer, got {num_features!r}")
         if not eps > 0:
             raise ValueError(f"BatchNorm2d: eps must be positive, got {eps!r}")

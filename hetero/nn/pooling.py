@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .. import validate
 from ..tensor import Tensor
 from . import functional as F
-from .module import Module, pair
+from .module import Module
 
 
 class MaxPool2d(Module):
@@ -14,10 +15,10 @@ class MaxPool2d(Module):
                  padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
-        k = pair("MaxPool2d", "kernel_size", kernel_size, 1)
-        pair("MaxPool2d", "stride", kernel_size if stride is None else stride, 1)
-        p = pair("MaxPool2d", "padding", padding, 0)
-        pair("MaxPool2d", "dilation", dilation, 1)
+        k = validate.pair("MaxPool2d", "kernel_size", kernel_size, minimum=1)
+        validate.pair("MaxPool2d", "stride", kernel_size if stride is None else stride, minimum=1)
+        p = validate.pair("MaxPool2d", "padding", padding, minimum=0)
+        validate.pair("MaxPool2d", "dilation", dilation, minimum=1)
         if any(pi > ki // 2 for pi, ki in zip(p, k)):
             raise ValueError(f"MaxPool2d: padding {padding} must be at most half of kernel_size {kernel_size}")
         self.kernel_size = kernel_size
@@ -43,12 +44,12 @@ class AvgPool2d(Module):
                  padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None):
         super().__init__()
-        k = pair("AvgPool2d", "kernel_size", kernel_size, 1)
-        pair("AvgPool2d", "stride", kernel_size if stride is None else stride, 1)
-        p = pair("AvgPool2d", "padding", padding, 0)
+        k = validate.pair("AvgPool2d", "kernel_size", kernel_size, minimum=1)
+        validate.pair("AvgPool2d", "stride", kernel_size if stride is None else stride, minimum=1)
+        p = validate.pair("AvgPool2d", "padding", padding, minimum=0)
         if any(pi > ki // 2 for pi, ki in zip(p, k)):
             raise ValueError(f"AvgPool2d: padding {padding} must be at most half of kernel_size {kernel_size}")
-        if divisor_override is not None and (isinstance(divisor_override, bool) or int(divisor_override) <= 0):
+        if divisor_override is not None and (not validate.is_int(divisor_override) or divisor_override <= 0):
             raise ValueError(f"AvgPool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
@@ -87,9 +88,7 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ValueError(f"LocalResponseNorm: size must be a positive int, got {size!r}")
-        self.size = size
+        self.size = validate.positive_int("LocalResponseNorm", "size", size)
         self.alpha = alpha
         self.beta = beta
         self.k = k

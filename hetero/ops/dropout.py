@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate
 from ..autograd import Context, Function
 from ..random import default_generator
 from ..tensor import Storage, Tensor, empty, zeros
@@ -31,17 +32,16 @@ def dropout_forward(x: Tensor, p: float, local_size: int | None = None) -> tuple
     mask = Storage(dev, n)  # one uint8 per element, 4x smaller than a float mask
     blocks = philox_blocks(n)
     glob = blocks if local_size is None else -(-blocks // local_size) * local_size
-    k = dev.kernel("dropout.cl", "dropout_fw")
-    dev.launch(k, (glob,), None if local_size is None else (local_size,), x, y, mask.buffer, gen.state,
-               np.uint32(keep_threshold(p)), np.float32(1.0 / (1.0 - p)), np.int32(n))
+    dev.run("dropout.cl", "dropout_fw", None, (glob,), None if local_size is None else (local_size,), x, y,
+            mask.buffer, gen.state, np.uint32(keep_threshold(p)), np.float32(1.0 / (1.0 - p)), np.int32(n))
     gen.advance(blocks)
     return y, mask
 
 
 def dropout_backward(g: Tensor, mask: Storage, p: float) -> Tensor:
     dx = empty(g.shape, np.float32, g.device)
-    k = g.device.kernel("dropout.cl", "dropout_bw")
-    g.device.launch(k, (g.size,), None, g, mask.buffer, dx, np.float32(1.0 / (1.0 - p)), np.int32(g.size))
+    g.device.run("dropout.cl", "dropout_bw", None, (g.size,), None, g, mask.buffer, dx, np.float32(1.0 / (1.0 - p)),
+                 np.int32(g.size))
     return dx
 
 
@@ -74,10 +74,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
     p == 0, training=False or an empty input return `input` itself, as PyTorch does.
     """
-    if not isinstance(input, Tensor) or input.dtype != np.float32:
-        what = f"{input.dtype} {input.shape}" if isinstance(input, Tensor) else type(input).__name__
-        raise ValueError(f"dropout: expected a float32 tensor, got {what}")
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0.0 <= p <= 1.0:
+    validate.float_input("dropout", input)
+    if not validate.is_number(p) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p!r} (input {input.shape})")
     p = float(p)
     if p == 0.0 or not training or input.size == 0:

@@ -1,4 +1,4 @@
-"""Elementwise add and mul with broadcasting, gradient accumulation, and reshape/flatten views."""
+"""Elementwise add and mul with broadcasting (same-shape launches in accumulate.py), and reshape/flatten views."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pyopencl.cltypes as cltypes
 
+from .. import validate
 from ..autograd import Context, Function
-from ..tensor import Tensor, empty, full
-
-_ADD, _MUL = 0, 1
-_RANK = 8
+from ..tensor import Tensor, empty, full, methods
+from .accumulate import ADD, MUL, RANK, same_shape
 
 
 def _int8(values: list[int]) -> np.ndarray:
@@ -19,7 +18,7 @@ def _int8(values: list[int]) -> np.ndarray:
 
 
 def _pad(shape: tuple[int, ...]) -> list[int]:
-    return [1] * (_RANK - len(shape)) + list(shape)
+    return [1] * (RANK - len(shape)) + list(shape)
 
 
 def _strides(shape: list[int]) -> list[int]:
@@ -32,8 +31,8 @@ def _strides(shape: list[int]) -> list[int]:
 
 def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     """The NumPy broadcast of two shapes, or a ValueError naming the op and both shapes."""
-    if max(len(a), len(b)) > _RANK:
-        raise ValueError(f"{op}: tensors of rank > {_RANK} are not supported (shapes {a} and {b})")
+    if max(len(a), len(b)) > RANK:
+        raise ValueError(f"{op}: tensors of rank > {RANK} are not supported (shapes {a} and {b})")
     try:
         return tuple(np.broadcast_shapes(a, b))
     except ValueError:
@@ -41,27 +40,22 @@ def broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[in
 
 
 def _check(op: str, a: Tensor, b: Tensor) -> None:
-    for t in (a, b):
-        if t.dtype != np.float32:
-            raise ValueError(f"{op}: expected float32 tensors, got {a.dtype} {a.shape} and {b.dtype} {b.shape}")
-    if a.device is not b.device:
-        raise ValueError(f"{op}: tensors are on different devices ({a.device.id} and {b.device.id})")
+    if a.dtype != np.float32 or b.dtype != np.float32:
+        raise ValueError(f"{op}: expected float32 tensors, got {a.dtype} {a.shape} and {b.dtype} {b.shape}")
+    validate.same_device(op, "input", a, other=b)
 
 
 def binary_forward(code: int, a: Tensor, b: Tensor) -> Tensor:
     """out = a (+|*) b with broadcasting, one kernel launch."""
-    shape = broadcast_shape("add" if code == _ADD else "mul", a.shape, b.shape)
+    shape = broadcast_shape("add" if code == ADD else "mul", a.shape, b.shape)
+    if a.shape == b.shape == shape:
+        return same_shape(code, a, b)
     out = empty(shape, np.float32, a.device)
     n = out.size
-    if a.shape == b.shape == shape:
-        k = a.device.kernel("elementwise.cl", "binary", {"OP": code, "BROADCAST": 0})
-        zero = _int8([0] * _RANK)
-        a.device.launch(k, (n,), None, a, b, out, zero, zero, zero, np.int32(n))
-        return out
     full_shape = _pad(shape)
-    k = a.device.kernel("elementwise.cl", "binary", {"OP": code, "BROADCAST": 1})
-    a.device.launch(k, (n,), None, a, b, out, _int8(full_shape), _int8(_bstrides(a.shape, full_shape)),
-                    _int8(_bstrides(b.shape, full_shape)), np.int32(n))
+    a.device.run("elementwise.cl", "binary", {"OP": code, "BROADCAST": 1}, (n,), None, a, b, out,
+                 _int8(full_shape), _int8(_bstrides(a.shape, full_shape)), _int8(_bstrides(b.shape, full_shape)),
+                 np.int32(n))
     return out
 
 
@@ -82,9 +76,8 @@ def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     red = [gs if t == 1 else 1 for gs, t in zip(gshape, target)]
     out = empty(shape, np.float32, g.device)
     n_out, n_red = math.prod(keep), math.prod(red)
-    k = g.device.kernel("elementwise.cl", "sum_to", {"OP": _ADD, "BROADCAST": 1})
-    g.device.launch(k, (n_out,), None, g, out, _int8(keep), _int8(red), _int8(_strides(gshape)),
-                    np.int32(n_out), np.int32(n_red))
+    g.device.run("elementwise.cl", "sum_to", {"OP": ADD, "BROADCAST": 1}, (n_out,), None, g, out, _int8(keep),
+                 _int8(red), _int8(_strides(gshape)), np.int32(n_out), np.int32(n_red))
     return out
 
 
@@ -92,7 +85,7 @@ class AddFn(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
         ctx.shapes = (a.shape, b.shape)
-        return binary_forward(_ADD, a, b)
+        return binary_forward(ADD, a, b)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor):
@@ -106,13 +99,13 @@ class MulFn(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
         ctx.save_for_backward(a, b)
-        return binary_forward(_MUL, a, b)
+        return binary_forward(MUL, a, b)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor):
         a, b = ctx.saved_tensors
-        ga = sum_to(binary_forward(_MUL, g, b), a.shape) if ctx.needs_input_grad[0] else None
-        gb = sum_to(binary_forward(_MUL, g, a), b.shape) if ctx.needs_input_grad[1] else None
+        ga = sum_to(binary_forward(MUL, g, b), a.shape) if ctx.needs_input_grad[0] else None
+        gb = sum_to(binary_forward(MUL, g, a), b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -138,11 +131,6 @@ def mul(input: Tensor, other: Tensor | float) -> Tensor:
     _check("mul", input, other)
     broadcast_shape("mul", input.shape, other.shape)
     return MulFn.apply(input, other)
-
-
-def accumulate(a: Tensor, b: Tensor) -> Tensor:
-    """a + b for two gradients of one shape, outside autograd (used by backward)."""
-    return binary_forward(_ADD, a, b)
 
 
 class ReshapeFn(Function):
@@ -184,3 +172,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     shape = input.shape or (1,)
     new = shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
     return ReshapeFn.apply(input, new)
+
+
+# Tensor.reshape / .flatten / + / * (tensor.py cannot import this module: it imports tensor.py)
+methods.reshape, methods.flatten, methods.add, methods.mul = reshape, flatten, add, mul

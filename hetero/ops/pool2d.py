@@ -10,13 +10,14 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import pyopencl as cl
 
+from .. import validate
 from ..autograd import Context, Function, is_grad_enabled
 from ..device import Device
 from ..tensor import Tensor, empty, zeros
 
-_INT_MAX = 2**31 - 1
+_FILE = "pool2d.cl"
+_INT_MAX = validate.INT_MAX
 _POOL_MAX, _POOL_AVG, _POOL_ADAPTIVE, _POOL_GLOBAL = 0, 1, 2, 3
 _GLOBAL_WG = 64  # work-group size of the global average reduction (tuning knob, a power of two)
 # Planes up to this many pixels are averaged by one work-item each (global_avg_pool2d_small), larger ones
@@ -44,22 +45,13 @@ class Geometry(NamedTuple):
 
 
 def _pair(op: str, name: str, value, shape: tuple[int, ...]) -> tuple[int, int]:
-    """An int or a 1/2-tuple of ints as a pair, as torch's _pair; anything else is a ValueError."""
-    vals = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if len(vals) == 1:
-        vals = vals * 2
-    if len(vals) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r} (input {shape})")
-    return int(vals[0]), int(vals[1])
+    return validate.pair(op, name, value, f" (input {shape})")
 
 
 def _check_input(op: str, x) -> None:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{op}: input must be a hetero Tensor, got {type(x).__name__}")
+    validate.tensor_arg(op, "input", x)
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: input {x.shape} must be 3-D (C, H, W) or 4-D (N, C, H, W)")
-    if x.dtype != np.float32:
-        raise ValueError(f"{op}: input {x.shape} must be float32, got {x.dtype}")
     if x.size > _INT_MAX:
         raise ValueError(f"{op}: input {x.shape} has more than 2^31 - 1 elements")
 
@@ -117,10 +109,10 @@ def max_pool2d_forward(x: Tensor, geo: Geometry, with_indices: bool) -> tuple[Te
     out = empty(_out_shape(x, geo), np.float32, dev)
     idx = empty(out.shape, np.int32, dev) if with_indices else None
     if out.size:
-        k = dev.kernel("pool2d.cl", "max_pool2d_forward", _max_defines(geo, with_indices))
-        dev.launch(k, (geo.OW, geo.OH, _planes(x.shape)), None, x, out,
-                   out if idx is None else idx,  # out is a never-written placeholder
-                   *geo.args()[:4])
+        dev.run(_FILE, "max_pool2d_forward", _max_defines(geo, with_indices), (geo.OW, geo.OH, _planes(x.shape)),
+                None, x, out,
+                out if idx is None else idx,  # out is a never-written placeholder
+                *geo.args()[:4])
     return out, idx
 
 
@@ -132,9 +124,9 @@ def max_pool2d_backward(g: Tensor, indices: Tensor, input_shape: tuple[int, ...]
     scatter = sh >= (kh - 1) * dh + 1 and sw >= (kw - 1) * dw + 1  # the kernel's own #if, mirrored
     gx = zeros(input_shape, np.float32, dev) if scatter else empty(input_shape, np.float32, dev)
     if gx.size and g.size:
-        k = dev.kernel("pool2d.cl", "max_pool2d_backward", _max_defines(geo, True))
         grid = (geo.OW, geo.OH) if scatter else (geo.W, geo.H)
-        dev.launch(k, (*grid, _planes(input_shape)), None, g, indices, gx, *geo.args()[:4])
+        dev.run(_FILE, "max_pool2d_backward", _max_defines(geo, True), (*grid, _planes(input_shape)), None, g,
+                indices, gx, *geo.args()[:4])
     return gx
 
 
@@ -165,16 +157,16 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 # ---------------------------------------------------------------- average pooling
 
-def _avg_kernel(dev: Device, name: str, count_include_pad: bool) -> cl.Kernel:
-    return dev.kernel("pool2d.cl", name, {"POOL": _POOL_AVG, "COUNT_INCLUDE_PAD": int(count_include_pad)})
+def _avg_defines(count_include_pad: bool) -> dict[str, int]:
+    return {"POOL": _POOL_AVG, "COUNT_INCLUDE_PAD": int(count_include_pad)}
 
 
 def avg_pool2d_forward(x: Tensor, geo: Geometry, count_include_pad: bool, divisor: int) -> Tensor:
     """Launch the average pooling forward; divisor > 0 overrides the window size (divisor_override)."""
     dev = x.device
     out = empty(_out_shape(x, geo), np.float32, dev)
-    k = _avg_kernel(dev, "avg_pool2d_forward", count_include_pad)
-    dev.launch(k, (out.size,), None, x, out, *geo.args(), np.int32(divisor), np.int32(out.size))
+    dev.run(_FILE, "avg_pool2d_forward", _avg_defines(count_include_pad), (out.size,), None, x, out, *geo.args(),
+            np.int32(divisor), np.int32(out.size))
     return out
 
 
@@ -183,8 +175,8 @@ def avg_pool2d_backward(g: Tensor, input_shape: tuple[int, ...], geo: Geometry, 
     """Gradient of average pooling: each input pixel gathers g / divisor from the windows that hold it."""
     dev = g.device
     gx = empty(input_shape, np.float32, dev)
-    k = _avg_kernel(dev, "avg_pool2d_backward", count_include_pad)
-    dev.launch(k, (gx.size,), None, g, gx, *geo.args(), np.int32(divisor), np.int32(gx.size))
+    dev.run(_FILE, "avg_pool2d_backward", _avg_defines(count_include_pad), (gx.size,), None, g, gx, *geo.args(),
+            np.int32(divisor), np.int32(gx.size))
     return gx
 
 
@@ -207,31 +199,16 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     geo = _geometry("avg_pool2d", input, kernel_size, stride, padding, 1, bool(ceil_mode))
     divisor = 0
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) \
-                or divisor_override <= 0:
-            raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r} "
-                             f"(input {input.shape})")
-        divisor = int(divisor_override)
+        divisor = validate.positive_int("avg_pool2d", "divisor_override", divisor_override, f" (input {input.shape})")
     return AvgPool2dFn.apply(input, geo, bool(count_include_pad), divisor)
 
 
 # ---------------------------------------------------------------- adaptive average pooling
 
-_global_wg: dict[str, int] = {}
-
-
-def _global_kernel(dev: Device, name: str) -> tuple[cl.Kernel, int]:
-    """The global-average kernel and its work-group size: _GLOBAL_WG, halved until the kernel allows it."""
-    wg = _global_wg.get(dev.id)
-    if wg is None:
-        wg = min(_GLOBAL_WG, 1 << (dev.info.max_work_group_size.bit_length() - 1))
-        while wg > 1:
-            k = dev.kernel("pool2d.cl", "global_avg_pool2d_forward", {"POOL": _POOL_GLOBAL, "GLOBAL_WG": wg})
-            if k.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device) >= wg:
-                break
-            wg //= 2
-        _global_wg[dev.id] = wg
-    return dev.kernel("pool2d.cl", name, {"POOL": _POOL_GLOBAL, "GLOBAL_WG": wg}), wg
+def _global_defines(dev: Device) -> dict[str, int]:
+    """The global-average kernels' defines: GLOBAL_WG is _GLOBAL_WG, or less if the forward kernel allows less."""
+    wg = dev.work_group_size(_FILE, "global_avg_pool2d_forward", {"POOL": _POOL_GLOBAL}, _GLOBAL_WG, "GLOBAL_WG")
+    return {"POOL": _POOL_GLOBAL, "GLOBAL_WG": wg}
 
 
 def adaptive_avg_pool2d_forward(x: Tensor, out_hw: tuple[int, int]) -> Tensor:
@@ -240,16 +217,15 @@ def adaptive_avg_pool2d_forward(x: Tensor, out_hw: tuple[int, int]) -> Tensor:
     h, w = x.shape[-2:]
     out = empty(x.shape[:-2] + out_hw, np.float32, dev)
     if out_hw == (1, 1) and h * w <= _GLOBAL_SMALL_HW:
-        k = dev.kernel("pool2d.cl", "global_avg_pool2d_small", {"POOL": _POOL_GLOBAL})
-        dev.launch(k, (-(-out.size // _SMALL_WG) * _SMALL_WG,), (_SMALL_WG,), x, out, np.int32(h * w),
-                   np.int32(out.size))
+        dev.run(_FILE, "global_avg_pool2d_small", {"POOL": _POOL_GLOBAL}, (-(-out.size // _SMALL_WG) * _SMALL_WG,),
+                (_SMALL_WG,), x, out, np.int32(h * w), np.int32(out.size))
     elif out_hw == (1, 1):
-        k, wg = _global_kernel(dev, "global_avg_pool2d_forward")
-        dev.launch(k, (out.size * wg,), (wg,), x, out, np.int32(h * w))
+        defines = _global_defines(dev)
+        wg = defines["GLOBAL_WG"]
+        dev.run(_FILE, "global_avg_pool2d_forward", defines, (out.size * wg,), (wg,), x, out, np.int32(h * w))
     else:
-        k = dev.kernel("pool2d.cl", "adaptive_avg_pool2d_forward", {"POOL": _POOL_ADAPTIVE})
-        dev.launch(k, (out.size,), None, x, out, np.int32(h), np.int32(w), *(np.int32(v) for v in out_hw),
-                   np.int32(out.size))
+        dev.run(_FILE, "adaptive_avg_pool2d_forward", {"POOL": _POOL_ADAPTIVE}, (out.size,), None, x, out,
+                np.int32(h), np.int32(w), *(np.int32(v) for v in out_hw), np.int32(out.size))
     return out
 
 
@@ -259,12 +235,11 @@ def adaptive_avg_pool2d_backward(g: Tensor, input_shape: tuple[int, ...]) -> Ten
     h, w = input_shape[-2:]
     gx = empty(input_shape, np.float32, dev)
     if g.shape[-2:] == (1, 1):
-        k, _ = _global_kernel(dev, "global_avg_pool2d_backward")
-        dev.launch(k, (gx.size,), None, g, gx, np.int32(h * w), np.int32(gx.size))
+        dev.run(_FILE, "global_avg_pool2d_backward", _global_defines(dev), (gx.size,), None, g, gx,
+                np.int32(h * w), np.int32(gx.size))
     else:
-        k = dev.kernel("pool2d.cl", "adaptive_avg_pool2d_backward", {"POOL": _POOL_ADAPTIVE})
-        dev.launch(k, (gx.size,), None, g, gx, np.int32(h), np.int32(w), *(np.int32(v) for v in g.shape[-2:]),
-                   np.int32(gx.size))
+        dev.run(_FILE, "adaptive_avg_pool2d_backward", {"POOL": _POOL_ADAPTIVE}, (gx.size,), None, g, gx,
+                np.int32(h), np.int32(w), *(np.int32(v) for v in g.shape[-2:]), np.int32(gx.size))
     return gx
 
 

@@ -3,50 +3,24 @@
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
-import pyopencl as cl
 
+from .. import validate
 from ..autograd import Context, Function
-from ..device import Device
 from ..tensor import Tensor, empty
 
+_FILE = "softmax.cl"
 _OPS = {"softmax": 0, "log_softmax": 1, "nll_loss": 2, "cross_entropy": 3}
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
-_WG_CAP = 256
 # Rows at least this long (and contiguous) get a work-group each; shorter ones one work-item each.
 _ROW_KERNEL_MIN_D = 128
-
-_wg_lock = threading.Lock()
-_wg_chosen: dict[tuple, int] = {}
-
-
-def work_group_kernel(dev: Device, file: str, name: str, defines: dict, cap: int = _WG_CAP) -> tuple[cl.Kernel, int]:
-    """A kernel built with -DWG=<wg> and that wg: the largest power of two <= cap the device and kernel allow."""
-    key = (dev.id, file, name, tuple(sorted(defines.items())), cap)
-    wg = _wg_chosen.get(key)
-    if wg is None:
-        wg = _pow2_floor(min(cap, dev.info.max_work_group_size))
-        while True:
-            k = dev.kernel(file, name, {**defines, "WG": wg})
-            allowed = k.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device)
-            if allowed >= wg or wg == 1:
-                break
-            wg = _pow2_floor(allowed)  # register-hungry kernels can allow less than the device maximum
-        with _wg_lock:
-            _wg_chosen[key] = wg
-    return dev.kernel(file, name, {**defines, "WG": wg}), wg
-
-
-def _pow2_floor(n: int) -> int:
-    return 1 << (max(int(n), 1).bit_length() - 1)
 
 
 # ---- softmax / log_softmax -------------------------------------------------------------------------
 
 def _normalize_dim(op: str, shape: tuple[int, ...], dim) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+    if not validate.is_int(dim):
         raise ValueError(f"{op}: dim must be an int, got {dim!r} for input of shape {shape}")
     nd = max(len(shape), 1)  # a 0-d tensor takes dim 0 or -1, as in PyTorch
     if not -nd <= dim < nd:
@@ -68,11 +42,11 @@ def softmax_forward(x: Tensor, dim: int, log: bool) -> Tensor:
     outer, D, inner = _layout(x.shape, dim)
     defines = {"OP": _OPS["log_softmax" if log else "softmax"]}
     if inner == 1 and D >= _ROW_KERNEL_MIN_D:
-        k, wg = work_group_kernel(dev, "softmax.cl", "softmax_fw_rows", defines)
-        dev.launch(k, (outer * wg,), (wg,), x, y, np.int32(D))
+        wg = dev.work_group_size(_FILE, "softmax_fw_rows", defines)
+        dev.run(_FILE, "softmax_fw_rows", {**defines, "WG": wg}, (outer * wg,), (wg,), x, y, np.int32(D))
     else:
-        k = dev.kernel("softmax.cl", "softmax_fw_strided", defines)
-        dev.launch(k, (outer * inner,), None, x, y, np.int32(outer), np.int32(D), np.int32(inner))
+        dev.run(_FILE, "softmax_fw_strided", defines, (outer * inner,), None, x, y, np.int32(outer), np.int32(D),
+                np.int32(inner))
     return y
 
 
@@ -83,11 +57,11 @@ def softmax_backward(g: Tensor, y: Tensor, dim: int, log: bool) -> Tensor:
     outer, D, inner = _layout(y.shape, dim)
     defines = {"OP": _OPS["log_softmax" if log else "softmax"]}
     if inner == 1 and D >= _ROW_KERNEL_MIN_D:
-        k, wg = work_group_kernel(dev, "softmax.cl", "softmax_bw_rows", defines)
-        dev.launch(k, (outer * wg,), (wg,), y, g, dx, np.int32(D))
+        wg = dev.work_group_size(_FILE, "softmax_bw_rows", defines)
+        dev.run(_FILE, "softmax_bw_rows", {**defines, "WG": wg}, (outer * wg,), (wg,), y, g, dx, np.int32(D))
     else:
-        k = dev.kernel("softmax.cl", "softmax_bw_strided", defines)
-        dev.launch(k, (outer * inner,), None, y, g, dx, np.int32(outer), np.int32(D), np.int32(inner))
+        dev.run(_FILE, "softmax_bw_strided", defines, (outer * inner,), None, y, g, dx, np.int32(outer),
+                np.int32(D), np.int32(inner))
     return dx
 
 
@@ -105,32 +79,22 @@ class SoftmaxFn(Function):
         return softmax_backward(g, y, ctx.dim, ctx.log), None, None
 
 
-def _check_float(op: str, x) -> None:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.dtype != np.float32:
-        raise ValueError(f"{op}: expected a float32 tensor, got {x.dtype} {x.shape}")
-
-
 def softmax(input: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along dim (max-subtracted, so large inputs stay finite)."""
-    _check_float("softmax", input)
+    validate.float_input("softmax", input)
     return SoftmaxFn.apply(input, _normalize_dim("softmax", input.shape, dim), False)
 
 
 def log_softmax(input: Tensor, dim: int) -> Tensor:
     """(x - max) - log(sum(exp(x - max))) along dim."""
-    _check_float("log_softmax", input)
+    validate.float_input("log_softmax", input)
     return SoftmaxFn.apply(input, _normalize_dim("log_softmax", input.shape, dim), True)
 
 
 # ---- nll_loss / cross_entropy ------------------------------------------------------------------------
 
-def _loss_kernel(op: str, kind: str, dev: Device, weight: Tensor | None, reduction: str, wg: bool):
-    defines = {"OP": _OPS[op], "REDUCTION": _REDUCTIONS[reduction], "HAS_WEIGHT": weight is not None}
-    if wg:
-        return work_group_kernel(dev, "softmax.cl", f"{op}_{kind}", defines)
-    return dev.kernel("softmax.cl", f"{op}_{kind}", defines)
+def _loss_defines(op: str, weight: Tensor | None, reduction: str) -> dict[str, int]:
+    return {"OP": _OPS[op], "REDUCTION": _REDUCTIONS[reduction], "HAS_WEIGHT": int(weight is not None)}
 
 
 def loss_forward(op: str, x: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
@@ -138,16 +102,19 @@ def loss_forward(op: str, x: Tensor, target: Tensor, weight: Tensor | None, igno
     """(loss, denom, stats) of nll_loss or cross_entropy in one launch; stats is None for nll_loss."""
     dev = x.device
     N, C = x.shape
-    k, wg = _loss_kernel(op, "fw", dev, weight, reduction, wg=True)
+    name, defines = f"{op}_fw", _loss_defines(op, weight, reduction)
+    wg = dev.work_group_size(_FILE, name, defines)
+    defines = {**defines, "WG": wg}
     loss = empty((N,) if reduction == "none" else (), np.float32, dev)
     denom = empty((1,), np.float32, dev)
     w = target if weight is None else weight  # a placeholder buffer that HAS_WEIGHT=0 never reads
     if op == "cross_entropy":
         stats = empty((N, 2), np.float32, dev)
-        dev.launch(k, (wg,), (wg,), x, target, w, loss, denom, stats, np.int32(N), np.int32(C),
-                   np.int32(ignore_index))
+        dev.run(_FILE, name, defines, (wg,), (wg,), x, target, w, loss, denom, stats, np.int32(N), np.int32(C),
+                np.int32(ignore_index))
         return loss, denom, stats
-    dev.launch(k, (wg,), (wg,), x, target, w, loss, denom, np.int32(N), np.int32(C), np.int32(ignore_index))
+    dev.run(_FILE, name, defines, (wg,), (wg,), x, target, w, loss, denom, np.int32(N), np.int32(C),
+            np.int32(ignore_index))
     return loss, denom, None
 
 
@@ -156,14 +123,15 @@ def loss_backward(op: str, g: Tensor, x: Tensor, target: Tensor, weight: Tensor 
     """dL/dx of nll_loss or cross_entropy in one launch; g stays on the device."""
     dev = x.device
     N, C = x.shape
-    k = _loss_kernel(op, "bw", dev, weight, reduction, wg=False)
+    name, defines = f"{op}_bw", _loss_defines(op, weight, reduction)
     dx = empty((N, C), np.float32, dev)
     w = target if weight is None else weight
     if op == "cross_entropy":
-        dev.launch(k, (C, N), None, x, target, w, denom, stats, g, dx, np.int32(N), np.int32(C),
-                   np.int32(ignore_index))
+        dev.run(_FILE, name, defines, (C, N), None, x, target, w, denom, stats, g, dx, np.int32(N), np.int32(C),
+                np.int32(ignore_index))
     else:
-        dev.launch(k, (C, N), None, target, w, denom, g, dx, np.int32(N), np.int32(C), np.int32(ignore_index))
+        dev.run(_FILE, name, defines, (C, N), None, target, w, denom, g, dx, np.int32(N), np.int32(C),
+                np.int32(ignore_index))
     return dx
 
 
@@ -203,7 +171,7 @@ class CrossEntropyFn(Function):
 
 
 def _check_loss(op: str, input, target, weight, ignore_index, reduction) -> None:
-    _check_float(op, input)
+    validate.float_input(op, input)
     if input.ndim != 2:
         raise ValueError(f"{op}: input must be [N, C] scores, got shape {input.shape}")
     N, C = input.shape
@@ -212,18 +180,13 @@ def _check_loss(op: str, input, target, weight, ignore_index, reduction) -> None
         raise ValueError(f"{op}: target must be an int32 tensor of class ids, got {what}")
     if target.shape != (N,):
         raise ValueError(f"{op}: target shape {target.shape} does not match input {input.shape}: expected ({N},)")
-    tensors = [target]
     if weight is not None:
         if not isinstance(weight, Tensor) or weight.dtype != np.float32 or weight.shape != (C,):
             what = f"{weight.dtype} {weight.shape}" if isinstance(weight, Tensor) else type(weight).__name__
             raise ValueError(f"{op}: weight must be a float32 tensor of shape ({C},) for input {input.shape}, "
                              f"got {what}")
-        tensors.append(weight)
-    for t in tensors:
-        if t.device is not input.device:
-            raise ValueError(f"{op}: tensors are on different devices ({input.device.id} and {t.device.id})")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)) \
-            or not -(2**31) <= ignore_index < 2**31:
+    validate.same_device(op, "input", input, target=target, weight=weight)
+    if not validate.is_int(ignore_index) or not -(2**31) <= ignore_index < 2**31:
         raise ValueError(f"{op}: ignore_index must be an int32 value, got {ignore_index!r}")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")

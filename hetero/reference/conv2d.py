@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import pair
+
 
 def _pair(v) -> tuple[int, int]:
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+    return pair("reference conv2d", "argument", v)
 
 
 def _pads(padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import pair
+
 
 def _pair(v) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        return (int(v[0]), int(v[-1]))
-    return (int(v), int(v))
+    return pair("reference pool2d", "argument", v)
 
 
 def output_size(size: int, kernel: int, stride: int, pad: int, dilation: int = 1, ceil_mode: bool = False) -> int:

@@ -1,13 +1,17 @@
 """Activations and PReLU: reference vs finite differences, then device vs the float64 reference."""
 
 import gc
+import re
 
 import numpy as np
 import pytest
 
 import hetero
+from hetero import nn, optim, program
+from hetero.nn import functional as F
 from hetero.ops import activation as act
 from hetero.reference import activation as ref
+from hetero.reference import softmax as ref_softmax
 from tests.helpers import assert_close, numeric_grad, shapes
 
 # name -> (device fn, reference forward, reference backward), each taking the same keyword hyperparameters
@@ -152,3 +156,73 @@ def test_graph_frees_without_the_cyclic_gc(dev, name):
         assert dev.memory_stats()["bytes_in_use"] == before
     finally:
         gc.enable()
+
+
+def test_activation_table_matches_common_h():
+    """hetero.ops.activation.ACTIVATIONS is the one table: its ids and alpha flags are common.h's."""
+    text = (program.kernel_dir() / "common.h").read_text()
+    ids = {m[1].lower(): int(m[2]) for m in re.finditer(r"^#define ACT_(\w+) (\d+)\s*$", text, re.M)}
+    assert ids == {name: a.id for name, a in act.ACTIVATIONS.items()}
+    guard = re.search(r"^#if (.*)\n#ifndef ACT_ALPHA", text, re.M)
+    with_alpha = {m.lower() for m in re.findall(r"ACT == ACT_(\w+)", guard[1])}
+    assert with_alpha == {name for name, a in act.ACTIVATIONS.items() if a.alpha}
+
+
+# every path that takes an activation with a negative alpha, where act_backward's y > 0 rule does not hold
+NEGATIVE_ALPHA = {
+    "leaky_relu": (lambda a: nn.LeakyReLU(negative_slope=a), lambda x, a: F.leaky_relu(x, a), -0.5,
+                   ref.leaky_relu, ref.leaky_relu_backward),
+    "elu": (lambda a: nn.ELU(alpha=a), lambda x, a: F.elu(x, a), -0.7, ref.elu, ref.elu_backward),
+}
+
+
+@pytest.mark.parametrize("name", list(NEGATIVE_ALPHA))
+@pytest.mark.parametrize("path", ["functional", "module"])
+def test_negative_alpha_forward_and_backward(dev, rng, name, path):
+    layer, fn, alpha, f, fb = NEGATIVE_ALPHA[name]
+    x = _away_from_kinks(rng, (4, 9)).astype(np.float32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    y = fn(X, alpha) if path == "functional" else layer(alpha)(X)
+    assert_close(y, f(x.astype(np.float64), alpha), rtol=1e-5, atol=1e-6, what=f"{path} {name} forward")
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    y.backward(hetero.tensor(g, device=dev))
+    assert_close(X.grad, fb(g.astype(np.float64), x.astype(np.float64), alpha), rtol=1e-5, atol=1e-6,
+                 what=f"{path} {name} grad")
+
+
+def _linear_then(dev, name: str):
+    layer, _, alpha, f, fb = NEGATIVE_ALPHA[name]
+    hetero.nn.init.manual_seed(3)
+    model = nn.Sequential(nn.Linear(6, 5, device=dev), layer(alpha))
+    return model, alpha, f, fb
+
+
+@pytest.mark.parametrize("name", list(NEGATIVE_ALPHA))
+def test_negative_alpha_in_a_compiled_inference_plan(dev, rng, name):
+    model, alpha, f, _ = _linear_then(dev, name)
+    w, b = (p.numpy().astype(np.float64) for p in model.parameters())
+    run = hetero.compile(model)
+    for _ in range(2):  # the trace, then a replay
+        x = rng.standard_normal((3, 6)).astype(np.float32)
+        assert_close(run(x), f(x @ w.T + b, alpha), rtol=1e-5, atol=1e-5, what=f"compiled {name}")
+
+
+@pytest.mark.parametrize("name", list(NEGATIVE_ALPHA))
+def test_negative_alpha_in_a_compiled_training_step(dev, rng, name):
+    model, alpha, f, fb = _linear_then(dev, name)
+    w, b = (p.numpy().astype(np.float64) for p in model.parameters())
+    lr = 0.5
+    step = hetero.compile_step(model, F.cross_entropy, optim.SGD(model.parameters(), lr=lr))
+    for _ in range(3):  # the trace, then replays
+        x = rng.standard_normal((4, 6)).astype(np.float32)
+        t = rng.integers(0, 5, 4).astype(np.int32)
+        x64 = x.astype(np.float64)
+        z = x64 @ w.T + b
+        a = f(z, alpha)
+        loss = step(x, t)
+        assert_close(loss, ref_softmax.cross_entropy(a, t), rtol=1e-5, atol=1e-5, what=f"{name} loss")
+        dz = fb(ref_softmax.cross_entropy_backward(np.array(1.0), a, t), z, alpha)
+        w, b = w - lr * dz.T @ x64, b - lr * dz.sum(0)
+        got_w, got_b = (p.numpy() for p in model.parameters())
+        assert_close(got_w, w, rtol=1e-4, atol=1e-5, what=f"{name} weight after a compiled step")
+        assert_close(got_b, b, rtol=1e-4, atol=1e-5, what=f"{name} bias after a compiled step")

@@ -8,7 +8,7 @@ import hetero
 from hetero import random as hrandom
 from hetero.ops import dropout as dr
 from hetero.reference import dropout as ref
-from tests.helpers import assert_close, numeric_grad, oclgrind, shapes
+from tests.helpers import assert_close, numeric_grad, oclgrind, recorded_launches, shapes
 
 SHAPES = shapes([(1,), (3,), (4,), (5,), (2, 3, 5, 7), (1, 1, 1, 1), (17, 33), (4099,), ()], [(5,), (2, 3)])
 
@@ -124,12 +124,8 @@ def test_replayed_launches_draw_fresh_masks(dev, rng):
     X = hetero.tensor(x, device=dev)
     hrandom.manual_seed(11)
     state = hrandom.get_rng_state(dev)
-    dev.recorder = []
-    try:
+    with recorded_launches(dev) as launches:
         y = dr.dropout(X, 0.5)
-        launches = dev.recorder
-    finally:
-        dev.recorder = None
     assert len(launches) == 2  # the dropout kernel and the counter advance
     masks = [y.numpy() != 0]
     for _ in range(2):

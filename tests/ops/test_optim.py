@@ -9,7 +9,7 @@ import pytest
 import hetero
 from hetero import optim
 from hetero.reference import optim as ref
-from tests.helpers import assert_close, shapes
+from tests.helpers import assert_close, recorded_launches, shapes
 
 # (optimizer class, reference function, options): every option of every optimizer
 CASES = [
@@ -331,10 +331,9 @@ def test_step_reads_nothing_back_and_launches_once_per_param(dev, rng, monkeypat
     monkeypatch.setattr(hetero.Tensor, "item", forbidden)
     monkeypatch.setattr(type(dev), "synchronize", forbidden)
     monkeypatch.setattr(cl.CommandQueue, "finish", forbidden)
-    dev.recorder = []
-    try:
+    with recorded_launches(dev) as launches:
         opt.step()
-        assert len(dev.recorder) == 3 + 2, "one update per parameter and one step count per group"
+        assert len(launches) == 3 + 2, "one update per parameter and one step count per group"
         first = len(copies)
         assert first == 2 + 2 + 3 * 2, "hyperparameters and slot table per group, zeroed exp_avg(_sq) per param"
         opt.step()  # nothing changed: no copy at all
@@ -343,8 +342,6 @@ def test_step_reads_nothing_back_and_launches_once_per_param(dev, rng, monkeypat
         opt.step()
         assert len(copies) == first + 2
         assert not any(copies), "every copy must be non-blocking"
-    finally:
-        dev.recorder = None
     monkeypatch.undo()
     assert float(opt.state_dict()["state"][0]["step"]) == 3.0
 
@@ -363,16 +360,12 @@ def test_recorded_step_replays_with_changing_lr(dev, rng):
     def new_grads():
         for i, g in enumerate(grads):
             gh = rng.standard_normal(g.shape).astype(np.float32)
-            cl.enqueue_copy(dev.queue, g.buffer, gh)
+            dev.write(g, gh, blocking=True)
             host[i], states[i] = ref.adam(host[i], _f64(gh), states[i], **{**kw, "lr": opt.param_groups[0]["lr"]})
 
     new_grads()
-    dev.recorder = []
-    try:
+    with recorded_launches(dev) as recorded:
         opt.step()
-        recorded = dev.recorder
-    finally:
-        dev.recorder = None
     sched.step()
     for _ in range(5):
         new_grads()

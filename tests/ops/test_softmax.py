@@ -9,7 +9,7 @@ import pytest
 import hetero
 from hetero.ops import softmax as sm
 from hetero.reference import softmax as ref
-from tests.helpers import assert_close, numeric_grad, shapes
+from tests.helpers import assert_close, numeric_grad, recorded_launches, shapes
 
 # (shape, dim): 2-D and 4-D over every dim incl. negative ones, rows long enough for the work-group kernel
 # (contiguous and >= 128), odd sizes, a single element and a 0-d tensor
@@ -127,16 +127,12 @@ def test_cross_entropy_backward_reads_the_gradient_on_the_device(dev, rng):
     X = hetero.tensor(x, device=dev, requires_grad=True)
     loss = sm.cross_entropy(X, hetero.tensor(t, device=dev))
     G = hetero.full((), 1.0, device=dev)
-    dev.recorder = []
-    try:
+    with recorded_launches(dev) as launches:
         loss.backward(G)
-        launches = dev.recorder
-    finally:
-        dev.recorder = None
     base = ref.cross_entropy_backward(np.array(1.0), x.astype(np.float64), t)
     assert_close(X.grad, base, what="cross_entropy grad, g = 1")
     assert len(launches) == 1  # the fused backward kernel
-    cl.enqueue_copy(dev.queue, G.buffer, np.array([3.0], np.float32), is_blocking=True)
+    dev.write(G, np.array([3.0], np.float32), blocking=True)
     kernel, glob, local, args = launches[0]
     kernel.set_args(*args)
     cl.enqueue_nd_range_kernel(dev.queue, kernel, glob, local)

@@ -9,18 +9,9 @@ import pytest
 
 import hetero
 from hetero.nn import functional as F
-from hetero.ops.conv2d import Conv2dFn
 from hetero.ops.local_response_norm import local_response_norm
 
-ACT_RELU = 1
-
-
-def _conv_relu(x, w):
-    return Conv2dFn.apply(x, w, None, 1, 1, 1, 1, ACT_RELU, 0.0)  # the fused-activation path
-
-
 OPS = {
-    "conv2d+relu (fused)": lambda x, w: _conv_relu(x, w),
     "conv2d": lambda x, w: F.conv2d(x, w, padding=1),
     "local_response_norm": lambda x, w: local_response_norm(x, 3),
     "relu": lambda x, w: F.relu(x),

@@ -105,3 +105,109 @@ def test_import_touches_no_opencl():
             "import hetero, hetero.nn.functional\nprint(len(calls))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+# ----- the doors: host<->device copies, tracing, kernel launches -----
+
+def test_write_and_read_round_trip_tensors_and_buffers(dev, rng):
+    host = rng.standard_normal(37).astype(np.float32)
+    t = hetero.empty((37,), device=dev)
+    dev.write(t, host, blocking=True)
+    assert np.array_equal(dev.read(t, np.empty(37, np.float32)), host)
+    buf = cl.Buffer(dev.context, cl.mem_flags.READ_WRITE, host.nbytes)
+    dev.write(buf, host[::-1].copy())
+    out = np.empty(37, np.float32)
+    assert dev.read(buf, out) is out and np.array_equal(out, host[::-1])
+
+
+def test_non_blocking_write_snapshots_the_array(dev):
+    """The caller may change its array as soon as write() returns (snapshot=True, the default)."""
+    host = np.arange(1 << 16, dtype=np.float32)
+    t = hetero.empty(host.shape, device=dev)
+    dev.write(t, host)
+    host[:] = -1
+    assert np.array_equal(t.numpy(), np.arange(1 << 16, dtype=np.float32))
+
+
+def test_empty_copies_are_no_ops(dev):
+    t = hetero.empty((0, 3), device=dev)
+    dev.write(t, np.empty((0, 3), np.float32))
+    dev.write(t, np.empty((0, 3), np.float32), blocking=True)
+    assert dev.read(t, np.empty((0, 3), np.float32)).shape == (0, 3)
+    dev.copy(t, t, 0)
+
+
+def test_read_async_and_copy(dev, rng):
+    host = rng.standard_normal((4, 5)).astype(np.float32)
+    src = hetero.tensor(host, device=dev)
+    dst = hetero.zeros((4, 5), device=dev)
+    dev.copy(dst, src, 2 * 5 * 4)  # the first two rows only
+    out = np.full((4, 5), 7.0, np.float32)
+    event = dev.read_async(dst, out)
+    event.wait()
+    assert np.array_equal(out[:2], host[:2]) and not out[2:].any()
+
+
+def test_keep_holds_events_until_they_complete(dev):
+    t = hetero.empty((8,), device=dev)
+    for _ in range(3):
+        dev.write(t, np.ones(8, np.float32))
+    dev.synchronize()
+    assert not dev._pending
+    done = dev.read_async(t, np.empty(8, np.float32))
+    done.wait()
+    dev.keep(done)
+    dev.keep(dev.read_async(t, np.empty(8, np.float32)))  # the completed event at the front leaves
+    assert done not in dev._pending and len(dev._pending) == 1
+    dev.synchronize()
+
+
+def test_tracing_records_launches_host_writes_and_frees(dev):
+    kept = hetero.empty((16,), device=dev)
+    with dev.tracing() as trace:
+        assert dev.trace is trace and dev.pool.trace is trace
+        tmp = hetero.full((16,), 2.0, device=dev)
+        dev.write(kept, np.ones(16, np.float32))
+        ptr = tmp.buffer.int_ptr
+        del tmp
+    assert dev.trace is None and dev.pool.trace is None
+    assert [launch[0].function_name for launch in trace.launches] == ["fill_f32"]
+    assert trace.host_written == {kept.buffer.int_ptr}
+    assert [b.int_ptr for b in trace.freed] == [ptr], "a buffer freed while tracing is set aside, not reused"
+    for buf in trace.freed:
+        dev.pool.free(buf)
+
+
+def test_tracing_refuses_host_reads_and_nesting_and_always_stops(dev):
+    t = hetero.zeros((4,), device=dev)
+    dev.synchronize()
+    before = dev.memory_stats()["bytes_in_use"]
+    with pytest.raises(hetero.HeteroError, match="host read"):
+        with dev.tracing():
+            hetero.full((64,), 1.0, device=dev)  # freed at once: set aside while tracing
+            t.numpy()
+    assert dev.trace is None and dev.pool.trace is None
+    assert dev.memory_stats()["bytes_in_use"] == before, "a failed trace gives back the buffers it set aside"
+    with dev.tracing():
+        with pytest.raises(hetero.HeteroError, match="already recording"):
+            with dev.tracing():
+                pass
+        assert dev.trace is not None
+    assert dev.trace is None
+
+
+def test_run_memoises_one_typed_kernel_per_defines_and_scalar_types(dev):
+    t = hetero.empty((5,), device=dev)
+    dev.run("fill.cl", "fill_f32", None, (5,), None, t, np.float32(3), np.int32(5))
+    n = len(dev._kernels)
+    dev.run("fill.cl", "fill_f32", None, (5,), None, t, np.float32(4), np.int32(5))
+    assert len(dev._kernels) == n, "the same kernel, defines and scalar types reuse the kernel object"
+    assert np.array_equal(t.numpy(), np.full(5, 4.0, np.float32))
+    dev.run("fill.cl", "fill_f32", None, (0,), None, t, np.float32(9), np.int32(0))  # an empty grid: nothing
+    assert np.array_equal(t.numpy(), np.full(5, 4.0, np.float32))
+
+
+def test_work_group_size_is_a_power_of_two_within_the_cap(dev):
+    wg = dev.work_group_size("softmax.cl", "softmax_fw_rows", {"OP": 0}, cap=64)
+    assert wg & (wg - 1) == 0 and 1 <= wg <= min(64, dev.info.max_work_group_size)
+    assert dev.work_group_size("softmax.cl", "softmax_fw_rows", {"OP": 0}, cap=64) == wg
