@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import hetero
-from hetero.ops.gemm import gemm_config, launch_gemm
+from hetero.ops.gemm import Operand, Output, gemm_config, launch_gemm
 
 _MIN_TIME = 0.2
 _PAUSE = 0.5
@@ -51,7 +51,7 @@ def bench(dev: hetero.Device, n: int, repeats: int, trans_a: bool, trans_b: bool
     out = np.empty((n, n), np.float32)
 
     def ours():
-        launch_gemm(dev, n, n, n, a, 0, n, trans_a, b, 0, n, trans_b, c, 0, n)
+        launch_gemm(dev, n, n, n, Operand(a, 0, n, trans_a), Operand(b, 0, n, trans_b), Output(c, 0, n))
 
     def theirs():
         np.matmul(opa, opb, out=out)

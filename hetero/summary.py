@@ -1,4 +1,5 @@
-"""`hetero.summary(model, input_shape)`: layers, output shapes, parameters, FLOPs and memory of a model."""
+"""`hetero.summary(model, input_shape)`: layers, output shapes, parameters, FLOPs and memory of a model, and the
+algorithms each convolution runs on the model's device."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .nn import (
     Tanh,
 )
 from .nn.module import model_device, pair
+from .ops.conv2d import Algorithms, choose, conv2d_geometry
 from .ops.softmax import cross_entropy
 from .optim import SGD
 from .tensor import Tensor, zeros
@@ -36,7 +38,8 @@ from .tensor import Tensor, zeros
 
 @dataclass
 class LayerRow:
-    """One leaf module: its dotted name, type, output shape, own parameters and forward FLOPs."""
+    """One leaf module: its dotted name, type, output shape, own parameters and forward FLOPs; for a Conv2d, the
+    algorithms its forward, input gradient and weight gradient run (hetero.ops.conv2d.choose)."""
 
     name: str
     kind: str
@@ -44,6 +47,7 @@ class LayerRow:
     params: int
     flops: int
     output_bytes: int
+    algorithms: Algorithms | None = None
 
 
 @dataclass
@@ -64,14 +68,19 @@ class ModelSummary:
     train_batch_size: int = 0
 
     def __str__(self) -> str:
-        head = ("layer", "type", "output shape", "params", "MFLOPs")
+        head: tuple[str, ...] = ("layer", "type", "output shape", "params", "MFLOPs")
         body = [(r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.flops / 1e6:,.2f}")
                 for r in self.rows]
+        if any(r.algorithms is not None for r in self.rows):
+            head += ("conv algorithms: forward / input grad / weight grad",)
+            body = [(*b, " / ".join(r.algorithms) if r.algorithms is not None else "")
+                    for b, r in zip(body, self.rows)]
         widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
         line = "-" * (sum(widths) + 2 * (len(widths) - 1))
 
         def fmt(r: Sequence[str]) -> str:
-            return "  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            return "  ".join(c.rjust(w) if i in (3, 4) else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))).rstrip()
 
         shape = "x".join(map(str, self.input_shape))
         out = [f"{self.model}, input {shape}", line, fmt(head), line, *(fmt(r) for r in body), line,
@@ -95,6 +104,12 @@ def _conv_flops(m: Conv2d, inp: Tensor, out: Tensor) -> int:
     kh, kw = m.kernel_size
     macs = out.size * (m.in_channels // m.groups) * kh * kw
     return 2 * macs + (out.size if m.bias is not None else 0)
+
+
+def conv_algorithms(m: Conv2d, inp: Tensor) -> Algorithms:
+    """The algorithms hetero.ops.conv2d runs for this layer and input on the input's device."""
+    geo = conv2d_geometry(inp.shape, m.weight.shape, m.stride, getattr(m, "_pad", m.padding), m.dilation, m.groups)
+    return choose(inp.device, geo, weight_grad=m.weight.requires_grad)
 
 
 def _linear_flops(m: Linear, inp: Tensor, out: Tensor) -> int:
@@ -154,7 +169,8 @@ def summary(model: Module, input_shape: Sequence[int], train_step: bool = True, 
             rule = FLOP_RULES.get(type(mod))
             flops = rule(mod, inp, out) if rule is not None else 0
             own = sum(p.size for p in mod.parameters())
-            s.rows.append(LayerRow(lname or s.model, type(mod).__name__, out.shape, own, flops, out.nbytes))
+            algos = conv_algorithms(mod, inp) if isinstance(mod, Conv2d) else None
+            s.rows.append(LayerRow(lname or s.model, type(mod).__name__, out.shape, own, flops, out.nbytes, algos))
         handles.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()

@@ -2,7 +2,6 @@
 //
 // Required defines (every build of this file gets all of them, so one program serves a whole
 // forward + backward configuration):
-//   ACT          activation id from common.h applied after the affine step (ACT_ALPHA for LEAKY_RELU / ELU).
 //   HAS_WEIGHT   0/1: multiply by weight[c] (0: weight is 1).
 //   HAS_BIAS     0/1: add bias[c] (0: bias is 0).
 //   WG_SIZE      power of two: work-items per channel in the reduction kernels (their launch local size).
@@ -16,11 +15,6 @@
 // values (share_* below), then the group adds the shares with a tree in local memory. No atomics.
 // The variance is the corrected two-pass one: mean first, then sum(d) and sum(d^2) with d = x - mean,
 // which also removes the rounding of the first mean; E[x^2] - E[x]^2 would cancel in float32.
-#include "common.h"
-
-#ifndef ACT
-#error "ACT must be defined"
-#endif
 #ifndef HAS_WEIGHT
 #error "HAS_WEIGHT must be defined"
 #endif
@@ -36,16 +30,6 @@
 #ifndef ROW_LOOP
 #error "ROW_LOOP must be defined"
 #endif
-
-// Gradient through the activation: g = dL/d(pre-activation), from dy and the saved output y.
-inline float grad_in(const float dy, const float y)
-{
-#if ACT == ACT_NONE
-    return dy;
-#else
-    return act_backward(dy, y);
-#endif
-}
 
 #if ROW_LOOP
 // ---------------------------------------------------------------------------------------------
@@ -65,19 +49,6 @@ inline float hsum8(const float8 v)
 {
     const float4 h = v.lo + v.hi;
     return (h.x + h.y) + (h.z + h.w);
-}
-
-inline float8 grad_in8(__global const float *dy, __global const float *y, const int s)
-{
-#if ACT == ACT_NONE
-    return vload8(0, dy + s);
-#else
-    const float8 d = vload8(0, dy + s);
-    const float8 v = vload8(0, y + s);
-    return (float8)(act_backward(d.s0, v.s0), act_backward(d.s1, v.s1), act_backward(d.s2, v.s2),
-                    act_backward(d.s3, v.s3), act_backward(d.s4, v.s4), act_backward(d.s5, v.s5),
-                    act_backward(d.s6, v.s6), act_backward(d.s7, v.s7));
-#endif
 }
 
 // Sum of this work-item's share of the channel whose first value x points at (rows CS apart).
@@ -128,26 +99,25 @@ inline float2 share_dev(__global const float *x, const float mean0, const int N,
     return (float2)(sd, sq);
 }
 
-// (sum(g), sum(g * (x - mu))) over the share, g = grad_in(dy, y).
-inline float2 share_grad(__global const float *dy, __global const float *y, __global const float *x,
+// (sum(g), sum(g * (x - mu))) over the share, g = dy.
+inline float2 share_grad(__global const float *dy, __global const float *x,
                          const float mu, const int N, const int CS, const int S, const int lid)
 {
     float sg = 0.0f, cg = 0.0f, sp = 0.0f, cp = 0.0f;
     for (int n = lid; n < N; n += WG_SIZE) {
         const size_t row = (size_t)n * CS;
         __global const float *dr = dy + row;
-        __global const float *yr = y + row;
         __global const float *xr = x + row;
         float8 a = 0.0f, p = 0.0f;
         int s = 0;
         for (; s + 8 <= S; s += 8) {
-            const float8 g = grad_in8(dr, yr, s);
+            const float8 g = vload8(0, dr + s);
             a += g;
             p = fma(g, vload8(0, xr + s) - mu, p);
         }
         float t = 0.0f, tp = 0.0f;
         for (; s < S; ++s) {
-            const float g = grad_in(dr[s], yr[s]);
+            const float g = dr[s];
             t += g;
             tp = fma(g, xr[s] - mu, tp);
         }
@@ -235,22 +205,22 @@ inline float2 share_dev(__global const float *x, const float mean0, const int N,
     return a0 + a1;
 }
 
-inline float2 share_grad(__global const float *dy, __global const float *y, __global const float *x,
+inline float2 share_grad(__global const float *dy, __global const float *x,
                          const float mu, const int N, const int CS, const int S, const int lid)
 {
     float2 a0 = 0.0f, a1 = 0.0f;  // (sum g, sum g (x - mu))
     WALK_SETUP;
     float g;
     for (; j < M - WG_SIZE; j += 2 * WG_SIZE) {
-        g = grad_in(dy[off], y[off]);
+        g = dy[off];
         a0 += (float2)(g, g * (x[off] - mu));
         WALK_STEP
-        g = grad_in(dy[off], y[off]);
+        g = dy[off];
         a1 += (float2)(g, g * (x[off] - mu));
         WALK_STEP
     }
     for (; j < M; j += WG_SIZE) {
-        g = grad_in(dy[off], y[off]);
+        g = dy[off];
         a0 += (float2)(g, g * (x[off] - mu));
         WALK_STEP
     }
@@ -353,7 +323,7 @@ __kernel void bn_eval_stats(__global const float *running_mean, __global const f
     invstd_out[c] = 1.0f / sqrt(running_var[c] + eps);
 }
 
-// y = act((x - mean) * invstd * weight + bias).
+// y = (x - mean) * invstd * weight + bias.
 __kernel void bn_apply(__global const float *restrict x, __global const float *mean,
                        __global const float *invstd, __global const float *weight, __global const float *bias,
                        const int N, const int C, const int S, const int span, __global float *restrict y)
@@ -370,15 +340,15 @@ __kernel void bn_apply(__global const float *restrict x, __global const float *m
 #else
     const float shift = 0.0f;
 #endif
-    for (size_t i = i0; i < i1; ++i) y[i] = act_forward(fma(x[i] - mu, scale, shift));
+    for (size_t i = i0; i < i1; ++i) y[i] = fma(x[i] - mu, scale, shift);
 }
 
 // Per channel: dbias = sum(g), dweight = invstd * sum(g * (x - mean)), and the coefficients of the
 // training dx = k1 * g + k2 * (x - mean) + k3: k1 = w * invstd, k2 = -k1 * invstd^2 * sum(g (x - mean)) / M,
-// k3 = -k1 * sum(g) / M, stored at coeff[c], coeff[C + c], coeff[2C + c]. y is read only when ACT != 0.
+// k3 = -k1 * sum(g) / M, stored at coeff[c], coeff[C + c], coeff[2C + c].
 // Global (C * WG_SIZE).
 __kernel __attribute__((reqd_work_group_size(WG_SIZE, 1, 1)))
-void bn_backward_reduce(__global const float *dy, __global const float *y, __global const float *x,
+void bn_backward_reduce(__global const float *dy, __global const float *x,
                         __global const float *mean, __global const float *invstd, __global const float *weight,
                         const int N, const int C, const int S,
                         __global float *dweight, __global float *dbias, __global float *coeff)
@@ -387,7 +357,7 @@ void bn_backward_reduce(__global const float *dy, __global const float *y, __glo
     const int c = get_group_id(0);
     const int lid = get_local_id(0);
     const size_t base = (size_t)c * S;
-    const float2 part = share_grad(dy + base, y + base, x + base, mean[c], N, C * S, S, lid);
+    const float2 part = share_grad(dy + base, x + base, mean[c], N, C * S, S, lid);
     tree_sum2(red, lid, part.x, part.y);
     if (lid == 0) {
         const float m = (float)N * (float)S;
@@ -408,8 +378,7 @@ void bn_backward_reduce(__global const float *dy, __global const float *y, __glo
 }
 
 // Training dx = k1 * g + k2 * (x - mean) + k3 with the coefficients of bn_backward_reduce.
-__kernel void bn_backward_dx(__global const float *restrict dy, __global const float *restrict y,
-                             __global const float *restrict x, __global const float *mean,
+__kernel void bn_backward_dx(__global const float *restrict dy, __global const float *restrict x, __global const float *mean,
                              __global const float *coeff, const int N, const int C, const int S, const int span,
                              __global float *restrict dx)
 {
@@ -418,12 +387,11 @@ __kernel void bn_backward_dx(__global const float *restrict dy, __global const f
     const float k1 = coeff[c];
     const float k2 = coeff[C + c];
     const float k3 = coeff[2 * C + c];
-    for (size_t i = i0; i < i1; ++i) dx[i] = fma(k1, grad_in(dy[i], y[i]), fma(k2, x[i] - mu, k3));
+    for (size_t i = i0; i < i1; ++i) dx[i] = fma(k1, dy[i], fma(k2, x[i] - mu, k3));
 }
 
 // Evaluation dx = g * weight * invstd (the statistics are constants).
-__kernel void bn_backward_dx_eval(__global const float *restrict dy, __global const float *restrict y,
-                                  __global const float *invstd, __global const float *weight,
+__kernel void bn_backward_dx_eval(__global const float *restrict dy, __global const float *invstd, __global const float *weight,
                                   const int N, const int C, const int S, const int span,
                                   __global float *restrict dx)
 {
@@ -433,5 +401,5 @@ __kernel void bn_backward_dx_eval(__global const float *restrict dy, __global co
 #else
     const float k1 = invstd[c];
 #endif
-    for (size_t i = i0; i < i1; ++i) dx[i] = grad_in(dy[i], y[i]) * k1;
+    for (size_t i = i0; i < i1; ++i) dx[i] = dy[i] * k1;
 }

@@ -38,7 +38,7 @@
 // others from the second) and a select, lanes outside the image masked to 0; both loads stay between b
 // and the end of the last image's channels, else (and at other strides) each column loads its element,
 // or element 0 for an out-of-image tap, and a select gives 0 there (branch-free, so it vectorises).
-// Gathering every tap instead cost ~40% of a strip's time for 64-channel 3x3 convolutions.
+// Gathering every tap instead cost a large share of a strip's time for 64-channel 3x3 convolutions.
 // dst_cols: how many of the NR columns are stored (fewer at the end of an unpadded matrix).
 inline void col_block(__global const float *b, const int n, const int k, const int p0, const int np, const int j0,
                       __global float *dst, const int dst_stride, const int dst_cols, const int geo_h,

@@ -9,16 +9,10 @@
 // (so PyTorch's asymmetric padding="same" needs nothing extra).
 //
 // Defines:
-//   ACT        activation id from common.h (required; 0 where a kernel has no epilogue), used by the
-//              depthwise forward and act_bw kernels (ACT_ALPHA for LEAKY_RELU / ELU).
 //   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
 //   COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW: window geometry, required by (and
 //              only by) im2col, col2im and the depthwise kernels, which are compiled only
 //              when it is given (and then alone, so each geometry's build stays small).
-#ifndef ACT
-#error "ACT must be defined"
-#endif
-#include "common.h"
 
 #ifndef REDUCE_WG
 #define REDUCE_WG 64
@@ -41,7 +35,7 @@
 // Column iw of one image row (row: the row's start, clamped into the image; row_in: whether the row is
 // inside it), 0 outside the image: an unconditional, clamped load and a select, branch-free, so it
 // vectorises across work-items. Callers clamp the row once per kh, outside the kw loop: clamping both
-// coordinates per tap measured 2-5x slower on PoCL.
+// coordinates per tap measured several times slower on PoCL.
 inline float row_tap(__global const float *row, const bool row_in, const int iw, const int W)
 {
     const float v = row[clamp(iw, 0, W - 1)];
@@ -86,7 +80,7 @@ __kernel void im2col(__global const float *x, const int n0, const int C, const i
 #define NR 16
 #include "col_block.h"
 #ifndef IM2COL_ROWS
-#define IM2COL_ROWS 32  // tuning: 64-channel 3x3 on 28x28, batch 32: 5.3 ms with 64 rows, 3.3 with 24-32, 5.0 with 8
+#define IM2COL_ROWS 32  // tuning: rows per work-item; fewer or more both ran slower
 #endif
 __kernel void im2col_block(__global const float *x, const int x_offset, const int C, const int H, const int W,
                            const int OW, const int P, const int ncols, __global float *cols, const int row_stride)
@@ -219,7 +213,7 @@ __kernel void depthwise_fwd(__global const float *x, __global const float *wt, _
             acc = fma(row_tap(row, row_in, w0 + kw * COL_DW, W), k[kh * COL_KW + kw], acc);
         }
     }
-    y[((size_t)z * OH + oh) * OW + ow] = act_forward(acc);
+    y[((size_t)z * OH + oh) * OW + ow] = acc;
 }
 
 // Depthwise input gradient: grid (W, H, N * C); each pixel gathers from the outputs whose window holds it.
@@ -308,8 +302,8 @@ __kernel void depthwise_bw_weight(__global const float *dy, __global const float
 #else  // the other kernels: a program built for one window geometry holds only im2col and col2im
 
 // wt[c][o][KH-1-kh][KW-1-kw] = w[o][c][kh][kw] for w [OC, C, KH, KW]: global (C, OC), a work-item
-// moving the KH*KW taps of one (o, c) (one per element decoded its index with a division: 2x slower).
-// The input gradient of a stride-1 convolution is the convolution of dy with these weights (conv2d.py).
+// moving the KH*KW taps of one (o, c) (one per element decoded its index with a division, slower).
+// The input gradient of a stride-1 convolution is the convolution of dy with these weights.
 __kernel void flip_transpose(__global const float *w, __global float *wt, const int OC, const int C,
                              const int KH, const int KW)
 {
@@ -324,7 +318,7 @@ __kernel void flip_transpose(__global const float *w, __global float *wt, const 
 
 // dst[b][a][p] = src[a][b][p] for src [A, B, P] (offsets in floats): global (B * ceil(P/16), A), a
 // work-item moving 16 consecutive p (fewer at the end of a row) as one vector: one element per work-item
-// decoded its index with divisions and scattered its stores (LeNet-5's dy, 64x16x10x10: 3x slower).
+// decoded its index with divisions and scattered its stores (slower, on LeNet-5's dy).
 // Moves between NCHW and the batch-major CNHW layout of the GEMMs.
 __kernel void swap01(__global const float *src, const int src_offset, __global float *dst, const int dst_offset,
                      const int A, const int B, const int P)
@@ -345,7 +339,7 @@ __kernel void swap01(__global const float *src, const int src_offset, __global f
 }
 
 // xp[plane][hp][wp] = x[plane][hp - PT][wp - PL], 0 outside x: planes of H x W into zero-padded planes of
-// HP x WP (HP >= H + PT, WP >= W + PL) for the direct convolution (gemm.cl's gemm_cpu_direct). Global
+// HP x WP (HP >= H + PT, WP >= W + PL) for the direct convolution (conv2d_direct.cl). Global
 // (HP rounded up, planes): a work-item writes one padded row, the image row copied 16 floats at a time
 // (per-pixel clamped gathers ran at a third of the speed). The xp_offset floats before the planes and as
 // many after them (slack the direct convolution's vector loads may touch) are zeroed too.
@@ -391,13 +385,6 @@ __kernel void bias_grad(__global const float *dy, const int N, const int OC, con
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) db[o] = part[0];
-}
-
-// dz = act'(dy) from the saved activation output y: the gradient entering a conv with a fused epilogue.
-__kernel void act_bw(__global const float *dy, __global const float *y, __global float *dz, const int n)
-{
-    const int i = get_global_id(0);
-    if (i < n) dz[i] = act_backward(dy[i], y[i]);
 }
 
 #endif  // COL_KH

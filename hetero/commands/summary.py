@@ -12,7 +12,8 @@ _IMAGENET_INPUT = {"alexnet": (3, 227, 227)}  # every other ImageNet model takes
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="layers, shapes, parameters, FLOPs and memory of a model",
                        description="Print a model's layers with output shapes, parameters and forward FLOPs, "
-                       "and the device memory a compiled training step plans for.")
+                       "the algorithms each convolution runs on the device (forward / input gradient / weight "
+                       "gradient), and the device memory a compiled training step plans for.")
     p.add_argument("model", choices=sorted(MODELS))
     p.add_argument("--imagenet", action="store_true",
                    help="build the ImageNet form (3x224x224 input, 1000 classes) instead of the MNIST one "

@@ -1,4 +1,4 @@
-"""Batch normalisation (torch.nn.functional.batch_norm) over [N, C, *], with an optional fused activation.
+"""Batch normalisation (torch.nn.functional.batch_norm) over [N, C, *].
 
 Training: per-channel mean and biased variance of the batch (kernels_cl/batch_norm.cl: one work-group per
 channel, corrected two-pass variance), running stats updated in place on the device with the unbiased
@@ -14,9 +14,8 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import Device
 from ..tensor import Tensor, empty, zeros
+from ..validate import INT_MAX, tensor_arg
 
-_ACT_IDS = range(7)  # ACT_NONE .. ACT_TANH in kernels_cl/common.h
-_INT_MAX = 2**31 - 1
 _GPU_WG = 256  # work-items per channel in the reductions (WG_SIZE), GPU layout
 _GPU_ELEMENTWISE_WG = 256
 # CPU layout (ROW_LOOP=1): PoCL runs a work-group on one core and vectorises the loops inside a
@@ -45,13 +44,11 @@ def _pow2_at_most(v: int, cap: int) -> int:
 
 
 def _grid(dev: Device, row_loop: bool, n: int, c: int, s: int) -> tuple[tuple, tuple, int]:
-    """(global size, local size, span) of the elementwise kernels.
-
-    ROW_LOOP: global (rows, chunks), each work-item loops over `span` values of one row; rows are split
-    only as far as needed to give every core several work-items. Otherwise global (S, C, N), one value
-    per work-item, the local size filled along the contiguous spatial axis first, then channels, then
-    images (so 2-D inputs, S = 1, still get full work-groups).
-    """
+    """(global size, local size, span) of the elementwise kernels."""
+    # ROW_LOOP: global (rows, chunks), each work-item loops over `span` values of one row; rows are split only
+    # as far as needed to give every core several work-items. Otherwise global (S, C, N), one value per
+    # work-item, the local size filled along the contiguous spatial axis first, then channels, then images
+    # (so 2-D inputs, S = 1, still get full work-groups).
     if row_loop:
         rows = n * c
         want = 8 * max(dev.info.compute_units, 1)
@@ -69,12 +66,12 @@ def _grid(dev: Device, row_loop: bool, n: int, c: int, s: int) -> tuple[tuple, t
     return glob, local, 1
 
 
-def _defines(act: int, act_alpha: float, has_weight: bool, has_bias: bool, row_loop: bool, wg: int) -> dict:
-    defines = {"ACT": int(act), "HAS_WEIGHT": int(has_weight), "HAS_BIAS": int(has_bias),
-               "ROW_LOOP": int(row_loop), "WG_SIZE": wg}
-    if act in (2, 3):
-        defines["ACT_ALPHA"] = float(act_alpha)
-    return defines
+def _defines(has_weight: bool, has_bias: bool, row_loop: bool, wg: int) -> dict:
+    return {"HAS_WEIGHT": int(has_weight), "HAS_BIAS": int(has_bias), "ROW_LOOP": int(row_loop), "WG_SIZE": wg}
+
+
+def _run(dev: Device, name: str, defines: dict, global_size, local_size, *args) -> None:
+    dev.run("batch_norm.cl", name, defines, global_size, local_size, *args)
 
 
 def _dims(x: Tensor) -> tuple[int, int, int]:
@@ -83,26 +80,18 @@ def _dims(x: Tensor) -> tuple[int, int, int]:
 
 
 def _check_float(op: str, name: str, t, dev: Device | None) -> None:
-    if not isinstance(t, Tensor):
-        raise ValueError(f"{op}: {name} must be a hetero Tensor, got {type(t).__name__}")
-    if t.dtype != np.float32:
-        raise ValueError(f"{op}: {name} {t.shape} must be float32, got {t.dtype}")
+    tensor_arg(op, name, t)
     if dev is not None and t.device is not dev:
         raise ValueError(f"{op}: {name} is on device {t.device.id} but input is on {dev.id}")
 
 
-def _check_act(op: str, act: int) -> None:
-    if int(act) not in _ACT_IDS:
-        raise ValueError(f"{op}: unknown activation id {act}")
-
-
 def _validate_forward(input, running_mean, running_var, weight, bias, training, momentum,
-                      num_batches_tracked, act) -> None:
+                      num_batches_tracked) -> None:
     op = "batch_norm"
     _check_float(op, "input", input, None)
     if input.ndim < 2:
         raise ValueError(f"{op}: input {input.shape} must have at least 2 dimensions [N, C, *]")
-    if input.size > _INT_MAX:
+    if input.size > INT_MAX:
         raise ValueError(f"{op}: input {input.shape} has more than 2^31 - 1 elements")
     dev = input.device
     c = input.shape[1]
@@ -133,77 +122,67 @@ def _validate_forward(input, running_mean, running_var, weight, bias, training, 
                          "device counter of the batches seen so far")
     if momentum is not None and not isinstance(momentum, (int, float, np.floating, np.integer)):
         raise ValueError(f"{op}: momentum must be a number or None, got {type(momentum).__name__}")
-    _check_act(op, act)
 
 
 def batch_norm_forward(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                        weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-                       momentum: float | None = 0.1, eps: float = 1e-5, act: int = 0, *, act_alpha: float = 0.0,
+                       momentum: float | None = 0.1, eps: float = 1e-5, *,
                        num_batches_tracked: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """(act(batch_norm(input)), save_mean, save_invstd), updating running stats in place when training.
-
-    num_batches_tracked (int32, one element) is incremented on the device in training, as
-    nn.BatchNorm does; momentum=None then uses the cumulative average factor 1 / num_batches_tracked.
-    """
+    """(batch_norm(input), save_mean, save_invstd), updating running stats in place when training."""
+    # num_batches_tracked (int32, one element) is incremented on the device in training, as nn.BatchNorm does;
+    # momentum=None then uses the cumulative average factor 1 / num_batches_tracked.
     _validate_forward(input, running_mean, running_var, weight, bias, training, momentum,
-                      num_batches_tracked, act)
+                      num_batches_tracked)
     dev = input.device
     n, c, s = _dims(input)
     m = n * s
     row_loop = _row_loop(dev)
-    prog_defines = _defines(act, act_alpha, weight is not None, bias is not None, row_loop, _wg_size(row_loop))
+    prog_defines = _defines(weight is not None, bias is not None, row_loop, _wg_size(row_loop))
     out = empty(input.shape, np.float32, dev)
     save_mean = empty((c,), np.float32, dev)
     save_invstd = empty((c,), np.float32, dev)
     update = training and running_mean is not None
     if training and num_batches_tracked is not None and running_mean is not None:
-        dev.launch(dev.kernel("batch_norm.cl", "bn_count_batch", prog_defines), (1,), None, num_batches_tracked)
+        _run(dev, "bn_count_batch", prog_defines, (1,), None, num_batches_tracked)
     if training:
         if m == 0:
             # torch returns an empty output and leaves the running stats alone
             return out, zeros((c,), np.float32, dev), zeros((c,), np.float32, dev)
         unbiased_var = empty((c,), np.float32, dev)
         wg = prog_defines["WG_SIZE"]
-        dev.launch(dev.kernel("batch_norm.cl", "bn_stats", prog_defines), (c * wg,), (wg,),
-                   input, np.int32(n), np.int32(c), np.int32(s), np.float32(eps),
-                   save_mean, save_invstd, unbiased_var)
+        _run(dev, "bn_stats", prog_defines, (c * wg,), (wg,),
+             input, np.int32(n), np.int32(c), np.int32(s), np.float32(eps),
+             save_mean, save_invstd, unbiased_var)
         if update:
             if momentum is None:
-                dev.launch(dev.kernel("batch_norm.cl", "bn_update_running_cumulative", prog_defines), (c,), None,
-                           running_mean, running_var, save_mean, unbiased_var, np.int32(c), num_batches_tracked)
+                _run(dev, "bn_update_running_cumulative", prog_defines, (c,), None,
+                     running_mean, running_var, save_mean, unbiased_var, np.int32(c), num_batches_tracked)
             else:
-                dev.launch(dev.kernel("batch_norm.cl", "bn_update_running", prog_defines), (c,), None,
-                           running_mean, running_var, save_mean, unbiased_var, np.int32(c),
-                           np.float32(momentum))
+                _run(dev, "bn_update_running", prog_defines, (c,), None,
+                     running_mean, running_var, save_mean, unbiased_var, np.int32(c), np.float32(momentum))
     else:
-        dev.launch(dev.kernel("batch_norm.cl", "bn_eval_stats", prog_defines), (c,), None,
-                   running_mean, running_var, np.int32(c), np.float32(eps), save_mean, save_invstd)
+        _run(dev, "bn_eval_stats", prog_defines, (c,), None,
+             running_mean, running_var, np.int32(c), np.float32(eps), save_mean, save_invstd)
     glob, local, span = _grid(dev, row_loop, n, c, s)
     dummy = save_mean  # never read when HAS_WEIGHT / HAS_BIAS is 0
-    dev.launch(dev.kernel("batch_norm.cl", "bn_apply", prog_defines), glob, local,
-               input, save_mean, save_invstd, dummy if weight is None else weight,
-               dummy if bias is None else bias, np.int32(n), np.int32(c), np.int32(s), np.int32(span), out)
+    _run(dev, "bn_apply", prog_defines, glob, local,
+         input, save_mean, save_invstd, dummy if weight is None else weight,
+         dummy if bias is None else bias, np.int32(n), np.int32(c), np.int32(s), np.int32(span), out)
     return out, save_mean, save_invstd
 
 
-def batch_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor | None, weight: Tensor | None,
-                        save_mean: Tensor, save_invstd: Tensor, training: bool, act: int = 0, *,
-                        act_alpha: float = 0.0, output_mask: tuple[bool, bool, bool] = (True, True, True),
+def batch_norm_backward(grad_output: Tensor, input: Tensor, weight: Tensor | None, save_mean: Tensor,
+                        save_invstd: Tensor, training: bool, *,
+                        output_mask: tuple[bool, bool, bool] = (True, True, True),
                         has_bias: bool = False) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    """(grad_input, grad_weight, grad_bias) of batch_norm_forward; output (the saved forward output) is
-    needed only when act != 0. output_mask says which of the three to compute (None for the others).
-    has_bias (whether the forward had a bias) changes no result: it lets backward reuse the forward's program.
-    """
+    """(grad_input, grad_weight, grad_bias) of batch_norm_forward, None where output_mask is False."""
+    # has_bias (whether the forward had a bias) changes no result: it lets backward reuse the forward's program.
     op = "batch_norm_backward"
     _check_float(op, "input", input, None)
     dev = input.device
-    _check_act(op, act)
-    for name, t in (("grad_output", grad_output), ("output", output)):
-        if t is None and name == "output" and act == 0:
-            continue
-        _check_float(op, name, t, dev)
-        if t.shape != input.shape:
-            raise ValueError(f"{op}: {name} {t.shape} does not match input {input.shape}")
+    _check_float(op, "grad_output", grad_output, dev)
+    if grad_output.shape != input.shape:
+        raise ValueError(f"{op}: grad_output {grad_output.shape} does not match input {input.shape}")
     if input.ndim < 2:
         raise ValueError(f"{op}: input {input.shape} must have at least 2 dimensions [N, C, *]")
     n, c, s = _dims(input)
@@ -217,8 +196,7 @@ def batch_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor | Non
     want_dw = want_dw and weight is not None
     m = n * s
     row_loop = _row_loop(dev)
-    prog_defines = _defines(act, act_alpha, weight is not None, has_bias, row_loop, _wg_size(row_loop))
-    y = grad_output if act == 0 else output  # y is read only when ACT != 0
+    prog_defines = _defines(weight is not None, has_bias, row_loop, _wg_size(row_loop))
     w = save_invstd if weight is None else weight  # never read when HAS_WEIGHT is 0
     dx = dweight = dbias = None
     if m == 0:
@@ -232,9 +210,9 @@ def batch_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor | Non
         dweight_buf = empty((c,), np.float32, dev)
         dbias_buf = empty((c,), np.float32, dev)
         coeff = empty((3 * c,), np.float32, dev)
-        dev.launch(dev.kernel("batch_norm.cl", "bn_backward_reduce", prog_defines), (c * wg,), (wg,),
-                   grad_output, y, input, save_mean, save_invstd, w, np.int32(n), np.int32(c), np.int32(s),
-                   dweight_buf, dbias_buf, coeff)
+        _run(dev, "bn_backward_reduce", prog_defines, (c * wg,), (wg,),
+             grad_output, input, save_mean, save_invstd, w, np.int32(n), np.int32(c), np.int32(s),
+             dweight_buf, dbias_buf, coeff)
         if want_dw:
             dweight = Tensor(dweight_buf.storage, weight.shape, np.float32, dev)
         if want_db:
@@ -243,13 +221,11 @@ def batch_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor | Non
         dx = empty(input.shape, np.float32, dev)
         glob, local, span = _grid(dev, row_loop, n, c, s)
         if training:
-            dev.launch(dev.kernel("batch_norm.cl", "bn_backward_dx", prog_defines), glob, local,
-                       grad_output, y, input, save_mean, coeff, np.int32(n), np.int32(c), np.int32(s), np.int32(span),
-                       dx)
+            _run(dev, "bn_backward_dx", prog_defines, glob, local,
+                 grad_output, input, save_mean, coeff, np.int32(n), np.int32(c), np.int32(s), np.int32(span), dx)
         else:
-            dev.launch(dev.kernel("batch_norm.cl", "bn_backward_dx_eval", prog_defines), glob, local,
-                       grad_output, y, save_invstd, w, np.int32(n), np.int32(c), np.int32(s), np.int32(span),
-                       dx)
+            _run(dev, "bn_backward_dx_eval", prog_defines, glob, local,
+                 grad_output, save_invstd, w, np.int32(n), np.int32(c), np.int32(s), np.int32(span), dx)
     return dx, dweight, dbias
 
 
@@ -259,27 +235,23 @@ class BatchNormFn(Function):
     @staticmethod
     def forward(ctx: Context, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                 weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-                momentum: float | None = 0.1, eps: float = 1e-5, act: int = 0, act_alpha: float = 0.0,
+                momentum: float | None = 0.1, eps: float = 1e-5,
                 num_batches_tracked: Tensor | None = None) -> Tensor:
         out, save_mean, save_invstd = batch_norm_forward(
-            input, running_mean, running_var, weight, bias, training, momentum, eps, act,
-            act_alpha=act_alpha, num_batches_tracked=num_batches_tracked)
-        # a detached view of the output: saving out itself would make out -> grad_fn -> ctx -> out a cycle
-        ctx.save_for_backward(input, out.detach() if act else None, weight, save_mean, save_invstd)
+            input, running_mean, running_var, weight, bias, training, momentum, eps,
+            num_batches_tracked=num_batches_tracked)
+        ctx.save_for_backward(input, weight, save_mean, save_invstd)
         ctx.training = bool(training)
-        ctx.act = int(act)
-        ctx.act_alpha = float(act_alpha)
         ctx.has_bias = bias is not None
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor):
-        input, out, weight, save_mean, save_invstd = ctx.saved_tensors
+        input, weight, save_mean, save_invstd = ctx.saved_tensors
         needs = ctx.needs_input_grad
         mask = (needs[0], len(needs) > 3 and needs[3], len(needs) > 4 and needs[4])
-        dx, dweight, dbias = batch_norm_backward(grad, input, out, weight, save_mean, save_invstd, ctx.training,
-                                                 ctx.act, act_alpha=ctx.act_alpha, output_mask=mask,
-                                                 has_bias=ctx.has_bias)
+        dx, dweight, dbias = batch_norm_backward(grad, input, weight, save_mean, save_invstd, ctx.training,
+                                                 output_mask=mask, has_bias=ctx.has_bias)
         if dbias is not None:
             bias = ctx.inputs[4]
             dbias = Tensor(dbias.storage, bias.shape, np.float32, dbias.device)
@@ -290,9 +262,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float | None = 0.1, eps: float = 1e-5, *,
                num_batches_tracked: Tensor | None = None) -> Tensor:
-    """torch.nn.functional.batch_norm; running stats are updated in place when training.
-
-    momentum=None (cumulative average, as nn.BatchNorm) needs num_batches_tracked, see batch_norm_forward.
-    """
-    return BatchNormFn.apply(input, running_mean, running_var, weight, bias, training, momentum, eps, 0, 0.0,
+    """torch.nn.functional.batch_norm (running stats updated in place when training); momentum=None (the
+    cumulative average, as nn.BatchNorm) needs num_batches_tracked, see batch_norm_forward."""
+    return BatchNormFn.apply(input, running_mean, running_var, weight, bias, training, momentum, eps,
                              num_batches_tracked)

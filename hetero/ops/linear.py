@@ -12,17 +12,14 @@ import numpy as np
 
 from ..autograd import Context, Function
 from ..tensor import Tensor, empty
-from .gemm import launch_gemm, launch_sum_rows
+from ..validate import tensor_arg
+from .gemm import Epilogue, Operand, Output, launch_gemm, launch_sum_rows
 
 
 def _check(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     for name, t in (("input", input), ("weight", weight), ("bias", bias)):
-        if t is None and name == "bias":
+        if tensor_arg("linear", name, t, optional=name == "bias") is None:
             continue
-        if not isinstance(t, Tensor):
-            raise ValueError(f"linear: {name} must be a hetero Tensor, got {type(t).__name__}")
-        if t.dtype != np.float32:
-            raise ValueError(f"linear: {name} {t.shape} must be float32, got {t.dtype}")
         if t.device is not input.device:
             raise ValueError(f"linear: {name} is on {t.device.id} but input is on {input.device.id}")
     if input.ndim < 1:
@@ -42,8 +39,8 @@ class LinearFn(Function):
         out_f, in_f = weight.shape
         rows = math.prod(input.shape[:-1])
         out = empty(input.shape[:-1] + (out_f,), np.float32, input.device)
-        launch_gemm(input.device, rows, out_f, in_f, input, 0, in_f, False, weight, 0, in_f, True, out, 0, out_f,
-                    bias=bias, bias_axis=None if bias is None else "n")
+        launch_gemm(input.device, rows, out_f, in_f, Operand(input, 0, in_f), Operand(weight, 0, in_f, True),
+                    Output(out, 0, out_f), Epilogue(bias=bias, bias_axis=None if bias is None else "n"))
         ctx.save_for_backward(input, weight)
         return out
 
@@ -57,10 +54,11 @@ class LinearFn(Function):
         gx = gw = gb = None
         if need_x:  # [rows, out] @ [out, in]
             gx = empty(input.shape, np.float32, dev)
-            launch_gemm(dev, rows, in_f, out_f, g, 0, out_f, False, weight, 0, in_f, False, gx, 0, in_f)
+            launch_gemm(dev, rows, in_f, out_f, Operand(g, 0, out_f), Operand(weight, 0, in_f), Output(gx, 0, in_f))
         if need_w:  # g^T [out, rows] @ x [rows, in]
             gw = empty(weight.shape, np.float32, dev)
-            launch_gemm(dev, out_f, in_f, rows, g, 0, out_f, True, input, 0, in_f, False, gw, 0, in_f)
+            launch_gemm(dev, out_f, in_f, rows, Operand(g, 0, out_f, True), Operand(input, 0, in_f),
+                        Output(gw, 0, in_f))
         if need_b:
             gb = empty((out_f,), np.float32, dev)
             launch_sum_rows(dev, rows, out_f, g, 0, out_f, gb)

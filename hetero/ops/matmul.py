@@ -11,7 +11,8 @@ import numpy as np
 
 from ..autograd import Context, Function
 from ..tensor import Tensor, empty
-from .gemm import launch_gemm
+from ..validate import tensor_arg
+from .gemm import Epilogue, Operand, Output, launch_gemm
 
 
 def _dims(t: Tensor) -> tuple[int, int, int]:
@@ -22,12 +23,8 @@ def _dims(t: Tensor) -> tuple[int, int, int]:
 def _check(input: Tensor, other: Tensor) -> tuple[int, ...]:
     """The output shape, after validating ranks, dtypes, devices and dimensions."""
     for name, t in (("input", input), ("other", other)):
-        if not isinstance(t, Tensor):
-            raise ValueError(f"matmul: {name} must be a hetero Tensor, got {type(t).__name__}")
-        if t.ndim not in (2, 3):
-            raise ValueError(f"matmul: {name} must be 2-D or 3-D, got shape {t.shape}")
-        if t.dtype != np.float32:
-            raise ValueError(f"matmul: {name} {t.shape} must be float32, got {t.dtype}")
+        tensor_arg("matmul", name, t, dtype=None, ndim=(2, 3))
+        tensor_arg("matmul", name, t)
     if input.device is not other.device:
         raise ValueError(f"matmul: input is on {input.device.id} but other is on {other.device.id}")
     ba, m, k = _dims(input)
@@ -51,11 +48,11 @@ def _product(dev, a: Tensor, ta: bool, b: Tensor, tb: bool, out: Tensor, batch: 
     """out[batch, m, n] = op(a) @ op(b), folding the batch into m when only b is shared."""
     lda, ldb = a_rows_cols[1], b_rows_cols[1]
     if b_shared and not a_shared and not ta:  # rows of every batch entry are one tall matrix
-        launch_gemm(dev, batch * m, n, k, a, 0, lda, False, b, 0, ldb, tb, out, 0, n)
+        launch_gemm(dev, batch * m, n, k, Operand(a, 0, lda), Operand(b, 0, ldb, tb), Output(out, 0, n))
         return
     size_a, size_b = a_rows_cols[0] * lda, b_rows_cols[0] * ldb
-    launch_gemm(dev, m, n, k, a, 0, lda, ta, b, 0, ldb, tb, out, 0, n, batch=batch,
-                stride_a=0 if a_shared else size_a, stride_b=0 if b_shared else size_b, stride_c=m * n)
+    launch_gemm(dev, m, n, k, Operand(a, 0, lda, ta, 0 if a_shared else size_a),
+                Operand(b, 0, ldb, tb, 0 if b_shared else size_b), Output(out, 0, n, m * n), batch=batch)
 
 
 class MatmulFn(Function):
@@ -85,14 +82,15 @@ class MatmulFn(Function):
             ga = empty(a.shape, np.float32, dev)
             if a_shared and batch > 1:  # sum_b g_b @ b_b^T (b is per-batch here, or both would be shared)
                 for i in range(batch):
-                    launch_gemm(dev, m, k, n, g, i * m * n, n, False, b, 0 if b_shared else i * k * n, n, True,
-                                ga, 0, k, beta=0.0 if i == 0 else 1.0)
+                    launch_gemm(dev, m, k, n, Operand(g, i * m * n, n),
+                                Operand(b, 0 if b_shared else i * k * n, n, True), Output(ga, 0, k),
+                                Epilogue(beta=0.0 if i == 0 else 1.0))
             else:  # g [batch, m, n] @ b^T
                 _product(dev, g, False, b, True, ga, batch, m, k, n, False, b_shared, (m, n), (k, n))
         if ctx.needs_input_grad[1]:
             gb = empty(b.shape, np.float32, dev)
             if b_shared and batch > 1 and not a_shared:  # sum_b a_b^T g_b: the batch folds into k
-                launch_gemm(dev, k, n, batch * m, a, 0, k, True, g, 0, n, False, gb, 0, n)
+                launch_gemm(dev, k, n, batch * m, Operand(a, 0, k, True), Operand(g, 0, n), Output(gb, 0, n))
             else:  # a^T @ g per batch entry (a shared or not)
                 _product(dev, a, True, g, False, gb, batch if not b_shared else 1, k, n, m,
                          a_shared, False, (m, k), (m, n))

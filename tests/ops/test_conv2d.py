@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 
 import hetero
-from hetero.ops import conv2d as conv_ops
-from hetero.ops.conv2d import Conv2dFn, conv2d, conv2d_backward, conv2d_forward, conv2d_geometry
+from hetero.ops.conv2d import (
+    algorithms,
+    choose,
+    columns,
+    conv2d,
+    conv2d_backward,
+    conv2d_forward,
+    conv2d_geometry,
+    direct,
+    function,
+)
+from hetero.ops.conv2d.kernels import REDUCE_WG
 from hetero.reference.conv2d import conv2d_backward as ref_backward
 from hetero.reference.conv2d import conv2d_forward as ref_forward
 from tests.helpers import assert_close, numeric_grad, shapes
@@ -136,6 +146,30 @@ def _run_case(dev, rng, case, rtol=RTOL, atol=ATOL):
         assert_close(bt.grad, db, rtol, atol, "bias grad")
 
 
+def _force(monkeypatch, forward=None, input_grad=None, weight_grad=None):
+    """Make algorithms.choose give these algorithms for every non-depthwise geometry: a name, or a function
+    (geometry, weight_grad) -> name (None: the table's own choice)."""
+    real = algorithms.choose
+    wanted = {"forward": forward, "input_grad": input_grad, "weight_grad": weight_grad}
+
+    def forced(device, geo, weight_grad=True):
+        algos = real(device, geo, weight_grad)
+        if geo.depthwise:
+            return algos
+        picks = {}
+        for field, pick in wanted.items():
+            name = pick(geo, weight_grad) if callable(pick) else pick
+            if name is not None:
+                picks[field] = name
+        return algos._replace(**picks)
+
+    monkeypatch.setattr(algorithms, "choose", forced)
+
+
+def _implicit(geo, _weight_grad):
+    return "implicit_per_image" if geo.p % algorithms.IMPLICIT_TILE_COLUMNS == 0 else "implicit_images"
+
+
 def _run_case_forward_only(dev, rng, case):
     xs, ws, stride, padding, dilation, groups, with_bias = case
     x = rng.standard_normal(xs).astype(np.float32)
@@ -160,11 +194,16 @@ def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_
     xs, ws, stride, padding, dilation, groups, with_bias = case
     geo = conv2d_geometry((5, *xs[1:]), ws, stride, padding, dilation, groups)
     rows = max(geo.c * geo.taps, geo.oc)
-    monkeypatch.setattr(conv_ops, "_per_image_min_p", lambda _dev: layout_min_p)
-    monkeypatch.setattr(conv_ops, "_COLS_BUDGET", 2 * rows * geo.p * 4)
-    monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: cols == "implicit")
-    monkeypatch.setattr(conv_ops, "_use_direct", lambda _dev, _geo: False)
-    monkeypatch.setattr(conv_ops, "_use_direct_weight_grad", lambda _dev, _geo: False)
+    monkeypatch.setattr(algorithms, "per_image_min_p", lambda _dev: layout_min_p)
+    monkeypatch.setattr(algorithms, "COLS_BUDGET", 2 * rows * geo.p * 4)
+
+    def forward(g, _weight_grad):
+        per_image = g.p >= layout_min_p
+        if cols == "implicit" and not (g.pointwise and per_image):
+            return _implicit(g, _weight_grad)
+        return "pointwise" if g.pointwise and per_image else "columns_per_image" if per_image else "columns_batch"
+
+    _force(monkeypatch, forward=forward, weight_grad="dw_columns")
     _run_case(dev, rng, ((5, *xs[1:]), ws, stride, padding, dilation, groups, with_bias))
 
 
@@ -189,20 +228,13 @@ def test_conv2d_direct(dev, rng, monkeypatch, case):
     path the device would choose."""
     calls = []
     for name in ("launch_conv_direct", "launch_conv_weight_direct"):
-        real = getattr(conv_ops, name)
-        monkeypatch.setattr(conv_ops, name,
+        real = getattr(direct, name)
+        monkeypatch.setattr(direct, name,
                             lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
-    monkeypatch.setattr(conv_ops, "_use_direct", lambda _dev, geo: geo.groups == 1 and geo.stride[1] == 1)
-    monkeypatch.setattr(conv_ops, "_use_direct_weight_grad", lambda _dev, geo: geo.groups == 1)
+    _force(monkeypatch, forward=lambda geo, _: "direct" if geo.groups == 1 and geo.stride[1] == 1 else None,
+           weight_grad=lambda geo, _: "dw_direct" if geo.groups == 1 else None)
     _run_case(dev, rng, case)
     assert set(calls) == {"launch_conv_direct", "launch_conv_weight_direct"}, calls
-    xs, ws, stride, padding, dilation, groups, _ = case  # a fused bias and ReLU in the epilogue
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = rng.standard_normal(ws).astype(np.float32)
-    b = rng.standard_normal(ws[0]).astype(np.float32)
-    y = conv2d_forward(hetero.tensor(x, dev), hetero.tensor(w, dev), hetero.tensor(b, dev), stride, padding,
-                       dilation, groups, act=1)
-    assert_close(y, np.maximum(ref_forward(x, w, b, stride, padding, dilation, groups), 0), RTOL, ATOL, "fused")
 
 
 @pytest.mark.parametrize("case", shapes([CASES[4], CASES[7], CASES[16], CASES[19]], [REDUCED[3], REDUCED[13]]),
@@ -210,26 +242,26 @@ def test_conv2d_direct(dev, rng, monkeypatch, case):
 def test_conv2d_direct_weight_gradient(dev, rng, monkeypatch, case):
     """The direct weight gradient at strides and dilations the direct forward does not take."""
     calls = []
-    real = conv_ops.launch_conv_weight_direct
-    monkeypatch.setattr(conv_ops, "launch_conv_weight_direct", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(conv_ops, "_use_direct_weight_grad", lambda _dev, geo: geo.groups == 1)
+    real = direct.launch_conv_weight_direct
+    monkeypatch.setattr(direct, "launch_conv_weight_direct", lambda *a, **k: calls.append(1) or real(*a, **k))
+    _force(monkeypatch, weight_grad=lambda geo, _: "dw_direct" if geo.groups == 1 else None)
     _run_case(dev, rng, case)
     assert calls
 
 
 def test_direct_convolution_is_chosen_for_few_output_channels(dev):
     geo = conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 1, 1)
-    assert conv_ops._use_direct(dev, geo) == (dev.type == "cpu")
+    assert (choose(dev, geo).forward == "direct") == (dev.type == "cpu")
     for other in (conv2d_geometry((32, 64, 28, 28), (256, 64, 3, 3), 1, 1),  # many output channels
                   conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1),   # stride 2 along rows
                   conv2d_geometry((32, 64, 7, 7), (64, 64, 3, 3), 1, 1),     # rows of 7 pixels
                   conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2)):  # groups
-        assert not conv_ops._use_direct(dev, other)
+        assert choose(dev, other).forward != "direct"
     # the weight gradient reads any stride directly; groups and pointwise convolutions keep im2col
-    assert conv_ops._use_direct_weight_grad(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1)) == \
+    assert (choose(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1)).weight_grad == "dw_direct") == \
         (dev.type == "cpu")
-    assert not conv_ops._use_direct_weight_grad(dev, conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2))
-    assert not conv_ops._use_direct_weight_grad(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 1, 1)))
+    assert choose(dev, conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2)).weight_grad != "dw_direct"
+    assert choose(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 1, 1))).weight_grad != "dw_direct"
 
 
 def _gemm_case(case) -> bool:
@@ -243,18 +275,19 @@ def test_conv2d_forward_from_the_image(dev, rng, monkeypatch, case):
     # it never unfolds); the backward then runs the im2col path
     xs, ws, stride, padding, dilation, groups, _ = case
     geo = conv2d_geometry(xs, ws, stride, padding, dilation, groups)
-    if dev.type == "cpu":
-        assert conv_ops._use_implicit_cols(dev, geo, "image") == (not geo.pointwise)
-        assert conv_ops._use_implicit_cols(dev, geo, "batch")
+    forward = choose(dev, geo).forward
+    if dev.type == "cpu":  # the columns come from the image unless the input already is the column matrix
+        assert forward in ("direct", "implicit_per_image", "implicit_images") or (geo.pointwise and
+                                                                                  forward == "pointwise")
     else:
-        assert not conv_ops._use_implicit_cols(dev, geo, "image")
-    monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: True)
+        assert forward in ("pointwise", "columns_per_image", "columns_batch")
+    _force(monkeypatch, forward=_implicit)
 
     def no_unfold(*args):
         raise AssertionError("the forward unfolded its input")
 
     with monkeypatch.context() as m:
-        m.setattr(conv_ops, "_unfold", no_unfold)
+        m.setattr(columns, "unfold", no_unfold)
         _run_case_forward_only(dev, rng, case)
     _run_case(dev, rng, case)
 
@@ -274,26 +307,36 @@ def test_input_gradient_both_ways(dev, rng, monkeypatch, case, path):
     # stride 1: dx as a convolution of dy with the flipped, transposed weights (the CPU default), and the
     # general GEMM + col2im; both against the reference
     calls = []
-    real = conv_ops._dx_convolution
-    monkeypatch.setattr(conv_ops, "_use_implicit_cols", lambda _dev, _geo, _layout: True)
-    monkeypatch.setattr(conv_ops, "_dx_by_convolution", lambda _dev, _geo: path != "col2im")
-    monkeypatch.setattr(conv_ops, "_dx_convolution", lambda *a: calls.append(1) or real(*a))
+    real = function._flipped_conv_input_grad
+
+    def input_grad(geo, weight_grad):
+        if path != "col2im":
+            return "flipped_conv"
+        q = algorithms.Problem(dev.type, geo, weight_grad)
+        return next(name for name, ok in algorithms.INPUT_GRAD if name != "flipped_conv" and ok(q))
+
+    _force(monkeypatch, forward=_implicit, input_grad=input_grad)
+    monkeypatch.setattr(function, "_flipped_conv_input_grad", lambda *a: calls.append(1) or real(*a))
     _run_case(dev, rng, case)
     assert bool(calls) == (path != "col2im")
 
 
 def test_dx_by_convolution_only_where_exact(dev):
-    cpu = dev.type in conv_ops._IMPLICIT_COLS_TYPES
-    c = conv_ops._DX_CONV_MIN_CHANNELS
+    cpu = algorithms.reads_image(dev)
+    c = algorithms.FLIPPED_MIN_CHANNELS
+
+    def flipped(geo):
+        return choose(dev, geo).input_grad == "flipped_conv"
+
     same = conv2d_geometry((1, c, 6, 6), (3, c, 3, 3), 1, 1, 1, 1)
-    assert conv_ops._dx_by_convolution(dev, same) == cpu
+    assert flipped(same) == cpu
     few_channels = conv2d_geometry((1, c - 1, 6, 6), (3, c - 1, 3, 3), 1, 1, 1, 1)
-    assert not conv_ops._dx_by_convolution(dev, few_channels)  # measured slower there
+    assert not flipped(few_channels)  # measured slower there
     for args in [(2, 1, 1, 1), (1, 1, 2, 1), (1, 0, 1, 2)]:  # stride 2, dilation 2, groups 2
         geo = conv2d_geometry((1, c, 6, 6), (4, c // args[3], 3, 3), *args)
-        assert not conv_ops._dx_by_convolution(dev, geo)
+        assert not flipped(geo)
     even_same = conv2d_geometry((1, c, 6, 6), (3, c, 4, 4), 1, "same", 1, 1)  # asymmetric padding
-    assert not conv_ops._dx_by_convolution(dev, even_same)
+    assert not flipped(even_same)
 
 
 def test_zero_batch(dev):
@@ -322,47 +365,6 @@ def test_needs_input_grad_skips_work(dev, rng):
     dx, dw, db = conv2d_backward(hetero.tensor(gy, dev), xt, wt, 1, 1, 1, 2, needs=(True, False, False))
     assert dw is None and db is None
     assert_close(dx, ref_backward(gy, x, w, 1, 1, 1, 2)[0], RTOL, ATOL, "input grad")
-
-
-# --- fused activation epilogue ------------------------------------------------------------------------------
-
-ACTS = {  # id: (name, f(z), df/dz(z))
-    1: ("relu", lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(float)),
-    2: ("leaky_relu", lambda z: np.where(z > 0, z, 0.1 * z), lambda z: np.where(z > 0, 1.0, 0.1)),
-    3: ("elu", lambda z: np.where(z > 0, z, 0.7 * np.expm1(z)), lambda z: np.where(z > 0, 1.0, 0.7 * np.exp(z))),
-    5: ("sigmoid", lambda z: 1 / (1 + np.exp(-z)), lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
-    6: ("tanh", np.tanh, lambda z: 1 - np.tanh(z) ** 2),
-}
-ALPHAS = {2: 0.1, 3: 0.7}
-
-
-@pytest.mark.parametrize("act", list(ACTS), ids=[v[0] for v in ACTS.values()])
-@pytest.mark.parametrize("case", shapes([CASES[5], CASES[9]], [REDUCED[2], REDUCED[9]]), ids=["gemm", "depthwise"])
-def test_fused_activation(dev, rng, case, act):
-    xs, ws, stride, padding, dilation, groups, _ = case
-    _, f, df = ACTS[act]
-    alpha = ALPHAS.get(act, 0.0)
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = rng.standard_normal(ws).astype(np.float32) * 0.5
-    b = rng.standard_normal(ws[0]).astype(np.float32)
-    xt, wt = hetero.tensor(x, dev, requires_grad=True), hetero.tensor(w, dev, requires_grad=True)
-    bt = hetero.tensor(b, dev, requires_grad=True)
-    y = Conv2dFn.apply(xt, wt, bt, stride, padding, dilation, groups, act, alpha)
-    z = ref_forward(x, w, b, stride, padding, dilation, groups)
-    assert_close(y, f(z), RTOL, ATOL, "fused forward")
-    gy = rng.standard_normal(z.shape).astype(np.float32)
-    y.backward(hetero.tensor(gy, dev))
-    dx, dw, db = ref_backward(gy * df(z), x, w, stride, padding, dilation, groups)
-    assert_close(xt.grad, dx, RTOL, ATOL, "input grad")
-    assert_close(wt.grad, dw, RTOL, ATOL, "weight grad")
-    assert_close(bt.grad, db, RTOL, ATOL, "bias grad")
-
-
-def test_launcher_without_bias_fuses_relu(dev, rng):
-    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
-    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
-    y = conv2d_forward(hetero.tensor(x, dev), hetero.tensor(w, dev), None, 1, 1, act=1)
-    assert_close(y, np.maximum(ref_forward(x, w, None, 1, 1), 0), RTOL, ATOL, "conv+relu")
 
 
 # --- (3) bad inputs ----------------------------------------------------------------------------------------
@@ -423,20 +425,16 @@ def test_different_devices_raise():
         conv2d(x, w)
 
 
-def test_bad_activation_and_grad_shape_raise(dev):
+def test_bad_grad_shape_raises(dev):
     x = hetero.zeros((1, 3, 5, 5), device=dev)
     w = hetero.zeros((2, 3, 3, 3), device=dev)
-    with pytest.raises(ValueError, match="conv2d: unknown activation id 9"):
-        conv2d_forward(x, w, act=9)
     with pytest.raises(ValueError, match=r"conv2d_backward: grad \(1, 2, 5, 5\) must be float32 of the output "
                                          r"shape \(1, 2, 3, 3\)"):
         conv2d_backward(hetero.zeros((1, 2, 5, 5), device=dev), x, w)
-    with pytest.raises(ValueError, match="conv2d_backward: a fused activation needs the forward output"):
-        conv2d_backward(hetero.zeros((1, 2, 3, 3), device=dev), x, w, act=1)
 
 
 def test_depthwise_window_larger_than_the_reduction_group(dev, rng):
     # 11x11 = 121 taps > the weight-gradient kernel's 64-wide work-group: every tap still written
     case = ((2, 3, 13, 13), (3, 1, 11, 11), 1, 2, 1, 3, True)
-    assert conv2d_geometry(*case[:2], *case[2:6]).taps > conv_ops._REDUCE_WG
+    assert conv2d_geometry(*case[:2], *case[2:6]).taps > REDUCE_WG
     _run_case(dev, rng, case)

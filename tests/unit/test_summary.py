@@ -60,3 +60,20 @@ def test_forward_hook_replaces_output_and_removes(dev):
         model(hetero.zeros((3, 1, 28, 28), device=dev))
     model(hetero.zeros((3, 1, 28, 28), device=dev))
     assert seen == [(3, 10)]
+
+
+def test_conv_rows_show_the_chosen_algorithms(dev, capsys):
+    from hetero.ops.conv2d import choose, conv2d_geometry
+
+    s = hetero.summary(lenet5(device=dev), (4, 1, 28, 28), train_step=False, name="lenet5")
+    printed = capsys.readouterr().out
+    assert "conv algorithms: forward / input grad / weight grad" in printed
+    convs = [r for r in s.rows if r.kind == "Conv2d"]
+    expected = [choose(dev, conv2d_geometry((4, 1, 28, 28), (6, 1, 5, 5), 1, 2)),
+                choose(dev, conv2d_geometry((4, 6, 14, 14), (16, 6, 5, 5)))]
+    assert [r.algorithms for r in convs] == expected
+    for algos in expected:
+        assert " / ".join(algos) in printed
+    if dev.type == "cpu":
+        assert convs[0].algorithms == ("direct", "col2im_batch", "dw_direct")
+    assert all(r.algorithms is None for r in s.rows if r.kind != "Conv2d")

@@ -1,0 +1,181 @@
+"""Which algorithm computes each pass of a convolution: an explicit table of named predicates, asked in order.
+
+`choose(device, geometry)` walks FORWARD, INPUT_GRAD and WEIGHT_GRAD and takes, for each pass, the first
+algorithm whose predicate holds (the last entry of each always holds). Predicates see only a `Problem`: the
+device's type string, the geometry and whether the weight gradient is wanted, so the table is unit-tested
+without a device. The tuning constants the predicates and the algorithms read live here, named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ..gemm.config import CPU_NR, device_type
+from .geometry import ConvGeometry
+
+# --- tuning constants ------------------------------------------------------------------------------------
+# Bytes per column matrix: bounds temporaries whatever the batch size (images are processed in chunks).
+COLS_BUDGET = 64 << 20
+# Output pixels per image from which forward / input-gradient GEMMs over column matrices use the per-image
+# layout: a per-image GEMM has n = P columns, poorly tiled below this (a transpose of the output is cheaper
+# then). GPUs: one tiled-GEMM tile width.
+PER_IMAGE_MIN_P = {"cpu": 16}
+PER_IMAGE_MIN_P_DEFAULT = 64
+# Devices whose GEMMs read a convolution's columns straight from the image (implicit GEMM, the direct
+# kernels) and whose window kernels are the vector "block" variants: the CPU GEMM packs B anyway.
+IMPLICIT_TYPES = ("cpu",)
+# Implicit GEMMs whose output pixels per image are a multiple of the CPU tile width (two NR-wide blocks) run
+# one GEMM per image; the others one GEMM over all images' pixels, so tiles are not left part empty.
+IMPLICIT_TILE_COLUMNS = 2 * CPU_NR
+# The direct convolution: at most this many output channels (few tile rows, where packing B costs most),
+# output rows of at least this many pixels (a 16-column block then mostly lies in two rows: two vector
+# loads, else it gathers), and a window over at least DIRECT_MIN_K column rows (channels x taps) unless there
+# are very few output channels (every tile row reads B itself, which a packed strip does once).
+DIRECT_MAX_CHANNELS = 128
+DIRECT_MIN_OW = 12
+DIRECT_MIN_K = 64
+DIRECT_FEW_CHANNELS = 16
+# Readable floats either side of the padded input copy (a vector's width).
+DIRECT_SLACK = 16
+# The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
+# C rows); below it the GEMM + col2im is faster.
+FLIPPED_MIN_CHANNELS = 64
+_INT_MAX = 2**31 - 1
+
+
+class Algorithms(NamedTuple):
+    """The named algorithm of each pass (see FORWARD, INPUT_GRAD, WEIGHT_GRAD)."""
+
+    forward: str
+    input_grad: str
+    weight_grad: str
+
+
+class Problem(NamedTuple):
+    """What the predicates see: the device's type string, the geometry, whether dW is computed too."""
+
+    device: str
+    geo: ConvGeometry
+    weight_grad: bool = True
+
+
+Predicate = Callable[[Problem], bool]
+
+
+# --- predicates ------------------------------------------------------------------------------------------
+
+def per_image_min_p(device: Any) -> int:
+    """Output pixels per image from which column-matrix GEMMs run per image."""
+    return PER_IMAGE_MIN_P.get(device_type(device), PER_IMAGE_MIN_P_DEFAULT)
+
+
+def reads_image(device: Any) -> bool:
+    """Whether the device's GEMMs read columns from the image and its window kernels are the block variants."""
+    return device_type(device) in IMPLICIT_TYPES
+
+
+def always(q: Problem) -> bool:
+    return True
+
+
+def is_depthwise(q: Problem) -> bool:
+    return q.geo.depthwise
+
+
+def is_per_image_layout(q: Problem) -> bool:
+    """Column-matrix GEMMs per image (n = P), not one over the chunk's images (batch-major)."""
+    return q.geo.p >= per_image_min_p(q.device)
+
+
+def is_pointwise_per_image(q: Problem) -> bool:
+    """A per-image pointwise conv: the NCHW input (or dx) already is the column matrix, nothing to unfold."""
+    return q.geo.pointwise and is_per_image_layout(q)
+
+
+def padded_copy_fits(q: Problem) -> bool:
+    """The direct kernels' zero-padded input copy is addressable with int offsets."""
+    return q.geo.padded_size() < _INT_MAX + 1 - 2 * DIRECT_SLACK
+
+
+def is_direct_compatible(q: Problem) -> bool:
+    """The forward GEMM reads B straight from a zero-padded input copy (gemm_cpu_direct, nothing packed)."""
+    g = q.geo
+    return (reads_image(q.device) and g.groups == 1 and not g.pointwise and g.stride[1] == 1
+            and g.oc <= DIRECT_MAX_CHANNELS and g.ow >= DIRECT_MIN_OW
+            and (g.c * g.taps >= DIRECT_MIN_K or g.oc <= DIRECT_FEW_CHANNELS) and padded_copy_fits(q))
+
+
+def is_implicit_compatible(q: Problem) -> bool:
+    """The forward GEMM's B packing reads the columns from the image (no column matrix)."""
+    return reads_image(q.device) and not is_pointwise_per_image(q)
+
+
+def is_implicit_per_image_compatible(q: Problem) -> bool:
+    """Implicit GEMM with whole tiles per image: one GEMM per image (a batch entry each)."""
+    return is_implicit_compatible(q) and q.geo.p % IMPLICIT_TILE_COLUMNS == 0
+
+
+def is_flipped_conv_compatible(q: Problem) -> bool:
+    """dx as the convolution of dy with the flipped, transposed weights (padding kernel - 1 - padding):
+    exact for stride 1, no dilation, one group and symmetric padding of at most kernel - 1."""
+    g = q.geo
+    return (reads_image(q.device) and g.stride == (1, 1) and g.dilation == (1, 1) and g.groups == 1
+            and not g.pointwise and g.c >= FLIPPED_MIN_CHANNELS and g.pad_t <= g.kh - 1 and g.pad_l <= g.kw - 1
+            and g.oh == g.h + 2 * g.pad_t - g.kh + 1 and g.ow == g.w + 2 * g.pad_l - g.kw + 1)
+
+
+def is_input_grad_per_image(q: Problem) -> bool:
+    """The dx GEMM runs per image: only without a weight gradient, which shares its batch-major dY."""
+    return not q.weight_grad and is_per_image_layout(q)
+
+
+def is_input_grad_pointwise(q: Problem) -> bool:
+    return is_input_grad_per_image(q) and q.geo.pointwise
+
+
+def is_dw_direct_compatible(q: Problem) -> bool:
+    """dW reads its columns one element at a time from a zero-padded input copy (gemm_cpu_dw_direct): any
+    stride and dilation; grouped and pointwise convolutions keep im2col."""
+    return reads_image(q.device) and q.geo.groups == 1 and not q.geo.pointwise and padded_copy_fits(q)
+
+
+# --- the table -------------------------------------------------------------------------------------------
+
+FORWARD: tuple[tuple[str, Predicate], ...] = (
+    ("depthwise", is_depthwise),
+    ("direct", is_direct_compatible),
+    ("implicit_per_image", is_implicit_per_image_compatible),
+    ("implicit_images", is_implicit_compatible),
+    ("pointwise", is_pointwise_per_image),
+    ("columns_per_image", is_per_image_layout),
+    ("columns_batch", always),
+)
+INPUT_GRAD: tuple[tuple[str, Predicate], ...] = (
+    ("depthwise", is_depthwise),
+    ("flipped_conv", is_flipped_conv_compatible),
+    ("pointwise", is_input_grad_pointwise),
+    ("col2im_per_image", is_input_grad_per_image),
+    ("col2im_batch", always),
+)
+WEIGHT_GRAD: tuple[tuple[str, Predicate], ...] = (
+    ("depthwise", is_depthwise),
+    ("dw_direct", is_dw_direct_compatible),
+    ("dw_columns", always),
+)
+
+
+def images_per_chunk(geo: ConvGeometry, rows: int) -> int:
+    """Images per chunk so that a [rows, images * P] float matrix fits COLS_BUDGET (at least one image)."""
+    return max(1, min(geo.n, COLS_BUDGET // max(rows * geo.p * 4, 1)))
+
+
+def _first(table: tuple[tuple[str, Predicate], ...], q: Problem) -> str:
+    return next(name for name, ok in table if ok(q))
+
+
+def choose(device: Any, geometry: ConvGeometry, weight_grad: bool = True) -> Algorithms:
+    """The algorithm of each pass for a geometry on a device (a Device, a traits object with .type, or a type
+    string); weight_grad=False: the input gradient is computed without the weight gradient."""
+    q = Problem(device_type(device), geometry, bool(weight_grad))
+    return Algorithms(_first(FORWARD, q), _first(INPUT_GRAD, q), _first(WEIGHT_GRAD, q))
