@@ -354,20 +354,6 @@ class Device:
         finally:
             self.trace = self.pool.trace = None
 
-    @property
-    def recorder(self) -> list | None:
-        """The launches being traced (None when not tracing); prefer tracing(), this is kept for old tests."""
-        return None if self.trace is None else self.trace.launches
-
-    @recorder.setter
-    def recorder(self, launches: list | None) -> None:
-        # records launches only: the pool keeps reusing freed buffers, as it did before tracing() existed
-        if launches is None:
-            self.trace = None
-        else:
-            self.trace = Trace()
-            self.trace.launches = launches
-
     def write(self, dst: Memory, host: np.ndarray, *, blocking: bool = False, snapshot: bool = True) -> None:
         """Copy a host array into dst (a Tensor or cl.Buffer). Non-blocking copies run later, so the array is
         snapshot first unless the caller owns it (snapshot=False: nobody else changes it until the copy)."""

@@ -11,7 +11,7 @@ import hetero
 from hetero.ops import batch_norm as bn_ops
 from hetero.ops.batch_norm import batch_norm, batch_norm_backward, batch_norm_forward
 from hetero.reference import batch_norm as ref
-from tests.helpers import assert_close, numeric_grad, shapes
+from tests.helpers import assert_close, numeric_grad, recorded_launches, shapes
 
 # float32 tolerances against the float64 reference (|err| <= ATOL + RTOL * max(max|expected|, 1)).
 RTOL, ATOL = 1e-4, 1e-5
@@ -202,12 +202,8 @@ def test_replayed_launches_keep_updating_running_stats(dev, rng):
     tx, tw, tb, trm, trv = _on(dev, x, w, b, rm, rv)
     count = hetero.tensor(np.zeros(1, np.int32), device=dev)
     dev.synchronize()
-    dev.recorder = []
-    try:
+    with recorded_launches(dev) as recorded:
         y, _, _ = batch_norm_forward(tx, trm, trv, tw, tb, True, None, num_batches_tracked=count)
-        recorded = dev.recorder
-    finally:
-        dev.recorder = None
     _replay(dev, recorded)
     _replay(dev, recorded)
     rm64, rv64 = rm.astype(np.float64), rv.astype(np.float64)
@@ -297,16 +293,13 @@ def test_bad_inputs_raise_before_any_launch(dev, rng):
     ]
     base = dict(input=tx, running_mean=trm, running_var=trv, weight=tw, bias=tb, training=False)
     dev.synchronize()
-    dev.recorder = []
-    try:
+    with recorded_launches(dev) as launches:
         for change, message in cases:
             with pytest.raises(ValueError, match=message):
                 batch_norm(**{**base, **change})
         with pytest.raises(ValueError, match="does not match input"):
             batch_norm_backward(tw, tx, tw, trm, trv, True)
-        assert dev.recorder == [], "a launch happened before validation failed"
-    finally:
-        dev.recorder = None
+        assert launches == [], "a launch happened before validation failed"
     # one value per channel is fine in evaluation mode, as in torch
     batch_norm(hetero.tensor(np.ones((1, 3), np.float32), device=dev), trm, trv)
 
