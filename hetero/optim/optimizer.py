@@ -1,4 +1,4 @@
-"""Optimizers (SGD, Adam, AdamW, Adagrad, RMSprop) and LR schedulers (StepLR, CosineAnnealingLR), as torch.optim.
+"""The optimizer base class: param groups, per-parameter state on the device, step() as queued launches.
 
 How step() runs on the device (kernels_cl/optim.cl):
 - step() only enqueues work and never reads device memory: one update launch per parameter that has a
@@ -23,21 +23,19 @@ How step() runs on the device (kernels_cl/optim.cl):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from . import validate
-from .autograd import set_grad_enabled
-from .device import Device
-from .tensor import Tensor, empty, fill_
+from ..autograd import set_grad_enabled
+from ..device import Device
+from ..tensor import Tensor, empty, fill_
 
 _KERNELS = "optim.cl"
-_SGD, _ADAM, _ADAGRAD, _RMSPROP = 1, 2, 3, 4  # OPTIM ids in optim.cl
+SGD_ID, ADAM_ID, ADAGRAD_ID, RMSPROP_ID = 1, 2, 3, 4  # OPTIM ids in optim.cl
 
 
-class _GroupBuffers:
+class GroupBuffers:
     """Device side of one param group: its hyperparameters, step counts and the slots last updated."""
 
     __slots__ = ("hyper", "written", "steps", "slots", "slots_key")
@@ -64,7 +62,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self.state: dict[Tensor, dict[str, Tensor]] = {}
         self.device: Device | None = None
-        self._buffers: list[_GroupBuffers] = []
+        self._buffers: list[GroupBuffers] = []
         if isinstance(params, (Tensor, dict)):
             raise ValueError(f"{self._name}: params must be an iterable of Tensors or of dicts, got one "
                              f"{type(params).__name__}")
@@ -126,7 +124,7 @@ class Optimizer:
         steps = empty((len(params),), np.int32, self.device)
         self._write(steps, np.zeros(len(params), np.int32))
         self.param_groups.append(group)
-        self._buffers.append(_GroupBuffers(hyper, steps))
+        self._buffers.append(GroupBuffers(hyper, steps))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop the gradients (set_to_none) or zero them in place with a kernel."""
@@ -286,7 +284,7 @@ class Optimizer:
             raise ValueError(f"{self._name}.step: parameter {p.shape} on {p.device.id} has a gradient of shape "
                              f"{g.shape}, dtype {g.dtype}, on {g.device.id}")
 
-    def _state_of(self, p: Tensor, group: dict, bufs: _GroupBuffers, slot: int) -> dict[str, Tensor]:
+    def _state_of(self, p: Tensor, group: dict, bufs: GroupBuffers, slot: int) -> dict[str, Tensor]:
         """The parameter's state tensors, creating the missing ones (initialised by copies, not kernels)."""
         state = self.state.setdefault(p, {})
         for name in self._state_names(group):
@@ -296,10 +294,10 @@ class Optimizer:
                 self._new_state(p, group, bufs)
         return state
 
-    def _new_state(self, p: Tensor, group: dict, bufs: _GroupBuffers) -> None:
+    def _new_state(self, p: Tensor, group: dict, bufs: GroupBuffers) -> None:
         """Hook: state tensors were just created for parameter p, which is about to be updated."""
 
-    def _sync(self, group: dict, bufs: _GroupBuffers) -> None:
+    def _sync(self, group: dict, bufs: GroupBuffers) -> None:
         values = self._hyper(group)
         if values != bufs.written:
             self._write(bufs.hyper, np.array(values, np.float32))
@@ -310,7 +308,7 @@ class Optimizer:
         never repeats it."""
         t.device.write(t, host, snapshot=False)
 
-    def _count_steps(self, group: dict, bufs: _GroupBuffers, slots: tuple[int, ...]) -> None:
+    def _count_steps(self, group: dict, bufs: GroupBuffers, slots: tuple[int, ...]) -> None:
         if slots != bufs.slots_key:  # the set of parameters with gradients changed: new slot table
             bufs.slots = empty((len(slots),), np.int32, self.device)
             self._write(bufs.slots, np.array(slots, np.int32))
@@ -341,276 +339,9 @@ class Optimizer:
     def _state_init(self, name: str, group: dict) -> float:
         return 0.0
 
-    def _update(self, p: Tensor, state: dict[str, Tensor], group: dict, bufs: _GroupBuffers, slot: int) -> None:
+    def _update(self, p: Tensor, state: dict[str, Tensor], group: dict, bufs: GroupBuffers, slot: int) -> None:
         raise NotImplementedError
 
     def _require(self, ok: bool, what: str, value) -> None:
         if not ok:
             raise ValueError(f"{self._name}: invalid {what}: {value}")
-
-
-def _log(beta: float) -> float:
-    return math.log(beta) if beta > 0 else -math.inf  # -inf makes the kernel's 1 - beta^t exactly 1
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum, dampening and L2 weight decay."""
-
-    _has_step = False
-
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False):
-        self._stepped: set[Tensor] = set()  # parameters updated at least once (a host record)
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
-
-    def _check(self, g: dict) -> None:
-        self._require(g["lr"] >= 0, "learning rate", g["lr"])
-        self._require(g["momentum"] >= 0, "momentum value", g["momentum"])
-        self._require(g["weight_decay"] >= 0, "weight_decay value", g["weight_decay"])
-        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
-            raise ValueError(f"{self._name}: Nesterov momentum requires a momentum and zero dampening "
-                             f"(momentum={g['momentum']}, dampening={g['dampening']})")
-
-    def _hyper(self, g: dict) -> tuple[float, ...]:
-        return (float(g["lr"]), float(g["momentum"]), 1.0 - float(g["dampening"]), float(g["weight_decay"]))
-
-    def _defines(self, g: dict) -> dict[str, int]:
-        return {"OPTIM": _SGD, "MOMENTUM": int(g["momentum"] != 0), "NESTEROV": int(bool(g["nesterov"]))}
-
-    def _state_names(self, g: dict) -> tuple[str, ...]:
-        return ("momentum_buffer",) if g["momentum"] != 0 else ()
-
-    def _all_state_names(self) -> tuple[str, ...]:
-        return ("momentum_buffer",)
-
-    def _new_state(self, p: Tensor, group: dict, bufs: _GroupBuffers) -> None:
-        # SGD's count only tells the kernel whether the momentum buffer has started (0: it starts as the
-        # gradient). A buffer created after plain steps (momentum switched on later) needs its count back
-        # at 0. The whole group's counts are rewritten, 1 for started buffers: Oclgrind 21.10 mis-tracks
-        # partial writes at an offset.
-        if p in self._stepped:
-            started = [int(q is not p and q in self._stepped and "momentum_buffer" in self.state.get(q, {}))
-                       for q in group["params"]]
-            self._write(bufs.steps, np.array(started, np.int32))
-
-    def _update(self, p, state, group, bufs, slot) -> None:
-        buf = state.get("momentum_buffer", p)  # p stands in when there is no buffer (the kernel ignores it)
-        self._launch("sgd_step", group, p, p, p.grad, buf, bufs.hyper, bufs.steps, np.int32(slot))
-        self._stepped.add(p)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self._stepped = set(self.state)  # loaded momentum buffers have started; other counts are 0
-
-
-class Adam(Optimizer):
-    """Adam (L2 weight decay added to the gradient); amsgrad keeps the running maximum of exp_avg_sq."""
-
-    _decoupled = False
-
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, amsgrad: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
-
-    def _check(self, g: dict) -> None:
-        self._require(g["lr"] >= 0, "learning rate", g["lr"])
-        self._require(g["eps"] >= 0, "epsilon value", g["eps"])
-        betas = g["betas"]
-        self._require(len(betas) == 2, "betas (need two)", betas)
-        self._require(0 <= betas[0] < 1, "beta parameter at index 0", betas[0])
-        self._require(0 <= betas[1] < 1, "beta parameter at index 1", betas[1])
-        self._require(g["weight_decay"] >= 0, "weight_decay value", g["weight_decay"])
-        # torch's state_dict says which of Adam / AdamW it came from
-        if bool(g.get("decoupled_weight_decay", self._decoupled)) != self._decoupled:
-            raise ValueError(f"{self._name}: decoupled_weight_decay={g['decoupled_weight_decay']} belongs to "
-                             f"{'Adam' if self._decoupled else 'AdamW'}")
-
-    def _hyper(self, g: dict) -> tuple[float, ...]:
-        lr, wd = float(g["lr"]), float(g["weight_decay"])
-        b1, b2 = (float(b) for b in g["betas"])
-        return (lr, b1, b2, 1.0 - b1, 1.0 - b2, _log(b1), _log(b2), float(g["eps"]), wd, 1.0 - lr * wd)
-
-    def _defines(self, g: dict) -> dict[str, int]:
-        return {"OPTIM": _ADAM, "DECOUPLED_WD": int(self._decoupled), "AMSGRAD": int(bool(g["amsgrad"]))}
-
-    def _state_names(self, g: dict) -> tuple[str, ...]:
-        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if g["amsgrad"] else ("exp_avg", "exp_avg_sq")
-
-    def _all_state_names(self) -> tuple[str, ...]:
-        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-
-    def _update(self, p, state, group, bufs, slot) -> None:
-        vmax = state.get("max_exp_avg_sq", p)
-        self._launch("adam_step", group, p, p, p.grad, state["exp_avg"], state["exp_avg_sq"], vmax,
-                     bufs.hyper, bufs.steps, np.int32(slot))
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay: the parameter shrinks by lr * weight_decay before the Adam step."""
-
-    _decoupled = True
-
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
-
-
-class Adagrad(Optimizer):
-    """Adagrad: per-element steps scaled by the root of the summed squared gradients; lr decays with t."""
-
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
-
-    def add_param_group(self, param_group: dict) -> None:
-        super().add_param_group(param_group)
-        group, bufs = self.param_groups[-1], self._buffers[-1]
-        for slot, p in enumerate(group["params"]):  # torch creates Adagrad's state up front
-            self._state_of(p, group, bufs, slot)
-
-    def _check(self, g: dict) -> None:
-        self._require(g["lr"] >= 0, "learning rate", g["lr"])
-        self._require(g["lr_decay"] >= 0, "lr_decay value", g["lr_decay"])
-        self._require(g["weight_decay"] >= 0, "weight_decay value", g["weight_decay"])
-        self._require(g["initial_accumulator_value"] >= 0, "initial_accumulator_value value",
-                      g["initial_accumulator_value"])
-        self._require(g["eps"] >= 0, "epsilon value", g["eps"])
-
-    def _hyper(self, g: dict) -> tuple[float, ...]:
-        return (float(g["lr"]), float(g["lr_decay"]), float(g["weight_decay"]), float(g["eps"]))
-
-    def _defines(self, g: dict) -> dict[str, int]:
-        return {"OPTIM": _ADAGRAD}
-
-    def _state_names(self, g: dict) -> tuple[str, ...]:
-        return ("sum",)
-
-    def _all_state_names(self) -> tuple[str, ...]:
-        return ("sum",)
-
-    def _state_init(self, name: str, g: dict) -> float:
-        return float(g["initial_accumulator_value"])
-
-    def _update(self, p, state, group, bufs, slot) -> None:
-        self._launch("adagrad_step", group, p, p, p.grad, state["sum"], bufs.hyper, bufs.steps, np.int32(slot))
-
-
-class RMSprop(Optimizer):
-    """RMSprop: steps scaled by a running RMS of the gradient (centered: its variance); optional momentum."""
-
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
-                 momentum: float = 0, centered: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered))
-
-    def _check(self, g: dict) -> None:
-        self._require(g["lr"] >= 0, "learning rate", g["lr"])
-        self._require(g["eps"] >= 0, "epsilon value", g["eps"])
-        self._require(g["momentum"] >= 0, "momentum value", g["momentum"])
-        self._require(g["weight_decay"] >= 0, "weight_decay value", g["weight_decay"])
-        self._require(g["alpha"] >= 0, "alpha value", g["alpha"])
-
-    def _hyper(self, g: dict) -> tuple[float, ...]:
-        alpha = float(g["alpha"])
-        return (float(g["lr"]), alpha, 1.0 - alpha, float(g["eps"]), float(g["weight_decay"]), float(g["momentum"]))
-
-    def _defines(self, g: dict) -> dict[str, int]:
-        return {"OPTIM": _RMSPROP, "MOMENTUM": int(g["momentum"] > 0), "CENTERED": int(bool(g["centered"]))}
-
-    def _state_names(self, g: dict) -> tuple[str, ...]:
-        names = ("square_avg",)
-        if g["momentum"] > 0:
-            names += ("momentum_buffer",)
-        if g["centered"]:
-            names += ("grad_avg",)
-        return names
-
-    def _all_state_names(self) -> tuple[str, ...]:
-        return ("square_avg", "momentum_buffer", "grad_avg")
-
-    def _update(self, p, state, group, bufs, slot) -> None:
-        self._launch("rmsprop_step", group, p, p, p.grad, state["square_avg"], state.get("grad_avg", p),
-                     state.get("momentum_buffer", p), bufs.hyper)
-
-
-class LRScheduler:
-    """Base of the schedulers: sets each group's 'lr' from a closed form of the epoch count, as torch does.
-
-    The optimizer notices the new lr at its next step() and rewrites its device hyperparameter buffer.
-    """
-
-    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise ValueError(f"{type(self).__name__}: expected a hetero.optim.Optimizer, got "
-                             f"{type(optimizer).__name__}")
-        self.optimizer = optimizer
-        if last_epoch == -1:
-            for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-        else:
-            for i, group in enumerate(optimizer.param_groups):
-                if "initial_lr" not in group:
-                    raise ValueError(f"{type(self).__name__}: param 'initial_lr' is not specified in "
-                                     f"param_groups[{i}] when resuming (last_epoch={last_epoch})")
-        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
-        self.last_epoch = last_epoch
-        self._step_count = 0
-        self.step()
-
-    def get_lr(self) -> list[float]:
-        """The learning rate of every group at self.last_epoch."""
-        raise NotImplementedError
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rates the last step() set."""
-        return list(self._last_lr)
-
-    def step(self) -> None:
-        """Advance one epoch and set every group's lr."""
-        self._step_count += 1
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict:
-        """Everything but the optimizer (plain Python values, JSON-serialisable)."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
-
-
-class StepLR(LRScheduler):
-    """lr = initial_lr * gamma ** (epoch // step_size)."""
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if not validate.is_int(step_size) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        self.step_size = int(step_size)
-        self.gamma = gamma
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
-
-
-class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 (periodic past T_max)."""
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if not validate.is_int(T_max) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
-        self.T_max = int(T_max)
-        self.eta_min = eta_min
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-        return [self.eta_min + (base - self.eta_min) * c for base in self.base_lrs]
-
-
-__all__ = ["Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "LRScheduler", "Optimizer", "RMSprop", "SGD", "StepLR"]
