@@ -126,10 +126,7 @@ def _probe_cache_path():
 def _probe_all(found: list[tuple[DeviceInfo, cl.Device]]) -> list[tuple[DeviceInfo, cl.Device]]:
     """Attach a usable verdict to each device, probing only devices+drivers not seen before."""
     path = _probe_cache_path()
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cache = {}
+    cache = _read_probe_cache(path)
     changed = False
     out = []
     for info, dev in found:
@@ -142,6 +139,18 @@ def _probe_all(found: list[tuple[DeviceInfo, cl.Device]]) -> list[tuple[DeviceIn
     if changed:
         write_cache(path, json.dumps(cache, indent=1).encode())
     return out
+
+
+def _read_probe_cache(path) -> dict[str, str]:
+    """The cached verdicts ({device key: '' or why unusable}); anything else on disk (unreadable, not JSON,
+    another shape, written by a damaged or other version) is a stale cache: {} makes every device re-probe."""
+    try:
+        cache = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return {}
+    if not isinstance(cache, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cache.items()):
+        return {}
+    return cache
 
 
 def _list() -> list[tuple[DeviceInfo, cl.Device]]:
@@ -286,7 +295,7 @@ class Device:
         return prg
 
     def kernel(self, file: str, name: str, defines: programs.Defines | None = None) -> cl.Kernel:
-        """Kernel `name` of kernels_cl/<file> with untyped arguments (see run for the typed, memoised door)."""
+        """The untyped kernel object `name` of kernels_cl/<file> (for queries; run is the launch door)."""
         return self.program(file, defines).kernel(name)
 
     def run(self, file: str, name: str, defines: programs.Defines | None, global_size: Sequence[int],
@@ -301,7 +310,7 @@ class Device:
         kern = self._kernels.get(key)
         if kern is None:
             # a kernel object of its own: the scalar types are a property of the object
-            kern = cl.Kernel(self.program(file, defines).program, name)
+            kern = self.program(file, defines).new_kernel(name)
             kern.set_scalar_arg_dtypes(list(types))
             self._kernels[key] = kern
         self.launch(kern, global_size, local_size, *args)

@@ -73,14 +73,18 @@ class Program:
         self._kernels: dict[str, cl.Kernel] = {}
 
     def kernel(self, name: str) -> cl.Kernel:
+        """The program's untyped kernel object for `name`, made once."""
         k = self._kernels.get(name)
         if k is None:
-            try:
-                k = cl.Kernel(self.program, name)
-            except cl.Error as e:
-                raise KeyError(f"kernels_cl/{self.file} has no kernel {name!r} ({e})") from None
-            self._kernels[name] = k
+            k = self._kernels[name] = self.new_kernel(name)
         return k
+
+    def new_kernel(self, name: str) -> cl.Kernel:
+        """A kernel object of its own for `name` (KeyError naming the file if it has none)."""
+        try:
+            return cl.Kernel(self.program, name)
+        except cl.Error as e:
+            raise KeyError(f"kernels_cl/{self.file} has no kernel {name!r} ({e})") from None
 
 
 def driver_caches_builds(device: cl.Device) -> bool:
