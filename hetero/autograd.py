@@ -37,16 +37,39 @@ def no_grad():
     return set_grad_enabled(False)
 
 
+_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they "
+          "have already been freed). Saved intermediate values of the graph are freed when you call .backward(). "
+          "Specify retain_graph=True if you need to backward through the graph a second time or if you need to "
+          "access saved tensors after calling backward.")
+
+
 class Context:
     """What a Function's forward keeps for its backward."""
 
     def __init__(self):
-        self.saved_tensors: tuple = ()
+        self._saved: tuple | None = ()
         self.inputs: tuple = ()
         self.needs_input_grad: tuple[bool, ...] = ()
 
     def save_for_backward(self, *tensors) -> None:
-        self.saved_tensors = tensors
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError(_FREED)
+        return self._saved
+
+    @property
+    def freed(self) -> bool:
+        """Whether a backward without retain_graph has released the saved tensors."""
+        return self._saved is None
+
+    def free(self) -> None:
+        """Release the saved tensors (their memory returns to the pool); a node that saved none stays
+        usable, as in PyTorch, since its backward needs nothing that was released."""
+        if self._saved:
+            self._saved = None
 
 
 class Function:
@@ -67,6 +90,11 @@ class Function:
         track = is_grad_enabled() and any(needs)
         with set_grad_enabled(False):
             out = cls.forward(ctx, *args, **kwargs)
+        checks = tuple(c for a in args if isinstance(a, Tensor) for c in a.checks)
+        if checks:  # a value computed from a checked one (loss * 2, a reshaped loss) raises the same way
+            for t in out if isinstance(out, tuple) else (out,):
+                if isinstance(t, Tensor):
+                    t.checks = t.checks + tuple(c for c in checks if c not in t.checks)
         if track:
             ctx.inputs = args
             ctx.needs_input_grad = needs
@@ -92,18 +120,22 @@ class Node:
         return f"<{self.fn.__name__} backward>"
 
 
-def backward(root: Tensor, grad: Tensor | None = None) -> None:
-    """Accumulate d(root)/d(leaf) into .grad of every leaf that requires grad."""
+def backward(root: Tensor, grad: Tensor | None = None, retain_graph: bool | None = None) -> None:
+    """Accumulate d(root)/d(leaf) into .grad of every leaf that requires grad; the graph's saved tensors
+    are released afterwards unless retain_graph, so a second backward through it raises."""
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad (no graph was recorded)")
     if grad is None:
         if root.size != 1:
             raise RuntimeError(f"backward() without a gradient needs a one-element tensor, got shape {root.shape}")
         grad = ones(root.shape, device=root.device)
-    elif grad.shape != root.shape:
-        raise ValueError(f"backward(): gradient shape {grad.shape} does not match tensor shape {root.shape}")
+    else:
+        _check_grad(root, grad)
 
     order = _topological(root)
+    # refuse before any .grad changes, so a failed call leaves every leaf as it was
+    if any(t.grad_fn is not None and t.grad_fn.ctx.freed for t in order):
+        raise RuntimeError(_FREED)
     grads: dict[int, Tensor] = {id(root): grad}
     with set_grad_enabled(False):
         for t in reversed(order):
@@ -125,6 +157,22 @@ def backward(root: Tensor, grad: Tensor | None = None) -> None:
                                        f"{ig.shape} for an input of shape {inp.shape}")
                 prev = grads.get(id(inp))
                 grads[id(inp)] = ig if prev is None else accumulate(prev, ig)
+            if not retain_graph:
+                ctx.free()
+
+
+def _check_grad(root: Tensor, grad) -> None:
+    """The gradient given to backward() must be a float32 tensor of root's shape on root's device: a
+    kernel would read another dtype's bits as floats and another device's buffer not at all."""
+    if not isinstance(grad, Tensor):
+        raise ValueError(f"backward(): gradient must be a hetero Tensor, got {type(grad).__name__}")
+    if grad.dtype != np.float32:
+        raise ValueError(f"backward(): gradient dtype {grad.dtype} does not match tensor dtype {root.dtype} "
+                         "(gradients are float32)")
+    if grad.device is not root.device:
+        raise ValueError(f"backward(): gradient is on {grad.device.id} but the tensor is on {root.device.id}")
+    if grad.shape != root.shape:
+        raise ValueError(f"backward(): gradient shape {grad.shape} does not match tensor shape {root.shape}")
 
 
 methods.backward = backward  # Tensor.backward

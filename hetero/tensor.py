@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +53,24 @@ class Storage:
             pass
 
 
+class DeferredCheck(NamedTuple):
+    """An error a kernel records in `flag` (an int32 tensor), raised when the value it guards is read back:
+    `explain(flag's host copy)` gives the message, or None when all was well."""
+    # kernels cannot raise, and an op may not read the device inside a compiled step (architecture rule 3),
+    # so the check travels with the value to where the host reads it: Tensor.numpy() and Readback
+
+    flag: Tensor
+    explain: Callable[[np.ndarray], str | None]
+
+
+def raise_failed_checks(checks: Sequence[DeferredCheck], flags: Sequence[np.ndarray]) -> None:
+    """Raise ValueError with the first message that the host copies `flags` of `checks` explain."""
+    for check, flag in zip(checks, flags):
+        message = check.explain(flag)
+        if message:
+            raise ValueError(message)
+
+
 class Tensor:
     """A contiguous array on one device. Work on it is queued; .numpy() waits for what it needs."""
 
@@ -64,6 +83,9 @@ class Tensor:
         self.requires_grad = requires_grad
         self.grad: Tensor | None = None
         self.grad_fn = None  # the autograd node that produced this tensor, if any
+        # checks of the kernels this value came from, raised when it is read back (see DeferredCheck);
+        # ops pass their inputs' checks on to their outputs (autograd.Function.apply)
+        self.checks: tuple[DeferredCheck, ...] = ()
 
     @property
     def buffer(self) -> cl.Buffer:
@@ -85,8 +107,12 @@ class Tensor:
         return self.size * self.dtype.itemsize
 
     def numpy(self) -> np.ndarray:
-        """A host copy; waits for the queued work that writes this tensor."""
-        return self.device.read(self, np.empty(self.shape, self.dtype))
+        """A host copy; waits for the queued work that writes this tensor. Raises ValueError when a kernel
+        it came from recorded an error (a class id out of range makes a loss NaN and records which)."""
+        out = self.device.read(self, np.empty(self.shape, self.dtype))
+        if self.checks and out.dtype.kind == "f" and not np.isfinite(out).all():  # such errors give NaN
+            raise_failed_checks(self.checks, [c.flag.numpy() for c in self.checks])
+        return out
 
     def item(self) -> float | int:
         if self.size != 1:
@@ -100,13 +126,16 @@ class Tensor:
             return self
         return tensor(self.numpy(), device=target, requires_grad=self.requires_grad)
 
-    def backward(self, grad: Tensor | None = None) -> None:
-        """Accumulate the gradient of this tensor into .grad of the leaves it was computed from."""
-        methods.backward(self, grad)
+    def backward(self, grad: Tensor | None = None, retain_graph: bool | None = None) -> None:
+        """Accumulate the gradient of this tensor into .grad of the leaves it was computed from (the graph is
+        released afterwards unless retain_graph)."""
+        methods.backward(self, grad, retain_graph)
 
     def detach(self) -> Tensor:
-        """The same storage without autograd history."""
-        return Tensor(self.storage, self.shape, self.dtype, self.device)
+        """The same storage without autograd history (its deferred checks stay with it)."""
+        out = Tensor(self.storage, self.shape, self.dtype, self.device)
+        out.checks = self.checks
+        return out
 
     def reshape(self, *shape) -> Tensor:
         """The same data with a new shape, given as ints or one sequence (one dim may be -1)."""
@@ -166,12 +195,30 @@ def tensor(array: npt.ArrayLike, device: str | int | Device | None = None, requi
     return t
 
 
-def empty(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str | int | Device | None = None) -> Tensor:
+def as_shape(op: str, shape: Sequence[int] | int) -> tuple[int, ...]:
+    """shape as a tuple of ints, from an int or a sequence of ints (numpy integers too); refuses bools,
+    floats and anything else (int() would silently make 2.5 a 2)."""
+    dims = (shape,) if _is_dim(shape) else shape
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, (Sequence, np.ndarray)):
+        raise ValueError(f"{op}: shape must be a sequence of ints, got {shape!r}")
+    bad = [d for d in dims if not _is_dim(d)]
+    if bad:
+        raise ValueError(f"{op}: shape must be a sequence of ints, got {tuple(dims)!r} ({bad[0]!r} is a "
+                         f"{type(bad[0]).__name__})")
+    return tuple(int(d) for d in dims)
+
+
+def _is_dim(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def empty(shape: Sequence[int] | int, dtype: npt.DTypeLike = np.float32,
+          device: str | int | Device | None = None) -> Tensor:
     """An uninitialised tensor from the device's memory pool."""
-    dev = _device_of(device)
-    shape = tuple(int(s) for s in shape)
+    shape = as_shape("hetero.empty", shape)
     if any(s < 0 for s in shape):
         raise ValueError(f"hetero.empty: negative dimension in shape {shape}")
+    dev = _device_of(device)
     dtype = np.dtype(dtype)
     if dtype not in DTYPES:
         raise ValueError(f"hetero.empty: dtype {dtype} is not supported; use float32 or int32")
@@ -179,20 +226,22 @@ def empty(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str |
     return Tensor(Storage(dev, nbytes), shape, dtype, dev)
 
 
-def full(shape: Sequence[int], value: float, dtype: npt.DTypeLike = np.float32,
+def full(shape: Sequence[int] | int, value: float, dtype: npt.DTypeLike = np.float32,
          device: str | int | Device | None = None) -> Tensor:
     """A tensor filled with one value, filled on the device."""
-    t = empty(shape, dtype, device)
+    t = empty(as_shape("hetero.full", shape), dtype, device)
     fill_(t, value)
     return t
 
 
-def zeros(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str | int | Device | None = None) -> Tensor:
-    return full(shape, 0, dtype, device)
+def zeros(shape: Sequence[int] | int, dtype: npt.DTypeLike = np.float32,
+          device: str | int | Device | None = None) -> Tensor:
+    return full(as_shape("hetero.zeros", shape), 0, dtype, device)
 
 
-def ones(shape: Sequence[int], dtype: npt.DTypeLike = np.float32, device: str | int | Device | None = None) -> Tensor:
-    return full(shape, 1, dtype, device)
+def ones(shape: Sequence[int] | int, dtype: npt.DTypeLike = np.float32,
+         device: str | int | Device | None = None) -> Tensor:
+    return full(as_shape("hetero.ones", shape), 1, dtype, device)
 
 
 def fill_(t: Tensor, value: float) -> Tensor:

@@ -98,7 +98,7 @@ __kernel void act_bw_from_input(__global const float *x, __global const float *g
 #if ACT == ACT_LEAKY_RELU
     dx[i] = v > 0.0f ? g[i] : g[i] * ACT_ALPHA;
 #elif ACT == ACT_ELU
-    dx[i] = v > 0.0f ? g[i] : g[i] * ACT_ALPHA * exp(v);
+    dx[i] = v <= 0.0f ? g[i] * ACT_ALPHA * exp(v) : g[i];  // torch's test: a NaN input passes g through
 #else
     dx[i] = act_backward(g[i], act_forward(v));
 #endif

@@ -29,7 +29,7 @@ inline float act_forward(float x)
 #if ACT == ACT_NONE
     return x;
 #elif ACT == ACT_RELU
-    return fmax(x, 0.0f);
+    return x < 0.0f ? 0.0f : x;  // not fmax(x, 0), which turns NaN into 0 and so hides it (torch keeps NaN)
 #elif ACT == ACT_LEAKY_RELU
     return x > 0.0f ? x : x * ACT_ALPHA;
 #elif ACT == ACT_ELU
@@ -46,19 +46,20 @@ inline float act_forward(float x)
 }
 
 // dL/dx from dL/dy, given the forward output y (every activation here is invertible enough
-// for that), so backward needs only the saved output.
+// for that), so backward needs only the saved output. The branch tests are torch's (`<= 0` picks the
+// negative side), so a NaN input takes the same branch as in torch.
 inline float act_backward(float dy, float y)
 {
 #if ACT == ACT_NONE
     return dy;
 #elif ACT == ACT_RELU
-    return y > 0.0f ? dy : 0.0f;
+    return y <= 0.0f ? 0.0f : dy;
 #elif ACT == ACT_LEAKY_RELU
     return y > 0.0f ? dy : dy * ACT_ALPHA;
 #elif ACT == ACT_ELU
-    return y > 0.0f ? dy : dy * (y + ACT_ALPHA);
+    return y <= 0.0f ? dy * (y + ACT_ALPHA) : dy;
 #elif ACT == ACT_SELU
-    return y > 0.0f ? dy * SELU_SCALE : dy * (y + SELU_SCALE * SELU_ALPHA);
+    return y <= 0.0f ? dy * (y + SELU_SCALE * SELU_ALPHA) : dy * SELU_SCALE;
 #elif ACT == ACT_SIGMOID
     return dy * y * (1.0f - y);
 #elif ACT == ACT_TANH

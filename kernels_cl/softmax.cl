@@ -153,12 +153,12 @@ __kernel void softmax_bw_strided(__global const float *y, __global const float *
 #error "Unknown REDUCTION"
 #endif
 
-// Weight of row i's loss: weight[t] (or 1). A class id outside [0, C) cannot raise here, so it gives NaN:
-// the loss shows it instead of an out-of-bounds read. Rows whose target is ignore_index are skipped
-// by the callers before this.
-inline float class_weight(__global const float *weight, const int t, const int C)
+// Weight of row i's loss: weight[t] (or 1), for t in [0, C). A class id outside [0, C) cannot raise here:
+// its row's loss is NaN (never an out-of-bounds read) and the forward records it in `bad`, for the host to
+// raise on when it reads the loss; the row leaves the mean's denominator and gets no gradient, so the
+// weights of a step with a bad label stay finite and the run can go on once the data is fixed.
+inline float class_weight(__global const float *weight, const int t)
 {
-    if (t < 0 || t >= C) return NAN;
 #if HAS_WEIGHT
     return weight[t];
 #else
@@ -170,25 +170,41 @@ inline float class_weight(__global const float *weight, const int t, const int C
 // lid, lid + WG, ...: the mean needs the whole batch, and OpenCL 1.2 has no float atomics nor a safe
 // grid-wide barrier. loss is [N] for REDUCTION 0, else [1]; denom[0] gets the mean's denominator
 // (the sum of the rows' weights) or 1 for a sum, for the backward kernel to read on the device.
+// bad[5] gets the targets outside [0, C) that are not ignore_index: their count, the first such row, the
+// least and greatest such id, and the first row's id (a kernel cannot raise; the host reads this back).
 #if OP == 2
 // NLL on log-probabilities x: loss_i = -weight[t_i] * x[i, t_i].
 __kernel void nll_loss_fw(__global const float *x, __global const int *target, __global const float *weight,
-                          __global float *loss, __global float *denom,
+                          __global float *loss, __global float *denom, __global int *bad,
                           const int N, const int C, const int ignore_index)
 #else
 // Cross-entropy on logits x: loss_i = weight[t_i] * (logsumexp(x_i) - x[i, t_i]), computed as
 // (max - x_t) + log(sum exp(x - max)). stats[2i], stats[2i+1] keep the row's max and log-sum for backward.
 __kernel void cross_entropy_fw(__global const float *x, __global const int *target, __global const float *weight,
-                               __global float *loss, __global float *denom, __global float *stats,
-                               const int N, const int C, const int ignore_index)
+                               __global float *loss, __global float *denom, __global int *bad,
+                               __global float *stats, const int N, const int C, const int ignore_index)
 #endif
 {
     __local float s[WG];
     const int lid = get_local_id(0);
+    if (lid == 0) {
+        bad[0] = 0;
+        bad[1] = INT_MAX;
+        bad[2] = INT_MAX;
+        bad[3] = INT_MIN;
+        bad[4] = 0;
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);  // one work-group: its barrier orders these stores before the atomics
     float acc = 0.0f, wacc = 0.0f;
     for (int i = lid; i < N; i += WG) {
         __global const float *xr = x + i * C;
         const int t = target[i];
+        if (t != ignore_index && (t < 0 || t >= C)) {  // rare: only these work-items pay for atomics
+            atomic_inc(bad);
+            atomic_min(bad + 1, i);
+            atomic_min(bad + 2, t);
+            atomic_max(bad + 3, t);
+        }
 #if OP == 3
         float m = -INFINITY;
         for (int c = 0; c < C; ++c) m = fmax(m, xr[c]);
@@ -199,14 +215,16 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
         stats[2 * i + 1] = ls;
 #endif
         float l = 0.0f, w = 0.0f;
-        if (t != ignore_index) {
-            w = class_weight(weight, t, C);
-            const float xt = (t >= 0 && t < C) ? xr[t] : 0.0f;
+        if (t != ignore_index && t >= 0 && t < C) {
+            w = class_weight(weight, t);
+            const float xt = xr[t];
 #if OP == 2
             l = -w * xt;
 #else
             l = w * ((m - xt) + ls);
 #endif
+        } else if (t != ignore_index) {
+            l = NAN;
         }
 #if REDUCTION == 0
         loss[i] = l;
@@ -214,6 +232,8 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
         acc += l;
         wacc += w;
     }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (lid == 0 && bad[0] > 0) bad[4] = target[bad[1]];
 #if REDUCTION != 0
     acc = wg_sum(s, acc);
     wacc = wg_sum(s, wacc);
@@ -247,14 +267,14 @@ __kernel void cross_entropy_bw(__global const float *x, __global const int *targ
     const int i = get_global_id(1);
     if (c >= C || i >= N) return;
     const int t = target[i];
-    if (t == ignore_index) {
+    if (t == ignore_index || t < 0 || t >= C) {  // an id out of range: see class_weight
         dx[i * C + c] = 0.0f;
         return;
     }
 #if REDUCTION == 0
-    const float gs = g[i] * class_weight(weight, t, C);
+    const float gs = g[i] * class_weight(weight, t);
 #else
-    const float gs = g[0] * class_weight(weight, t, C) / denom[0];
+    const float gs = g[0] * class_weight(weight, t) / denom[0];
 #endif
     const float onehot = c == t ? 1.0f : 0.0f;
 #if OP == 2

@@ -8,9 +8,11 @@ big-endian uint32 per dimension, then the values, big-endian, in C order. MNIST'
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -33,18 +35,54 @@ class IDXError(HeteroError):
     """An IDX file is truncated, corrupt, of the wrong kind, or does not match its companion file."""
 
 
-def _raw_bytes(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise IDXError(f"{path}: cannot read the file ({e.strerror or e})") from e
-    if path.suffix == ".gz" or data[:2] == _GZIP_MAGIC:
+CHUNK = 1 << 20  # payloads are read in pieces, so memory follows what a file holds, not what it claims
+# What a compressed file may claim to hold: its header cannot be checked against a size before it is
+# decompressed, so a damaged or hostile header stops here rather than at the memory limit.
+MAX_GZIP_PAYLOAD = 1 << 32
+_GZIP_DAMAGE = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def _unreadable(path: Path, e: OSError) -> IDXError:
+    hint = ""
+    if isinstance(e, PermissionError):
+        hint = "; make it readable (chmod u+r) or point --data / $HETERO_DATA_DIR elsewhere"
+    elif isinstance(e, IsADirectoryError):
+        hint = "; this is a folder, not an IDX file"
+    return IDXError(f"{path}: cannot read the file ({e.strerror or e}){hint}")
+
+
+class _Reader:
+    """The bytes of an IDX file, raw or gzip-compressed, read in order with every error as an IDXError."""
+
+    def __init__(self, path: Path, f: BinaryIO):
+        self.path, self.raw = path, f
+        self.compressed = path.suffix == ".gz" or self._peek(2) == _GZIP_MAGIC
+        self.stream: BinaryIO = gzip.GzipFile(fileobj=f, mode="rb") if self.compressed else f
+        self.size = None if self.compressed else os.fstat(f.fileno()).st_size  # bytes a raw file holds
+
+    def _peek(self, n: int) -> bytes:
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise IDXError(f"{path}: corrupt gzip data ({e}); the file is damaged or was cut short, "
+            head = self.raw.read(n)
+            self.raw.seek(0)
+        except OSError as e:
+            raise _unreadable(self.path, e) from e
+        return head
+
+    def read(self, n: int) -> bytearray:
+        """Up to n bytes (fewer at the end of the data), taken CHUNK at a time."""
+        out = bytearray()
+        try:
+            while len(out) < n:
+                part = self.stream.read(min(n - len(out), CHUNK))
+                if not part:
+                    break
+                out += part
+        except _GZIP_DAMAGE as e:
+            raise IDXError(f"{self.path}: corrupt gzip data ({e}); the file is damaged or was cut short, "
                            "download it again") from e
-    return data
+        except OSError as e:
+            raise _unreadable(self.path, e) from e
+        return out
 
 
 def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
@@ -52,8 +90,18 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
 
     Raises IDXError naming the file on a bad magic number, dtype, dimension or payload length.
     """
+    # the file is untrusted: its header's sizes are checked against what it holds before memory is taken
     path = Path(path)
-    data = _raw_bytes(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise _unreadable(path, e) from e
+    with f:
+        return _read(path, _Reader(path, f), magic)
+
+
+def _read(path: Path, reader: _Reader, magic: int | None) -> np.ndarray:
+    data = reader.read(4)
     if len(data) < 4:
         raise IDXError(f"{path}: {len(data)} bytes is too short for an IDX header (4-byte magic number)")
     found = int.from_bytes(data[:4], "big")
@@ -65,17 +113,36 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
                        f"({_describe(magic)}); is this the right file?")
     dtype, ndim = DTYPES[data[2]], data[3]
     header = 4 + 4 * ndim
-    if len(data) < header:
+    dims = reader.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise IDXError(f"{path}: truncated header: {ndim} dimensions need {header} bytes, the file has "
-                       f"{len(data)}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise IDXError(f"{path}: {what}: shape {shape} of {dtype.newbyteorder('=').name} needs "
-                       f"{expected} bytes, the file has {len(data)}; the file is damaged, get it again")
-    values = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
-    return values.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
+                       f"{4 + len(dims)}")
+    shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+    payload = math.prod(shape) * dtype.itemsize  # Python ints: 2^32 x 2^32 x 2^32 cannot wrap around
+    expected = header + payload
+    if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:  # numpy refuses even if 0 long
+        raise IDXError(f"{path}: the header claims shape {shape}, too large for any array; the file is damaged "
+                       "or not an IDX file")
+
+    def mismatch(have: int | None) -> IDXError:  # None: more than expected, of a compressed file
+        what = "truncated" if have is not None and have < expected else "has trailing bytes"
+        holds = f"more than {expected}" if have is None else have
+        return IDXError(f"{path}: {what}: shape {shape} of {dtype.newbyteorder('=').name} needs "
+                        f"{expected} bytes, the file has {holds}; the file is damaged, get it again")
+
+    if reader.size is not None and reader.size != expected:
+        raise mismatch(reader.size)
+    if reader.compressed and payload > MAX_GZIP_PAYLOAD:
+        raise IDXError(f"{path}: the header claims shape {shape} of {dtype.newbyteorder('=').name}, "
+                       f"{payload} bytes, more than the {MAX_GZIP_PAYLOAD} this reader takes from a compressed "
+                       "file; the file is damaged or not an IDX file")
+    body = reader.read(payload)
+    if len(body) < payload:
+        raise mismatch(header + len(body))
+    if reader.read(1):
+        raise mismatch(None)
+    values = np.frombuffer(body, dtype=dtype).reshape(shape)  # writable: body is a bytearray
+    return values.astype(dtype.newbyteorder("="), copy=False)  # native-endian (a copy only for 2+ byte types)
 
 
 def _describe(magic: int) -> str:

@@ -51,6 +51,7 @@ class DataLoader:
                              f"got {type(dataset).__name__}")
         self.dataset = dataset
         self.batch_size = _int_arg(batch_size, "batch_size", 1)
+        _check_size(dataset, self.batch_size, bool(drop_last))
         self.seed = _int_arg(seed, "seed", 0)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -167,6 +168,23 @@ class DataLoader:
         name = getattr(self.dataset, "name", type(self.dataset).__name__)
         where = f", device={self.device.id}" if self.device is not None else ""
         return f"<DataLoader {name}: {len(self)} batches of {self.batch_size}, shuffle={self.shuffle}{where}>"
+
+
+def _check_size(dataset, batch_size: int, drop_last: bool) -> None:
+    """A loader with no batch would fail later, far from the cause (a scheduler over 0 steps, a mean over
+    no images): refuse it here, naming the data set."""
+    name = getattr(dataset, "name", type(dataset).__name__)
+    n_images, n_labels = len(dataset.images), len(dataset.labels)
+    if n_images != n_labels:
+        raise ValueError(f"DataLoader: data set {name!r} has {n_images} images but {n_labels} labels")
+    if n_images == 0:
+        files = getattr(dataset, "files", None)
+        where = f" ({', '.join(map(str, files))})" if files else ""
+        raise ValueError(f"DataLoader: data set {name!r}{where} holds no images; there is nothing to train or "
+                         "evaluate on")
+    if drop_last and n_images < batch_size:
+        raise ValueError(f"DataLoader: drop_last=True with batch_size {batch_size} leaves no batch of data set "
+                         f"{name!r}, which holds {n_images} images; use a smaller batch_size or drop_last=False")
 
 
 _ITEM, _DONE, _FAILED = "item", "done", "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import validate
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -12,6 +13,8 @@ class _WeightedLoss(Module):
         super().__init__()
         if reduction not in ("none", "mean", "sum"):
             raise ValueError(f"{type(self).__name__}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        if not validate.is_int(ignore_index):  # int() would make an ignore_index of 2.5 a silent 2
+            raise ValueError(f"{type(self).__name__}: ignore_index must be an int, got {ignore_index!r}")
         self.register_buffer("weight", weight)
         self.ignore_index = int(ignore_index)
         self.reduction = reduction

@@ -9,7 +9,7 @@ import pyopencl.cltypes as cltypes
 
 from .. import validate
 from ..autograd import Context, Function
-from ..tensor import Tensor, empty, full, methods
+from ..tensor import Tensor, as_shape, empty, full, methods
 from .accumulate import ADD, MUL, RANK, same_shape
 
 
@@ -145,7 +145,7 @@ class ReshapeFn(Function):
 
 
 def _resolve_shape(op: str, size: int, old: tuple[int, ...], shape) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
+    shape = as_shape(op, shape)
     if shape.count(-1) > 1:
         raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
     if -1 in shape:
@@ -165,6 +165,8 @@ def reshape(input: Tensor, shape) -> Tensor:
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one, as torch.flatten."""
+    if not validate.is_int(start_dim) or not validate.is_int(end_dim):
+        raise ValueError(f"flatten: start_dim and end_dim must be ints, got {start_dim!r} and {end_dim!r}")
     nd = max(input.ndim, 1)
     s, e = start_dim % nd, end_dim % nd
     if not (-nd <= start_dim < nd and -nd <= end_dim < nd) or s > e:

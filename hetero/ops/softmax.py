@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import validate
 from ..autograd import Context, Function
-from ..tensor import Tensor, empty
+from ..tensor import DeferredCheck, Tensor, empty
 
 _FILE = "softmax.cl"
 _OPS = {"softmax": 0, "log_softmax": 1, "nll_loss": 2, "cross_entropy": 3}
@@ -99,7 +99,8 @@ def _loss_defines(op: str, weight: Tensor | None, reduction: str) -> dict[str, i
 
 def loss_forward(op: str, x: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
                  reduction: str) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(loss, denom, stats) of nll_loss or cross_entropy in one launch; stats is None for nll_loss."""
+    """(loss, denom, stats) of nll_loss or cross_entropy in one launch; stats is None for nll_loss. The loss
+    carries a DeferredCheck: reading it back raises if a target was outside [0, C) (see bad_target_message)."""
     dev = x.device
     N, C = x.shape
     name, defines = f"{op}_fw", _loss_defines(op, weight, reduction)
@@ -107,15 +108,26 @@ def loss_forward(op: str, x: Tensor, target: Tensor, weight: Tensor | None, igno
     defines = {**defines, "WG": wg}
     loss = empty((N,) if reduction == "none" else (), np.float32, dev)
     denom = empty((1,), np.float32, dev)
+    bad = empty((5,), np.int32, dev)
     w = target if weight is None else weight  # a placeholder buffer that HAS_WEIGHT=0 never reads
-    if op == "cross_entropy":
-        stats = empty((N, 2), np.float32, dev)
-        dev.run(_FILE, name, defines, (wg,), (wg,), x, target, w, loss, denom, stats, np.int32(N), np.int32(C),
-                np.int32(ignore_index))
-        return loss, denom, stats
-    dev.run(_FILE, name, defines, (wg,), (wg,), x, target, w, loss, denom, np.int32(N), np.int32(C),
+    stats = empty((N, 2), np.float32, dev) if op == "cross_entropy" else None
+    extra = (stats,) if stats is not None else ()
+    dev.run(_FILE, name, defines, (wg,), (wg,), x, target, w, loss, denom, bad, *extra, np.int32(N), np.int32(C),
             np.int32(ignore_index))
-    return loss, denom, None
+    loss.checks = (DeferredCheck(bad, lambda flag: bad_target_message(op, flag, N, C, ignore_index)),)
+    return loss, denom, stats
+
+
+def bad_target_message(op: str, flag: np.ndarray, N: int, C: int, ignore_index: int) -> str | None:
+    """The error for the forward kernel's record of out-of-range class ids (count, first row, least and
+    greatest id, the first row's id), or None when every target was valid."""
+    count, row, lo, hi, first = (int(v) for v in flag)
+    if count <= 0:
+        return None
+    spread = f"; the bad ids range from {lo} to {hi}" if lo != hi else ""
+    return (f"{op}: {count} of {N} targets {'is' if count == 1 else 'are'} not a class id: target[{row}] = {first}, "
+            f"but the scores have {C} classes, so ids must lie in [0, {C - 1}] (or equal ignore_index="
+            f"{ignore_index}){spread}")
 
 
 def loss_backward(op: str, g: Tensor, x: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
@@ -196,8 +208,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities input [N, C] at int32 class ids target [N].
 
-    Ids must lie in [0, C) or equal ignore_index (those rows leave the sum and the mean's denominator);
-    the kernel cannot raise, so any other id makes the loss NaN. 'mean' divides by the summed weights.
+    Ids must lie in [0, C) or equal ignore_index (those rows leave the sum and the mean's denominator); any
+    other id makes the loss NaN, and reading it back raises ValueError. 'mean' divides by the summed weights.
     """
     _check_loss("nll_loss", input, target, weight, ignore_index, reduction)
     return NLLLossFn.apply(input, target, weight, int(ignore_index), reduction)
@@ -207,7 +219,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
                   reduction: str = "mean") -> Tensor:
     """log_softmax + nll_loss of logits input [N, C] at int32 class ids target [N], fused in one kernel.
 
-    Ids must lie in [0, C) or equal ignore_index; any other id makes the loss NaN (kernels cannot raise).
+    Ids must lie in [0, C) or equal ignore_index; any other id makes the loss NaN, and reading it back
+    raises ValueError naming the id (kernels cannot raise; see loss_forward).
     """
     _check_loss("cross_entropy", input, target, weight, ignore_index, reduction)
     return CrossEntropyFn.apply(input, target, weight, int(ignore_index), reduction)

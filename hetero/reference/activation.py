@@ -1,4 +1,4 @@
-"""float64 references of the activations and PReLU, with PyTorch's gradient conventions at x == 0."""
+"""float64 references of the activations and PReLU, with PyTorch's gradient conventions at x == 0 and NaN."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
+    return np.maximum(x, 0.0)  # NaN stays NaN, as in torch
 
 
 def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0, g, 0.0)
+    return np.where(x <= 0, 0.0, g)  # torch's threshold_backward: a NaN input passes g
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
@@ -29,7 +29,7 @@ def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
 
 
 def elu_backward(g: np.ndarray, x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    return np.where(x > 0, g, g * alpha * np.exp(np.minimum(x, 0.0)))
+    return np.where(x <= 0, g * alpha * np.exp(np.minimum(x, 0.0)), g)  # a NaN input passes g, as in torch
 
 
 def selu(x: np.ndarray) -> np.ndarray:

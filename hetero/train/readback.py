@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, raise_failed_checks
 
 
 class Readback:
@@ -28,18 +28,25 @@ class Readback:
                 hosts.append(host)
             else:
                 hosts.append(None if t is None else np.asarray(t))
-        self.pending.append((meta, events, hosts))
+        # the loss's deferred checks (a class id out of range): their flags are rewritten by the next
+        # replay, so they are copied now, with the loss
+        checks = loss.checks if isinstance(loss, Tensor) else ()
+        flags = [np.empty(c.flag.shape, c.flag.dtype) for c in checks]
+        events += [dev.read_async(c.flag, f) for c, f in zip(checks, flags)]
+        self.pending.append((meta, events, hosts, checks, flags))
 
     def ready(self, drain: bool = False):
-        """Yield (meta, loss, output, target) host values of the steps old enough (all when drain)."""
+        """Yield (meta, loss, output, target) host values of the steps old enough (all when drain); raises
+        the ValueError of a failed deferred check of the loss (see tensor.DeferredCheck)."""
         while self.pending and (drain or len(self.pending) > self.lag):
-            meta, events, hosts = self.pending.popleft()
+            meta, events, hosts, checks, flags = self.pending.popleft()
             for e in events:
                 e.wait()
+            raise_failed_checks(checks, flags)
             yield meta, hosts[0], hosts[1], hosts[2]
 
     def clear(self) -> None:
-        for _, events, _ in self.pending:
+        for _, events, *_ in self.pending:
             for e in events:
                 e.wait()
         self.pending.clear()

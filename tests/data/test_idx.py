@@ -108,3 +108,94 @@ def test_write_rejects_unsupported(tmp_path):
         write_idx(tmp_path / "x", np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="1 to 255 dimensions"):
         write_idx(tmp_path / "x", np.uint8(3))
+
+
+def _header(code: int, dims) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+
+
+@pytest.mark.parametrize("dims", [(2**16,) * 4, (2**32 - 1,) * 3, (2**32 - 1,) * 255, (0, 2**32 - 1, 2**32 - 1, 5),
+                                  (2**8,) * 8])
+@pytest.mark.parametrize("payload", [0, 64])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_header_claiming_huge_sizes_neither_allocates_nor_wraps(tmp_path, dims, payload, suffix):
+    """IDX files are untrusted: (2^16)^4 elements once wrapped to 0 in int64, so a bare header passed the
+    length check and numpy's reshape raised a ValueError."""
+    import tracemalloc
+
+    data = _header(0x0D, dims) + bytes(payload)  # float32
+    path = tmp_path / f"huge{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix else data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match="huge(.gz)?: (truncated|has trailing bytes|the header claims)"):
+            # (0, 2^32 - 1, ...) holds no values, yet numpy cannot make an array of that shape
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_an_empty_array_of_a_sane_shape_reads(tmp_path):
+    back = read_idx(write_idx(tmp_path / "none", np.zeros((0, 28, 28), np.uint8)))
+    assert back.shape == (0, 28, 28)
+
+
+def test_a_gzip_file_holding_less_than_it_claims_allocates_what_it_holds(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "short.gz"  # claims 1 GiB of uint8, holds 1 MiB
+    path.write_bytes(gzip.compress(_header(0x08, (2**30,)) + bytes(1 << 20)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match=r"short.gz: truncated: shape \(1073741824,\) of uint8 needs 1073741832 "
+                                           r"bytes, the file has 1048584"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def test_gzip_trailing_payload(tmp_path):
+    path = tmp_path / "long.gz"
+    path.write_bytes(gzip.compress(_idx_bytes(tmp_path, np.zeros(3, np.uint8)) + b"\0\0"))
+    with pytest.raises(IDXError, match=r"long.gz: has trailing bytes: .* needs 11 bytes, the file has more than 11"):
+        read_idx(path)
+
+
+def test_an_unreadable_file_or_a_folder_is_an_idx_error(tmp_path, monkeypatch):
+    from hetero.data import idx as idx_mod
+
+    with pytest.raises(IDXError, match="cannot read the file .*this is a folder"):
+        read_idx(tmp_path)
+    path = write_idx(tmp_path / "locked", np.zeros(3, np.uint8))
+
+    def refuse(p, *a, **k):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(idx_mod, "open", refuse, raising=False)  # chmod 000 does not stop root
+    with pytest.raises(IDXError, match=r"locked: cannot read the file \(Permission denied\); make it readable"):
+        read_idx(path)
+
+
+def test_an_unreadable_file_really_locked(tmp_path):
+    import os
+
+    if os.name == "nt" or os.geteuid() == 0:
+        pytest.skip("root (and Windows) can read a chmod 000 file")
+    path = write_idx(tmp_path / "locked", np.zeros(3, np.uint8))
+    path.chmod(0)
+    try:
+        with pytest.raises(IDXError, match="locked: cannot read the file"):
+            read_idx(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_uint8_payloads_are_returned_without_a_second_copy(tmp_path):
+    back = read_idx(write_idx(tmp_path / "u8", np.arange(10, dtype=np.uint8)))
+    assert back.flags.writeable and back.dtype == np.uint8
+    back[0] = 7  # writable, and it is its own buffer
+    assert back[0] == 7

@@ -260,3 +260,27 @@ def test_bad_iterate_arguments():
     with pytest.raises(ValueError, match="dataset must have .images and .labels"):
         DataLoader([1, 2, 3], 2)
     assert list(loader.iterate(0, start=3)) == []
+
+
+def test_an_empty_data_set_is_refused_by_the_loader():
+    """It used to give a loader of 0 batches, and a traceback later (a scheduler over 0 steps)."""
+    empty = ArrayDataset(np.zeros((0, 4, 4), np.uint8), np.zeros(0, np.int64), name="nothing")
+    for kwargs in ({}, {"normalize": False}, {"drop_last": True}):
+        with pytest.raises(ValueError, match="DataLoader: data set 'nothing' holds no images"):
+            DataLoader(empty, 4, **kwargs)
+
+
+def test_drop_last_leaving_no_batch_is_refused():
+    with pytest.raises(ValueError, match=r"drop_last=True with batch_size 16 leaves no batch .* holds 10 images"):
+        DataLoader(_dataset(10), 16, drop_last=True)
+    assert len(DataLoader(_dataset(10), 16)) == 1
+
+
+def test_images_and_labels_of_different_lengths_are_refused():
+    class Mismatched:
+        images = np.zeros((3, 4, 4), np.uint8)
+        labels = np.zeros(2, np.int64)
+        mean, std = 0.5, 0.25
+
+    with pytest.raises(ValueError, match="has 3 images but 2 labels"):
+        DataLoader(Mismatched(), 2)

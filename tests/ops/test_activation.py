@@ -226,3 +226,61 @@ def test_negative_alpha_in_a_compiled_training_step(dev, rng, name):
         got_w, got_b = (p.numpy() for p in model.parameters())
         assert_close(got_w, w, rtol=1e-4, atol=1e-5, what=f"{name} weight after a compiled step")
         assert_close(got_b, b, rtol=1e-4, atol=1e-5, what=f"{name} bias after a compiled step")
+
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -1.5, 30.0, -30.0, np.nan], np.float32)
+
+TORCH = {  # CASES name -> the torch function with the same hyperparameters
+    "relu": lambda t, x: t.relu(x),
+    "leaky_relu": lambda t, x: t.nn.functional.leaky_relu(x),
+    "leaky_relu_0.2": lambda t, x: t.nn.functional.leaky_relu(x, 0.2),
+    "leaky_relu_neg": lambda t, x: t.nn.functional.leaky_relu(x, -0.5),
+    "elu": lambda t, x: t.nn.functional.elu(x),
+    "elu_0.3": lambda t, x: t.nn.functional.elu(x, 0.3),
+    "elu_neg": lambda t, x: t.nn.functional.elu(x, -0.7),
+    "selu": lambda t, x: t.nn.functional.selu(x),
+    "sigmoid": lambda t, x: t.sigmoid(x),
+    "tanh": lambda t, x: t.tanh(x),
+}
+
+
+def _special_case(dev, name):
+    fn, rfw, rbw, kw = CASES[name]
+    g = np.linspace(-1, 1, SPECIAL.size).astype(np.float32)
+    x = hetero.tensor(SPECIAL, device=dev, requires_grad=True)
+    y = fn(x, **kw)
+    y.backward(hetero.tensor(g, device=dev))
+    return g, y.numpy(), x.grad.numpy(), rfw(SPECIAL.astype(np.float64), **kw), rbw(g, SPECIAL.astype(np.float64), **kw)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_nan_and_inf_propagate_as_in_the_reference(dev, name):
+    """relu(NaN) was 0 (fmax), hiding a NaN; NaN inputs must give NaN outputs and torch's gradients."""
+    _, y, dx, ry, rdx = _special_case(dev, name)
+    assert np.isnan(y[SPECIAL != SPECIAL]).all()
+    np.testing.assert_allclose(y, ry, rtol=1e-5, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_nan_and_inf_match_torch(dev, name):
+    torch = pytest.importorskip("torch")
+    g, y, dx, ry, rdx = _special_case(dev, name)
+    tx = torch.tensor(SPECIAL, requires_grad=True)
+    ty = TORCH[name](torch, tx)
+    ty.backward(torch.tensor(g))
+    for ours, theirs in ((y, ty.detach().numpy()), (dx, tx.grad.numpy()), (ry, ty.detach().numpy()),
+                         (rdx, tx.grad.numpy())):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_prelu_propagates_nan_as_torch(dev):
+    x = hetero.tensor(SPECIAL, device=dev, requires_grad=True)
+    w = hetero.tensor(np.array([0.25], np.float32), device=dev, requires_grad=True)
+    y = F.prelu(x, w)
+    y.backward(hetero.ones(y.shape, device=dev))
+    ry = ref.prelu(SPECIAL.astype(np.float64), np.array([0.25]))
+    rdx, rdw = ref.prelu_backward(np.ones(SPECIAL.size), SPECIAL.astype(np.float64), np.array([0.25]))
+    np.testing.assert_allclose(y.numpy(), ry, equal_nan=True)
+    np.testing.assert_allclose(x.grad.numpy(), rdx, equal_nan=True)
+    assert np.isnan(w.grad.numpy()).all() and np.isnan(rdw).all()  # a NaN x * g joins the slope's sum

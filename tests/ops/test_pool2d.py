@@ -247,3 +247,22 @@ def test_bad_inputs_raise_value_error(dev):
         adaptive_avg_pool2d(x, (1, 2, 3))
     with pytest.raises(ValueError, match="adaptive_avg_pool2d: input must be a hetero Tensor"):
         adaptive_avg_pool2d(np.zeros((1, 1, 2, 2), np.float32), 1)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 1, 1), (3, 2, 1)])
+def test_max_pool2d_nan_and_inf_match_torch(dev, rng, kernel, stride, padding):
+    """NaN wins a window (forward and where the gradient goes), as torch's CPU kernel, for both backward paths."""
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    x[0, 0, 1, 1] = x[1, 1, 4, 4] = x[1, 1, 4, 5] = np.nan
+    x[0, 1, 2, 3], x[1, 0, 0, 0] = np.inf, -np.inf
+    x[1, 0, 2:4, 2:4] = -np.inf  # a window of only -inf
+    t = hetero.tensor(x, device=dev, requires_grad=True)
+    out = max_pool2d(t, kernel, stride, padding)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(hetero.tensor(g, device=dev))
+    tx = torch.tensor(x, requires_grad=True)
+    tout = torch.nn.functional.max_pool2d(tx, kernel, stride, padding)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())  # assert_array_equal treats NaN == NaN
+    np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-6)

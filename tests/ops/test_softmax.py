@@ -167,14 +167,52 @@ def test_all_rows_ignored_gives_nan_loss_and_zero_gradient(dev, rng):
 
 
 @pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
-def test_out_of_range_target_gives_nan_not_a_crash(dev, op, rng):
-    """Kernels cannot raise: an id outside [0, C) that is not ignore_index makes the loss NaN."""
+def test_out_of_range_target_raises_when_the_loss_is_read(dev, op, rng):
+    """Kernels cannot raise: an id outside [0, C) that is not ignore_index makes the loss NaN (never an
+    out-of-bounds read) and is recorded, so reading the loss back raises, naming the id and the class count."""
     X = hetero.tensor(rng.standard_normal((3, 4)).astype(np.float32), device=dev)
-    for bad in (4, -1, 1 << 30):
+    for bad in (4, -1, 1 << 30, -(2**31)):
         loss = getattr(sm, op)(X, hetero.tensor(np.array([0, bad, 2], np.int32), device=dev))
-        assert np.isnan(loss.item())
-    rows = getattr(sm, op)(X, hetero.tensor(np.array([0, 7, 2], np.int32), device=dev), reduction="none").numpy()
-    assert np.isfinite(rows[[0, 2]]).all() and np.isnan(rows[1])
+        with pytest.raises(ValueError, match=rf"{op}: 1 of 3 targets is not a class id: target\[1\] = {bad}, "
+                                             r"but the scores have 4 classes"):
+            loss.item()
+    rows = getattr(sm, op)(X, hetero.tensor(np.array([0, 7, 2], np.int32), device=dev), reduction="none")
+    with pytest.raises(ValueError, match=r"target\[1\] = 7.*4 classes"):
+        rows.numpy()
+    with pytest.raises(ValueError, match=r"target\[1\] = 7"):  # values computed from the loss raise too
+        (rows * 2.0).reshape(3, 1).numpy()
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_a_bad_target_row_gets_no_gradient(dev, op, rng):
+    """So a step with a bad label leaves the weights finite: the run can continue once the data is fixed."""
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    getattr(sm, op)(X, hetero.tensor(np.array([0, 9, 2], np.int32), device=dev)).backward()
+    good = hetero.tensor(x[[0, 2]], device=dev, requires_grad=True)
+    getattr(sm, op)(good, hetero.tensor(np.array([0, 2], np.int32), device=dev)).backward()
+    g = X.grad.numpy()
+    assert np.array_equal(g[1], np.zeros(4)) and np.allclose(g[[0, 2]], good.grad.numpy(), rtol=1e-6)
+
+
+def test_many_out_of_range_targets_are_summarised(dev, rng):
+    t = np.zeros(1000, np.int32)
+    t[[10, 500, 999]] = [12, -3, 40]
+    t[300] = -100  # ignored, so not an error
+    loss = sm.cross_entropy(hetero.tensor(rng.standard_normal((1000, 10)), device=dev), hetero.tensor(t, device=dev))
+    with pytest.raises(ValueError, match=r"3 of 1000 targets are not a class id: target\[10\] = 12, but the scores "
+                                         r"have 10 classes, so ids must lie in \[0, 9\] \(or equal ignore_index=-100\)"
+                                         r"; the bad ids range from -3 to 40"):
+        loss.item()
+
+
+def test_valid_targets_after_an_error_read_normally(dev, rng):
+    """The record is rewritten by every launch: a good batch after a bad one reads back without error."""
+    X = hetero.tensor(rng.standard_normal((3, 4)).astype(np.float32), device=dev)
+    with pytest.raises(ValueError):
+        sm.cross_entropy(X, hetero.tensor(np.array([0, 9, 2], np.int32), device=dev)).item()
+    good = sm.cross_entropy(X, hetero.tensor(np.array([0, 3, 2], np.int32), device=dev))
+    assert np.isfinite(good.item())
 
 
 def test_bad_inputs_raise_value_error(dev):

@@ -211,3 +211,27 @@ def test_work_group_size_is_a_power_of_two_within_the_cap(dev):
     wg = dev.work_group_size("softmax.cl", "softmax_fw_rows", {"OP": 0}, cap=64)
     assert wg & (wg - 1) == 0 and 1 <= wg <= min(64, dev.info.max_work_group_size)
     assert dev.work_group_size("softmax.cl", "softmax_fw_rows", {"OP": 0}, cap=64) == wg
+
+
+
+def _real_keys(fresh_listing) -> list[str]:
+    hetero.devices()
+    device_mod._listing = None  # the fixture's monkeypatch restores it afterwards
+    return list(json.loads((fresh_listing / "probe.json").read_text()))
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b'"text"', b"42", b"null", b"\xff\xfe not utf-8", b"{truncated",
+                                     b"", "values:3", "values:null", "values:list", "values:dict"])
+def test_a_damaged_probe_cache_is_re_probed(fresh_listing, monkeypatch, content):
+    if isinstance(content, str):  # the right keys with values of the wrong type
+        value = {"3": 3, "null": None, "list": ["x"], "dict": {"a": ""}}[content.split(":")[1]]
+        content = json.dumps({k: value for k in _real_keys(fresh_listing)}).encode()
+    (fresh_listing / "probe.json").write_bytes(content)
+    calls = []
+    real = device_mod._probe
+    monkeypatch.setattr(device_mod, "_probe", lambda d: calls.append(d.name) or real(d))
+    infos = hetero.devices()
+    assert calls and infos and any(d.usable for d in infos)
+    assert all(isinstance(d.reason, str) for d in infos)
+    cache = json.loads((fresh_listing / "probe.json").read_text())
+    assert isinstance(cache, dict) and all(isinstance(v, str) for v in cache.values())  # rewritten whole

@@ -29,3 +29,49 @@ def test_weight_is_a_state_dict_buffer(dev):
 def test_bad_reduction():
     with pytest.raises(ValueError, match="CrossEntropyLoss: reduction"):
         nn.CrossEntropyLoss(reduction="avg")
+
+
+@pytest.mark.parametrize("value", [2.5, True, "1", None])
+def test_ignore_index_must_be_an_int(value):
+    with pytest.raises(ValueError, match="NLLLoss: ignore_index must be an int"):
+        nn.NLLLoss(ignore_index=value)
+    assert nn.CrossEntropyLoss(ignore_index=np.int64(3)).ignore_index == 3
+
+
+def _linear_run(dev, rng, bad_batch: int):
+    model = nn.Linear(4, 3, device=dev)
+    opt = hetero.optim.SGD(model.parameters(), lr=0.1)
+    batches = []
+    for b in range(4):
+        y = rng.integers(0, 3, 8).astype(np.int32)
+        if b == bad_batch:
+            y[5] = 3  # one class too many
+        batches.append((rng.standard_normal((8, 4)).astype(np.float32), y))
+    return model, opt, batches
+
+
+def test_a_compiled_step_raises_on_reading_a_loss_with_a_bad_target(dev, rng):
+    model, opt, batches = _linear_run(dev, rng, bad_batch=2)
+    step = hetero.compile_step(model, nn.CrossEntropyLoss(), opt)
+    for x, y in batches[:2]:
+        assert np.isfinite(step(x, y).item())
+    loss = step(*batches[2])  # a replay: the op is not called again, the kernel records the error
+    with pytest.raises(ValueError, match=r"cross_entropy: 1 of 8 targets is not a class id: target\[5\] = 3, "
+                                         r"but the scores have 3 classes"):
+        loss.item()
+    assert np.isfinite(step(*batches[3]).item())  # the next good batch reads normally
+
+
+def test_fit_names_a_bad_target_instead_of_advising_a_lower_learning_rate(dev, rng):
+    model, opt, batches = _linear_run(dev, rng, bad_batch=2)
+    events = []
+    with pytest.raises(ValueError, match=r"target\[5\] = 3, but the scores have 3 classes"):
+        hetero.train.fit(model, opt, batches, epochs=1, callbacks=[events.append])
+    done = events[-1]
+    assert done.reason == "error" and "target[5] = 3" in done.message and "learning rate" not in done.message
+
+
+def test_evaluate_names_a_bad_target(dev, rng):
+    model, _, batches = _linear_run(dev, rng, bad_batch=1)
+    with pytest.raises(ValueError, match=r"target\[5\] = 3"):
+        hetero.train.evaluate(model, batches)

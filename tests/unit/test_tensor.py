@@ -118,3 +118,28 @@ def test_tensor_snapshots_the_host_array(dev):
         host += 1.0  # in place, right after the (queued) copy
     for k, t in enumerate(ts):
         np.testing.assert_array_equal(t.numpy(), np.arange(1 << 16, dtype=np.float32) + k)
+
+
+@pytest.mark.parametrize("shape", [(2.5, 3), (2, 3.0), (True, 3), (np.float32(2), 3), ("2", 3), "23", 2.0, None,
+                                   (2, None)])
+def test_shapes_must_be_ints(dev, shape):
+    for make in (lambda: hetero.empty(shape, device=dev), lambda: hetero.zeros(shape, device=dev),
+                 lambda: hetero.ones(shape, device=dev), lambda: hetero.full(shape, 2.0, device=dev)):
+        with pytest.raises(ValueError, match="shape must be a sequence of ints"):
+            make()
+    t = hetero.zeros((6,), device=dev)
+    with pytest.raises(ValueError, match="shape must be a sequence of ints"):
+        t.reshape(shape if isinstance(shape, tuple) else (shape,))
+    with pytest.raises(ValueError, match="shape must be a sequence of ints"):
+        hetero.nn.functional.reshape(t, shape if isinstance(shape, tuple) else (shape,))
+
+
+def test_numpy_integer_shapes_and_a_plain_int_are_accepted(dev):
+    assert hetero.zeros((np.int64(2), np.int32(3)), device=dev).shape == (2, 3)
+    assert hetero.empty(np.array([4, 1]), device=dev).shape == (4, 1)
+    assert hetero.ones(3, device=dev).shape == (3,)
+    t = hetero.zeros((2, 3), device=dev)
+    assert t.reshape(np.int64(3), -1).shape == (3, 2)
+    assert t.reshape([np.int16(6)]).shape == (6,)
+    with pytest.raises(ValueError, match="must be ints"):
+        t.flatten(0.0)
