@@ -57,6 +57,9 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
+        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not validate.is_int(v):
+                raise ValueError(f"Flatten: {name} must be an int, got {v!r}")
         self.start_dim = int(start_dim)
         self.end_dim = int(end_dim)
 

@@ -479,3 +479,9 @@ def test_init_is_deterministic_for_a_seed(dev):
     w1 = lin.weight.numpy()
     lin.reset_parameters(np.random.default_rng(5))
     np.testing.assert_array_equal(lin.weight.numpy(), w1)
+
+
+@pytest.mark.parametrize("args", [(1.0,), (1, 2.5), (True,), ("1",)])
+def test_flatten_refuses_non_int_dims(args):
+    with pytest.raises(ValueError, match="Flatten: .* must be an int"):
+        Flatten(*args)
