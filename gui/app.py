@@ -8,14 +8,35 @@ import os
 import sys
 
 
+def _output_file(text: str) -> str:
+    """An argparse type: a file path that can be written (checked before the window opens)."""
+    from hetero.commands import output_problem
+
+    problem = output_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _data_folder(text: str) -> str:
+    if not os.path.isdir(os.path.expanduser(text)):
+        raise argparse.ArgumentTypeError(f"{text}: no such folder; name the folder that holds the IDX files")
+    return text
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The app's command-line options (shared by `hetero gui` and `hetero-gui`), each checked as it is parsed."""
+    from hetero.commands import float_arg, int_arg
+
     p.add_argument("--demo", action="store_true", help="start training LeNet-5 on the default device at once")
-    p.add_argument("--screenshot", metavar="FILE", help="save a screenshot of the window to FILE, then exit")
-    p.add_argument("--after", metavar="SECONDS", type=float, default=5.0,
+    p.add_argument("--screenshot", metavar="FILE", type=_output_file,
+                   help="save a screenshot of the window to FILE, then exit")
+    p.add_argument("--after", metavar="SECONDS", type=float_arg(0.0, 86400.0), default=5.0,
                    help="when to take the screenshot (default 5)")
     p.add_argument("--device", metavar="SPEC", help="devices to tick, e.g. 'cpu', '0:0', 'cpu/2'")
-    p.add_argument("--data", metavar="DIR", help="folder with the MNIST IDX files (default $HETERO_DATA_DIR)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs for the demo (default 3)")
+    p.add_argument("--data", metavar="DIR", type=_data_folder,
+                   help="folder with the MNIST IDX files (default $HETERO_DATA_DIR)")
+    p.add_argument("--epochs", type=int_arg(1, 1000), default=None, help="epochs for the demo (default 3)")
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def run_training(worker: TrainWorker) -> None:
         start = {"start_epoch": 0, "start_step": 0}
         if config.resume_from:
             with _build_lock:
-                restored = T.load_checkpoint(config.resume_from, model, optimizer, scheduler)
+                restored = T.load_checkpoint(config.resume_from, model, optimizer, scheduler, recipe=recipe)
             start = {"start_epoch": restored["start_epoch"], "start_step": restored["start_step"]}
             worker.log("info", f"continuing from {config.resume_from} at epoch {start['start_epoch'] + 1}, "
                                f"step {start['start_step']}")

@@ -35,6 +35,14 @@ class CheckpointError(HeteroError):
     """A file is not a (complete) safetensors checkpoint of the expected kind."""
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No file at the path given (also a FileNotFoundError, which callers caught before it existed)."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written (also an OSError, which callers caught before it existed)."""
+
+
 def save(model_or_state, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
     """Write a model's state_dict() (or a dict name -> Tensor/ndarray) to a safetensors file."""
     tensors = _arrays("save", _state_of("save", model_or_state))
@@ -116,9 +124,39 @@ def load_training(path: str | os.PathLike) -> dict:
                     state.setdefault(int(index), {})[name] = value
             out["optimizer"] = {"state": dict(sorted(state.items())), "param_groups": opt["param_groups"]}
             out["optimizer_class"] = opt["class"]
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as e:
         raise CheckpointError(f"{path}: damaged training checkpoint metadata ({type(e).__name__}: {e})") from None
+    problem = _training_problem(out)
+    if problem:
+        raise CheckpointError(f"{path}: damaged training checkpoint: {problem}")
     return out
+
+
+def _training_problem(ck: dict) -> str | None:
+    """What is wrong with the structure of a load_training() result (every part, used or not), or None."""
+    if not (0 <= ck["epoch"] < 2**63 and 0 <= ck["step"] < 2**63):
+        return f"epoch {str(ck['epoch'])[:20]} and step {str(ck['step'])[:20]} must be counts (0 to 2**63-1)"
+    for key in ("extra", "recipe"):
+        if ck[key] is not None and not isinstance(ck[key], dict):
+            return f"{key} is a {type(ck[key]).__name__}, not a dict"
+    opt = ck["optimizer"]
+    if opt is not None:
+        groups = opt["param_groups"]
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            return "the optimizer's param_groups are not a list of dicts"
+        indices = []
+        for g in groups:
+            params = g.get("params", [])
+            if not isinstance(params, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                       for i in params):
+                return "an optimizer param group's params are not a list of indices"
+            indices += params
+        stray = sorted(set(opt["state"]) - set(indices))
+        if stray:
+            return f"optimizer state for parameter(s) {stray[:5]} that no param group holds"
+        if not (ck["optimizer_class"] is None or isinstance(ck["optimizer_class"], str)):
+            return f"optimizer class {ck['optimizer_class']!r:.40} is not a name"
+    return None
 
 
 # ----- tensors -----
@@ -159,9 +197,59 @@ def _serialize(op: str, tensors: dict[str, np.ndarray], metadata: Mapping[str, s
     return safetensors.numpy.save(tensors, metadata=metadata)
 
 
+_DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointNotFoundError(f"{path}: no such file; check the path (a checkpoint is a .safetensors file "
+                              "written by hetero train or hetero.save)") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file; name the .safetensors file in it"
+                              ) from None
+    except PermissionError:
+        raise CheckpointError(f"{path}: permission denied; make the file readable (chmod u+r) or copy it "
+                              "somewhere you can read") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the file ({e.strerror or e})") from None
+
+
+def _check_header(path: Path, header: dict, payload: int) -> None:
+    """Every tensor entry's dtype, shape and byte range are checked against the file before anything is
+    allocated for it: a checkpoint is untrusted input."""
+    metadata = header.get("__metadata__")
+    if metadata is not None and not (isinstance(metadata, dict)
+                                     and all(isinstance(v, str) for v in metadata.values())):
+        raise CheckpointError(f"{path}: not a safetensors file (its metadata is not a string->string map)")
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"{path}: corrupt safetensors header: entry {name!r} is not an object")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in _DTYPE_SIZES:
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {dtype!r}, which hetero does not read")
+        if (not isinstance(shape, list) or len(shape) > 64
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise CheckpointError(f"{path}: tensor {name!r} has a bad shape {shape!r:.80}")
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise CheckpointError(f"{path}: tensor {name!r} has bad data offsets {offsets!r:.80}")
+        begin, end = offsets
+        size = _DTYPE_SIZES[dtype]
+        for d in shape:
+            size *= d
+        if not 0 <= begin <= end <= payload or end - begin != size:
+            raise CheckpointError(f"{path}: truncated or corrupt: tensor {name!r} ({dtype} {shape}) needs {size} "
+                                  f"bytes at [{begin}, {end}) of a {payload}-byte payload")
+
+
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Tensors and metadata of a safetensors file, or a CheckpointError saying why the file is not one."""
-    data = path.read_bytes()
+    data = _read_file(path)
     if len(data) < 8:
         raise CheckpointError(f"{path}: truncated or not a safetensors file ({len(data)} bytes)")
     n = int.from_bytes(data[:8], "little")
@@ -170,13 +258,14 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
                               f"{n}-byte header, the file has {len(data)} bytes)")
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path}: not a safetensors file (the header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors file (the header is not a JSON object)")
+    _check_header(path, header, len(data) - 8 - n)
     try:
         tensors = safetensors.numpy.load(data)
-    except safetensors.SafetensorError as e:
+    except (safetensors.SafetensorError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({e})") from None
     metadata = header.get("__metadata__") or {}
     return tensors, dict(metadata)
@@ -226,5 +315,11 @@ def _loads(text: str):
 
 
 def _write(path: Path, data: bytes) -> None:
-    with atomic_write(path) as f:
-        f.write(data)
+    try:
+        with atomic_write(path) as f:
+            f.write(data)
+    except OSError as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointWriteError(f"{path}: cannot write the checkpoint ({e.strerror or e}); check that its "
+                                   "folder exists and is writable") from e

@@ -24,12 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run one command; the exit status (2: bad arguments, 1: an error, 130: interrupted)."""
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            print(f"hetero: error: name a command ({', '.join(c.__name__.rsplit('.', 1)[-1] for c in COMMANDS)})",
+                  file=sys.stderr)
+            return 2
         return args.func(args)
     except HeteroError as e:
         print(f"hetero: error: {e}", file=sys.stderr)
@@ -37,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hetero: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hetero devices | head`: the reader left, nothing more to say
+        return 0
+    except OSError as e:
+        if e.filename is None:
+            raise
+        # a file the user named or owns (unreadable, missing, full disk): the path and why, not a traceback
+        print(f"hetero: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ before recipes existed (their settings lie loose in the checkpoint's `extra` dic
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -32,6 +33,9 @@ LR_SCHEDULES = ("cosine", "constant")
 # The cosine schedule moves every step rather than every epoch: the lr falls smoothly within an epoch, and a
 # run resumed mid-epoch continues the schedule exactly where it stopped.
 SCHEDULER_INTERVAL = "step"
+# Seeds fit an int64: the device generators take uint64 keys, and every JSON reader of a recipe an int64.
+MAX_SEED = 2**63 - 1
+_MAX_KWARG = 65536  # model arguments are class and channel counts, sizes and rates
 
 # Learning rates that train each model well with the default cosine schedule and batch 64 (chosen on MNIST).
 _SGD_LR = {"lenet5": 0.02, "alexnet_mnist": 0.01, "resnet18": 0.05, "preact_resnet18": 0.05, "mobilenet_v1": 0.05}
@@ -115,6 +119,8 @@ class TrainingRecipe:
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1), ("seed", 0)):
             _integer(name, getattr(self, name), low)
+        if self.seed > MAX_SEED:
+            raise RecipeError(f"training recipe: seed must be at most 2**63-1, got {self.seed}")
         if self.max_steps is not None:
             _integer("max_steps", self.max_steps, 0)
         if self.devices is not None and not isinstance(self.devices, str):
@@ -172,6 +178,11 @@ class TrainingRecipe:
         total = self.epochs * int(steps_per_epoch)
         return min(total, self.max_steps) if self.max_steps else total
 
+    def schedule_steps(self, steps_per_epoch: int) -> int:
+        """The length of the lr schedule: every epoch. max_steps only stops the run, so a run stopped there
+        and resumed with a larger max_steps follows the same schedule as one that ran straight through."""
+        return max(1, self.epochs * int(steps_per_epoch))
+
     def legacy_extra(self) -> dict[str, Any]:
         """The settings in the loose `extra` layout, so hetero versions from before recipes read new checkpoints."""
         return {"model": self.model, "model_kwargs": dict(self.model_kwargs), "dataset": self.dataset,
@@ -194,8 +205,8 @@ def _integer(name: str, value: Any, low: int) -> None:
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecipeError(f"training recipe: {name} must be a number, got {type(value).__name__} {value!r}")
-    if not value >= 0:  # also rejects NaN
-        raise RecipeError(f"training recipe: {name} must be a non-negative number, got {value}")
+    if not (value >= 0 and math.isfinite(value)):  # also rejects NaN
+        raise RecipeError(f"training recipe: {name} must be a finite non-negative number, got {value}")
     return float(value)
 
 
@@ -209,6 +220,10 @@ def _kwargs(value: Any) -> dict[str, Any]:
         if v is not None and not isinstance(v, (bool, int, float, str)):
             raise RecipeError(f"training recipe: model_kwargs[{k!r}] must be a number, string, bool or None, "
                               f"got {type(v).__name__}")
+        # recipes come from files: a huge class or channel count would allocate before anything fails
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not abs(v) <= _MAX_KWARG:
+            raise RecipeError(f"training recipe: model_kwargs[{k!r}] = {v} is out of range (at most "
+                              f"{_MAX_KWARG} in magnitude)")
     return dict(value)
 
 
@@ -251,7 +266,11 @@ def recipe_from_extra(extra: Mapping[str, Any], optimizer_state: Mapping | None 
 def build_model(recipe: TrainingRecipe, device) -> Module:
     """The recipe's model on `device`, its weights drawn from the recipe's seed (which also seeds dropout)."""
     seed_everything(recipe.seed)
-    return get_model(recipe.model, device=device, **recipe.model_kwargs)
+    try:
+        return get_model(recipe.model, device=device, **recipe.model_kwargs)
+    except (TypeError, ValueError) as e:  # model_kwargs come from files: a bad one is the file's fault
+        raise RecipeError(f"training recipe: model_kwargs {dict(recipe.model_kwargs)} do not build a "
+                          f"{recipe.model}: {e}") from None
 
 
 def build_optimizer(recipe: TrainingRecipe, params: Iterable) -> Optimizer:
@@ -265,7 +284,31 @@ def build_scheduler(recipe: TrainingRecipe, optimizer: Optimizer, steps_per_epoc
 
     if recipe.lr_schedule == "constant":
         return None
-    return CosineAnnealingLR(optimizer, T_max=max(1, recipe.total_steps(steps_per_epoch)))
+    return CosineAnnealingLR(optimizer, T_max=recipe.schedule_steps(steps_per_epoch))
+
+
+def continue_run(recipe: TrainingRecipe, optimizer: Optimizer, scheduler: LRScheduler | None, step: int,
+                 epoch: int = 0) -> None:
+    """Set a restored optimizer's hyperparameters from `recipe` and put `scheduler` (built from `recipe`) at
+    `step`: a resumed run trains with the recipe's lr, momentum and weight decay on the recipe's schedule,
+    which is what a run started with that recipe would use at that step."""
+    for group in optimizer.param_groups:
+        group["lr"] = recipe.lr
+        if scheduler is not None:  # the schedule's starting point, which only a scheduler sets
+            group["initial_lr"] = recipe.lr
+        else:
+            group.pop("initial_lr", None)
+        if "momentum" in group and recipe.optimizer in ("sgd", "rmsprop"):
+            group["momentum"] = recipe.momentum
+        if "weight_decay" in group:
+            group["weight_decay"] = recipe.weight_decay
+    if scheduler is None:
+        return
+    scheduler.base_lrs = [recipe.lr] * len(optimizer.param_groups)
+    # step() advances last_epoch by one and sets each group's lr from the closed form, exactly as the
+    # straight run's step() did when it reached this position
+    scheduler.last_epoch = (step if SCHEDULER_INTERVAL == "step" else epoch) - 1
+    scheduler.step()
 
 
 def build_dataset(recipe: TrainingRecipe, data_dir: str | os.PathLike | None = None,
@@ -290,6 +333,7 @@ def build_loaders(recipe: TrainingRecipe, device, train_set: ArrayDataset | None
 __all__ = [
     "DATASET_NAMES",
     "LR_SCHEDULES",
+    "MAX_SEED",
     "MODEL_NAMES",
     "OPTIMIZER_NAMES",
     "RECIPE_VERSION",
@@ -301,6 +345,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_scheduler",
+    "continue_run",
     "default_lr",
     "make_optimizer",
     "model_kwargs",

@@ -52,6 +52,7 @@ def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv(sources.ENV_VAR, raising=False)
     monkeypatch.setattr(sources, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr(sources, "BUNDLED_DIR", tmp_path / "bundled", raising=False)  # the checkout's data/mnist
     mirror = (tmp_path / "mirror").as_uri() + "/"
     for name, source in list(sources.SOURCES.items()):
         monkeypatch.setitem(sources.SOURCES, name, dataclasses.replace(source, mirrors=(mirror,)))

@@ -116,6 +116,14 @@ class BenchReport:
 
     @classmethod
     def from_dict(cls, d: dict) -> BenchReport:
+        """The report to_dict() wrote; ValueError saying what is wrong with anything else."""
+        if not isinstance(d, dict):
+            raise ValueError(f"bench report: expected a JSON object, got {type(d).__name__}")
+        if not isinstance(d.get("results", []), list) or not all(isinstance(r, dict) for r in d.get("results", [])):
+            raise ValueError("bench report: 'results' must be a list of objects")
+        for key, kind in (("devices", list), ("host", dict), ("settings", dict)):
+            if not isinstance(d.get(key, kind()), kind):
+                raise ValueError(f"bench report: {key!r} must be a JSON {'list' if kind is list else 'object'}")
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"bench report: format_version {d.get('format_version')!r} is not {FORMAT_VERSION}")
         results = [Result(**{k: r.get(k) for k in FIELDS}) for r in d.get("results", [])]
@@ -129,7 +137,20 @@ class BenchReport:
 
     @classmethod
     def load(cls, path: str | Path) -> BenchReport:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """A report to_json() wrote; ValueError naming the file and what is wrong (missing, not JSON, not a report)."""
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read it ({e.strerror or e})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a text file (a bench report is JSON written by hetero bench --json)"
+                             ) from None
+        try:
+            return cls.from_dict(json.loads(text))
+        except (json.JSONDecodeError, RecursionError):
+            raise ValueError(f"{path}: not JSON (a bench report is written by hetero bench --json)") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
     def to_csv(self, path: str | Path) -> None:
         with open(path, "w", newline="") as f:

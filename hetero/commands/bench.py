@@ -6,6 +6,8 @@ import argparse
 import shutil
 import sys
 
+from . import output_problem
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure and compare devices: bandwidth, GEMM, ops and models",
@@ -58,16 +60,58 @@ class _Progress:
             self.stream.flush()
 
 
+def _usage_error(message: str) -> int:
+    print(f"hetero bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_names(option: str, names: list[str], allowed, none_ok: bool = True) -> str | None:
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        return (f"{option}: unknown {', '.join(repr(b) for b in bad)}; choose from {', '.join(allowed)}"
+                + (" or 'none'" if none_ok else ""))
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..bench import BenchReport
+    """Check every argument (devices included) before measuring anything, then run and print the table."""
+    from ..bench import CATEGORIES, BenchReport
     from ..bench import run as bench_run
+    from ..bench.models import MODEL_KWARGS
+    from ..bench.report import REFERENCES
+    from ..device import select_devices
+    from ..errors import HeteroError
 
     if args.batch_size is not None and args.batch_size <= 0:
-        raise SystemExit(f"hetero bench: --batch-size must be positive, got {args.batch_size}")
-    baseline = BenchReport.load(args.compare) if args.compare else None  # fail before measuring, not after
+        return _usage_error(f"--batch-size must be positive, got {args.batch_size}")
+    problems = [_check_names("--models", _names(args.models), tuple(MODEL_KWARGS)),
+                _check_names("--references", _names(args.references), REFERENCES),
+                _check_names("--only", _names(args.only), CATEGORIES, none_ok=False)]
+    if not _names(args.only):
+        problems.append(f"--only: name at least one of {', '.join(CATEGORIES)}")
+    for option, path in (("--json", args.json), ("--csv", args.csv)):
+        problem = None if path is None else output_problem(path)
+        if problem:
+            problems.append(f"{option} {path}: {problem}")
+    problems = [p for p in problems if p]
+    if problems:
+        return _usage_error("\n  ".join(problems))
+    try:
+        baseline = BenchReport.load(args.compare) if args.compare else None  # fail before measuring, not after
+    except ValueError as e:
+        return _usage_error(f"--compare {e}")
+    specs = [s.strip() for s in args.devices.split(",") if s.strip()]
+    if not specs:
+        return _usage_error("--devices is empty; name device specs (see `hetero devices`) or 'all'")
+    try:
+        devices = select_devices(specs)
+    except (HeteroError, ValueError) as e:
+        return _usage_error(f"--devices {args.devices}: {e}")
+    if not devices:
+        return _usage_error(f"--devices {args.devices} matched no usable device (see `hetero devices`)")
     progress = _Progress()
     try:
-        report = bench_run(devices=args.devices, models=_names(args.models), batch_size=args.batch_size,
+        report = bench_run(devices=devices, models=_names(args.models), batch_size=args.batch_size,
                            quick=args.quick, references=_names(args.references), progress=progress,
                            categories=_names(args.only))
     finally:

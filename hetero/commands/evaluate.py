@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from . import int_arg
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..recipe import DATASET_NAMES
@@ -19,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
     p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=int_arg(1), default=None,
                    help="evaluation batch size (default: the checkpoint's, else 500)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -43,8 +45,10 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
 def run(args: argparse.Namespace) -> int:
     from .. import device as get_device
     from .. import recipe as R
-    from ..checkpoint import load_training
+    from ..checkpoint import CheckpointError, load_training
+    from ..nn import StateDictError
     from ..train import evaluate
+    from ..train.checkpoints import check_state
 
     ck = load_training(args.checkpoint)
     try:
@@ -52,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
     except R.RecipeError as e:
         print(f"hetero: error: {args.checkpoint}: {e}", file=sys.stderr)
         return 1
-    if args.batch_size is not None and args.batch_size < 1:
-        print("hetero: error: --batch-size must be at least 1", file=sys.stderr)
-        return 2
     recipe = recipe.replace(dataset=args.dataset or recipe.dataset, model_kwargs=recipe.model_kwargs,
                             eval_batch_size=args.batch_size or recipe.eval_batch_size)
     dev = get_device(args.device)
-    model = R.build_model(recipe, dev)
-    model.load_state_dict(ck["model"])
+    try:
+        model = R.build_model(recipe, dev)
+        check_state(args.checkpoint, model, ck)
+        model.load_state_dict(ck["model"])
+    except (R.RecipeError, StateDictError, CheckpointError) as e:
+        print(f"hetero: error: {args.checkpoint}: its weights do not fit the {recipe.model} its recipe names "
+              f"(a damaged or hand-edited checkpoint?): {' '.join(str(e).split())[:600]}", file=sys.stderr)
+        return 1
     test_set = R.build_dataset(recipe, args.data, train=False)
     _, loader = R.build_loaders(recipe, dev, None, test_set)
     loss, accuracy, confusion, _ = evaluate(model, loader)

@@ -1,9 +1,12 @@
 """`hetero train`: train a model-zoo CNN on MNIST / Fashion-MNIST with a progress bar, checkpoints and a JSON log.
 
-Ctrl-C once stops after the current step and writes a checkpoint (to --checkpoint, or a default path named in
-the message); Ctrl-C again aborts at once (a checkpoint is still written between steps). --resume rebuilds the run
-from the checkpoint's training recipe (options given with it override the recipe) and continues it
-bit-identically on the same device.
+Every argument and output path is checked before anything is trained (exit status 2 and a message). Ctrl-C
+once, or SIGTERM, stops after the current step and writes a checkpoint (to --checkpoint, else a default path
+named in the message that never replaces another run's file); Ctrl-C again aborts at once (a checkpoint is
+still written between steps). --resume rebuilds the run from the checkpoint's training recipe (options given
+with it override the recipe, and say so) and continues it bit-identically on the same device: the lr schedule
+spans the recipe's epochs, so a run stopped at --max-steps and resumed with a larger one follows the schedule
+of a run that never stopped.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..recipe import RecipeError, TrainingRecipe
+from ..recipe import MAX_SEED, RecipeError, TrainingRecipe
 from ..train.events import CheckpointEvent
+from . import float_arg, int_arg, output_problem
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,24 +39,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
     p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`; default: "
                    "$HETERO_DEVICE, else the best usable device)")
-    p.add_argument("--epochs", type=int, default=None, help="default 2 (or the checkpoint's)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 64 (or the checkpoint's)")
-    p.add_argument("--eval-batch-size", type=int, default=None,
+    p.add_argument("--epochs", type=int_arg(1), default=None, help="default 2 (or the checkpoint's)")
+    p.add_argument("--batch-size", type=int_arg(1), default=None, help="default 64 (or the checkpoint's)")
+    p.add_argument("--eval-batch-size", type=int_arg(1), default=None,
                    help="batch size of the test-set evaluation (default 500, or the checkpoint's)")
     p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None,
                    help="default adam (or the checkpoint's)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
+    p.add_argument("--lr", type=float_arg(), default=None, help="learning rate (default: per model and optimizer)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                    help="cosine: lr falls to 0 over the run, updated every step (default, or the checkpoint's)")
-    p.add_argument("--momentum", type=float, default=None, help="SGD / RMSprop momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=None, help="default 0")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--momentum", type=float_arg(), default=None, help="SGD / RMSprop momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float_arg(), default=None, help="default 0")
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=None,
                    help="seeds the weights, dropout and the data order (default 0, or the checkpoint's)")
     p.add_argument("--checkpoint", metavar="PATH", default=None,
-                   help="write a training checkpoint here after every epoch (and on Ctrl-C)")
+                   help="write a training checkpoint here after every epoch (and on Ctrl-C or SIGTERM)")
     p.add_argument("--resume", metavar="PATH", default=None, help="continue from a training checkpoint (its recipe: "
                    "model, optimizer state, learning rate and schedule; other settings given here override it)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in total")
+    p.add_argument("--max-steps", type=int_arg(1, 2**63 - 1), default=None, help="stop after this many optimizer "
+                   "steps in total (the lr schedule still spans --epochs, so a run stopped here resumes on it)")
     p.add_argument("--json-log", metavar="FILE", default=None, help="write every event as one JSON object a line")
     p.set_defaults(func=run)
 
@@ -153,25 +158,41 @@ class JsonLog:
         self.file.close()
 
 
+class _Signals:
+    """Which stop signal arrived first (SIGINT or SIGTERM), so the exit status can say so (130 / 143)."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + (self.first or signal.SIGINT)
+
+
 @contextlib.contextmanager
-def _ctrl_c_stops(control, err):
-    """First Ctrl-C: stop after the current step (fit then writes the checkpoint); second: KeyboardInterrupt."""
+def _ctrl_c_stops(control, err, signals: _Signals | None = None):
+    """First Ctrl-C or SIGTERM: stop after the current step (fit then writes the checkpoint); a second one:
+    KeyboardInterrupt (fit still writes a checkpoint when it is between steps)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    signals = signals if signals is not None else _Signals()
 
     def handler(signum, frame):
         if control.stopped:
             raise KeyboardInterrupt
+        signals.first = signum
         control.stop()
-        print("\nhetero: stopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=err,
-              flush=True)
+        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\nhetero: {what}: stopping after this step and writing a checkpoint (Ctrl-C again to abort)",
+              file=err, flush=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # ----- the command -----
@@ -210,7 +231,8 @@ def _recipe(args: argparse.Namespace, resume: dict | None) -> TrainingRecipe:
     return saved.replace(**given)
 
 
-def _restore(args: argparse.Namespace, resume: dict, model, optimizer, scheduler) -> dict | None:
+def _restore(args: argparse.Namespace, resume: dict, recipe: TrainingRecipe, model, optimizer,
+             scheduler) -> dict | None:
     """Load --resume's state into the run built from its recipe: fit's start position, or None (said why)."""
     from .. import train as T
 
@@ -220,43 +242,91 @@ def _restore(args: argparse.Namespace, resume: dict, model, optimizer, scheduler
               f"{type(optimizer).__name__}{asked}", file=sys.stderr)
         return None
     try:
-        pos = T.load_checkpoint(args.resume, model, optimizer, scheduler)
+        pos = T.load_checkpoint(args.resume, model, optimizer, scheduler, recipe=recipe)
     except ValueError as e:
         print(f"hetero: error: {args.resume} does not fit this model and optimizer: {e}", file=sys.stderr)
         return None
     return {"start_epoch": pos["start_epoch"], "start_step": pos["start_step"]}
 
 
-def _finish(args: argparse.Namespace, history, checkpoint: str) -> int:
+def _nothing_left(args: argparse.Namespace, resume: dict, recipe: TrainingRecipe) -> str | None:
+    """Why resuming `resume` with `recipe` would train no step (a finished run, a reached max_steps), or None."""
+    step, epoch = resume["step"], resume["epoch"]
+    if recipe.max_steps is not None and step >= recipe.max_steps:
+        return (f"{args.resume} is at step {step}, and --max-steps is {recipe.max_steps}: nothing to train; "
+                f"pass a --max-steps above {step}")
+    if epoch >= recipe.epochs:
+        return (f"{args.resume} has finished its {recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''} "
+                f"(step {step}): nothing to train; pass --epochs above {recipe.epochs} to train further")
+    return None
+
+
+def _changes(args: argparse.Namespace, saved: TrainingRecipe, recipe: TrainingRecipe) -> str:
+    """The recipe settings given with --resume that differ from the checkpoint's, in words."""
+    changed = [f"{k} {getattr(saved, k)!r} -> {getattr(recipe, k)!r}" for k in _RECIPE_ARGS
+               if getattr(args, k) is not None and getattr(saved, k) != getattr(recipe, k)]
+    return ", ".join(changed)
+
+
+def _default_checkpoint(recipe: TrainingRecipe, resume_path: str | None) -> tuple[str, str | None]:
+    """The checkpoint path without --checkpoint, and the existing file it steps around (or None).
+
+    A resumed run goes on writing its own checkpoint; a new run never replaces another run's file: it takes
+    the first free name hetero-MODEL-DATASET-N.safetensors beside it."""
+    if resume_path is not None:
+        return resume_path, None
+    stem = f"hetero-{recipe.model}-{recipe.dataset}"
+    first = Path(f"{stem}.safetensors")
+    if not first.exists():
+        return os.fspath(first), None
+    n = 2
+    while Path(f"{stem}-{n}.safetensors").exists():
+        n += 1
+    return f"{stem}-{n}.safetensors", os.fspath(first)
+
+
+def _finish(args: argparse.Namespace, history, checkpoint: str, notes: _CheckpointNotes, signals: _Signals) -> int:
     """Say how the run ended; the exit status."""
     done = history.done
     if done.reason == "diverged":
         print(f"hetero: error: {done.message}", file=sys.stderr)
         return 1
+    written = notes.last is not None
     if done.reason == "stopped":
-        print(f"hetero: {done.message}; checkpoint written to {checkpoint}; resume with --resume {checkpoint}",
-              file=sys.stderr)
-        return 130
+        if written:
+            print(f"hetero: {done.message}; checkpoint written to {checkpoint}; resume with --resume {checkpoint}",
+                  file=sys.stderr)
+        else:
+            print(f"hetero: {done.message}; no checkpoint written", file=sys.stderr)
+        return signals.exit_status
     last = history.epochs[-1] if history.epochs else None
     summary = f"done: {done.message} in {_duration(done.seconds)}"
     if last is not None and last.test_accuracy is not None:
         summary += f"; test accuracy {100 * last.test_accuracy:.2f}%"
-    if args.checkpoint:
+    if args.checkpoint and written:
         summary += f"; checkpoint {os.fspath(Path(args.checkpoint))}"
     print(summary, flush=True)
     return 0
 
 
+def _usage_error(message: str) -> int:
+    print(f"hetero train: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
+    """Train as the arguments say; the exit status (2: bad arguments, 1: an error, 130/143: stopped by signal)."""
     from .. import device as get_device
     from .. import recipe as R
     from .. import train as T
     from ..checkpoint import load_training
 
-    for what in ("epochs", "batch_size", "eval_batch_size"):
-        if getattr(args, what) is not None and getattr(args, what) < 1:
-            print(f"hetero: error: --{what.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
+    for option, path in (("--checkpoint", args.checkpoint), ("--json-log", args.json_log)):
+        problem = None if path is None else output_problem(path)
+        if problem:
+            return _usage_error(f"{option} {path}: {problem}")
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        return _usage_error(f"--data {args.data}: no such folder; name the folder that holds the IDX files")
     resume = load_training(args.resume) if args.resume else None
     try:
         recipe = _recipe(args, resume)
@@ -264,36 +334,60 @@ def run(args: argparse.Namespace) -> int:
         where = f"{args.resume}: " if resume is not None and not str(e).startswith(str(args.resume)) else ""
         print(f"hetero: error: {where}{e}", file=sys.stderr)
         return 1
+    renamed = None
+    if args.checkpoint:
+        checkpoint = args.checkpoint
+    else:
+        checkpoint, renamed = _default_checkpoint(recipe, args.resume)
+        problem = output_problem(checkpoint)
+        if problem:
+            return _usage_error(f"the default checkpoint {checkpoint}: {problem}; pass --checkpoint PATH")
+    if resume is not None:
+        why = _nothing_left(args, resume, recipe)
+        if why:
+            return _usage_error(why)
 
     dev = get_device(args.device)
     train_set = R.build_dataset(recipe, args.data, train=True)
     test_set = R.build_dataset(recipe, args.data, train=False)
-    model = R.build_model(recipe, dev)
+    try:
+        model = R.build_model(recipe, dev)
+    except R.RecipeError as e:
+        print(f"hetero: error: {args.resume + ': ' if resume is not None else ''}{e}", file=sys.stderr)
+        return 1
     optimizer = R.build_optimizer(recipe, model.parameters())
     train_loader, test_loader = R.build_loaders(recipe, dev, train_set, test_set)
     scheduler = R.build_scheduler(recipe, optimizer, len(train_loader))
     start = {"start_epoch": 0, "start_step": 0}
     if resume is not None:
-        start = _restore(args, resume, model, optimizer, scheduler)
+        start = _restore(args, resume, recipe, model, optimizer, scheduler)
         if start is None:
             return 1
+        changes = _changes(args, R.recipe_from_checkpoint(resume), recipe)
+        if changes:
+            print(f"hetero: resuming with changed settings: {changes}", file=sys.stderr)
 
-    checkpoint = args.checkpoint or f"hetero-{recipe.model}-{recipe.dataset}.safetensors"
     lr, epochs = optimizer.param_groups[0]["lr"], recipe.epochs
+    where = getattr(train_set, "files", None)
+    source = f" from {where[0].parent}" if where else ""  # which of the places looked at it came from
     print(f"training {recipe.model} ({_count(model):,} parameters) on {recipe.dataset} ({len(train_set)} train / "
-          f"{len(test_set)} test images) on {dev.id} {dev.info.name}: {recipe.optimizer} lr {lr:g} "
+          f"{len(test_set)} test images{source}) on {dev.id} {dev.info.name}: {recipe.optimizer} lr {lr:g} "
           f"({recipe.lr_schedule}), batch {recipe.batch_size}, {epochs} epoch{'s' if epochs != 1 else ''}, "
           f"seed {recipe.seed}"
           + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
           flush=True)
+    if renamed:
+        print(f"hetero: {renamed} is another run's checkpoint and is kept; this run's goes to {checkpoint} "
+              "(or pass --checkpoint PATH)", file=sys.stderr)
 
     control = T.TrainingControl()
     progress = Progress(epochs, len(train_loader), recipe.batch_size, recipe.max_steps)
     notes = _CheckpointNotes()
     log = JsonLog(args.json_log) if args.json_log else None
     callbacks = [progress, notes] + ([log] if log is not None else [])
+    signals = _Signals()
     try:
-        with _ctrl_c_stops(control, sys.stderr):
+        with _ctrl_c_stops(control, sys.stderr, signals):
             history = T.fit(model, optimizer, train_loader, test_loader, epochs=epochs, callbacks=callbacks,
                             control=control, max_steps=recipe.max_steps, scheduler=scheduler,
                             scheduler_interval=R.SCHEDULER_INTERVAL, checkpoint=checkpoint,
@@ -305,8 +399,8 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             print("hetero: interrupted; no checkpoint written", file=sys.stderr)
-        return 130
+        return signals.exit_status
     finally:
         if log is not None:
             log.close()
-    return _finish(args, history, checkpoint)
+    return _finish(args, history, checkpoint, notes, signals)

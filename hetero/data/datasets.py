@@ -89,6 +89,7 @@ class IDXDataset(ArrayDataset):
     CLASSES: tuple[str, ...] = ()
     MEAN = 0.0
     STD = 1.0
+    IMAGE_SIZE = (28, 28)  # (H, W): the models built for the data set expect it
 
     def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = True,
                  progress: Progress | None = None):
@@ -96,8 +97,18 @@ class IDXDataset(ArrayDataset):
         self.train = train
         self.files = (images_path, labels_path)
         images, labels = load_idx_pair(images_path, labels_path, len(self.CLASSES))
+        self._check_shape(images)
         self._check_identity(images)
         super().__init__(images, labels, self.NAME, self.CLASSES, self.MEAN, self.STD)
+
+    def _check_shape(self, images: np.ndarray) -> None:
+        """Valid IDX files of other images (another size, no images at all) fail here, not deep in a model."""
+        if images.shape[1:] != self.IMAGE_SIZE:
+            h, w = self.IMAGE_SIZE
+            raise IDXError(f"{self.files[0]}: images of {'x'.join(map(str, images.shape[1:]))} pixels, but "
+                           f"{self.NAME} images are {h}x{w}; these are not {self.NAME} files")
+        if len(images) == 0:
+            raise IDXError(f"{self.files[0]}: holds no images; the files are empty or cut short, get them again")
 
     def _check_identity(self, images: np.ndarray) -> None:
         """Full-size files of another data set (e.g. MNIST's where Fashion-MNIST's were asked for) share

@@ -1,18 +1,22 @@
 """Where a data set's IDX files are found, and their download from public mirrors (md5-checked, atomic).
 
-Lookup order: an explicit root, $HETERO_DATA_DIR, ~/.cache/hetero/datasets, /usr/share/datasets, then a
-download into ~/.cache/hetero/datasets/<name>/. Inside a root the files may lie in root/<name>/raw/,
-root/<name>/ (torchvision's layout, e.g. root/MNIST/raw/) or directly in root.
+Lookup order: an explicit root (and only there: a folder named on purpose that lacks the files is an error,
+not a reason to train on other files), else $HETERO_DATA_DIR, ~/.cache/hetero/datasets, /usr/share/datasets,
+the copy of MNIST a source checkout carries in data/mnist/ (md5-checked like a download), then a download into
+~/.cache/hetero/datasets/<name>/. Inside a root the files may lie in root/<name>/raw/, root/<name>/
+(torchvision's layout, e.g. root/MNIST/raw/) or directly in root.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import sys
 import urllib.request
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write
@@ -20,6 +24,10 @@ from ..errors import HeteroError
 
 ENV_VAR = "HETERO_DATA_DIR"
 SYSTEM_DIR = Path("/usr/share/datasets")  # where Debian's dataset packages put them
+# A source checkout's data/ (beside hetero/): MNIST ships with the repository so that the first demo runs
+# offline; an installed wheel has no such folder (its pyproject.toml marker is what tells a checkout apart).
+_CHECKOUT = Path(__file__).resolve().parents[2]
+BUNDLED_DIR = _CHECKOUT / "data" if (_CHECKOUT / "pyproject.toml").is_file() else None
 TIMEOUT_S = 30.0
 CHUNK = 1 << 16  # bytes read per progress report
 
@@ -38,6 +46,8 @@ class Source:
     dirnames: tuple[str, ...]
     mirrors: tuple[str, ...]
     md5: dict[str, str]  # .gz file name -> md5 of that file (torchvision's values)
+    # uncompressed file name -> md5 of the IDX data: the same data recompressed gives another .gz md5
+    idx_md5: dict[str, str] = field(default_factory=dict)
 
 
 SOURCES: dict[str, Source] = {
@@ -49,6 +59,12 @@ SOURCES: dict[str, Source] = {
             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        {
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
         },
     ),
     "fashion-mnist": Source(
@@ -77,13 +93,14 @@ def cache_dir() -> Path:
 
 def _places(root: str | os.PathLike | None) -> list[tuple[str, Path | None, bool]]:
     """(label, base folder or None when unset, whether files may lie directly in it) in lookup order."""
+    if root is not None:
+        return [("root argument", Path(root).expanduser(), True)]
     env = os.environ.get(ENV_VAR)
     places: list[tuple[str, Path | None, bool]] = []
-    if root is not None:
-        places.append(("root argument", Path(root).expanduser(), True))
     places.append((f"${ENV_VAR}", Path(env).expanduser() if env else None, True))
     places.append(("cache", cache_dir(), False))
     places.append(("system", SYSTEM_DIR, False))
+    places.append(("the checkout's data/", BUNDLED_DIR, False))
     return places
 
 
@@ -96,9 +113,48 @@ def _folders(source: Source, base: Path, direct: bool) -> list[Path]:
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):  # the uncompressed file reads faster
         path = folder / name
-        if path.is_file():
-            return path
+        try:
+            if path.is_file():
+                return path
+        except OSError as e:  # e.g. a folder without search permission
+            raise DatasetNotFoundError(f"cannot look into {folder} ({e.strerror or e}); make it readable "
+                                       "(chmod u+rx) or point --data / $HETERO_DATA_DIR elsewhere") from None
     return None
+
+
+def _verified(source: Source, found: tuple[Path, Path]) -> tuple[Path, Path] | None:
+    """The bundled files if each matches its md5 sum, of the .gz as a download must or of the IDX data in it
+    (the well-known sums of the uncompressed files), else None."""
+    for path in found:
+        if _md5(path) == source.md5.get(path.name):
+            continue
+        stem = path.name[:-3] if path.name.endswith(".gz") else path.name
+        expected = source.idx_md5.get(stem)
+        if expected is None or _md5(path, unzip=path.name.endswith(".gz")) != expected:
+            return None
+    return found
+
+
+_md5_memo: dict[tuple, str] = {}  # (path, size, mtime, unzip) -> md5: a run reads each file's sum once
+
+
+def _md5(path: Path, unzip: bool = False) -> str:
+    """The md5 of a file (of its decompressed content when unzip)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ""
+    key = (str(path), st.st_size, st.st_mtime_ns, unzip)
+    if key not in _md5_memo:
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with (gzip.open(path, "rb") if unzip else open(path, "rb")) as f:
+                for chunk in iter(lambda: f.read(CHUNK * 16), b""):
+                    digest.update(chunk)
+        except (OSError, EOFError, zlib.error):
+            return ""
+        _md5_memo[key] = digest.hexdigest()
+    return _md5_memo[key]
 
 
 def locate(name: str, train: bool = True, root: str | os.PathLike | None = None, download: bool = True,
@@ -117,14 +173,22 @@ def locate(name: str, train: bool = True, root: str | os.PathLike | None = None,
         for folder in folders:
             found = [_find(folder, stem) for stem in stems]
             if found[0] is not None and found[1] is not None:
-                return found[0], found[1]
+                if base != BUNDLED_DIR:
+                    return found[0], found[1]
+                if _verified(source, (found[0], found[1])):
+                    return found[0], found[1]
+                partial.append(f"\n    {folder} holds files whose md5 sums do not match; they were not used")
+                continue
             for path, other in zip(found, reversed(stems)):
                 if path is not None:
                     partial.append(f"\n    {path} is there but {other}[.gz] is missing")
         subs = ", ".join(str(f.relative_to(base)) for f in folders if f != base)
         where = f"{base} itself and {subs}" if direct else f"{base}: {subs}"
         notes.append(f"  {label}: {where}" + "".join(partial))
-    if download:
+    if root is not None:
+        notes.append("  (an explicit root is the only place looked at; without it hetero looks in "
+                     f"${ENV_VAR}, the cache, {SYSTEM_DIR} and downloads)")
+    elif download:
         try:
             return fetch_split(source, train, progress)
         except DownloadError as e:

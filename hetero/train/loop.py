@@ -306,8 +306,11 @@ class _Fit:
                 self.save("epoch")
             if self.limit_reached() and self.epoch < self.epochs:
                 return self.done("max_steps", f"reached max_steps={self.max_steps} at the end of an epoch")
-        return self.done("finished", f"trained {self.epochs} epoch{'s' if self.epochs != 1 else ''} "
-                                     f"({self.step} steps)")
+        plural = "s" if self.epochs != 1 else ""
+        if self.step == self.options.start_step:  # resumed from a finished run: say so, not "trained"
+            return self.done("finished", f"nothing to train: the run had already finished its {self.epochs} "
+                                         f"epoch{plural} ({self.step} steps)")
+        return self.done("finished", f"trained {self.epochs} epoch{plural} ({self.step} steps)")
 
 
 def fit(model, optimizer, train_loader, test_loader=None, epochs: int = 1,

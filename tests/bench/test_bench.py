@@ -297,3 +297,40 @@ def test_run_in_worker_thread_and_cancel_midway(device):
     statuses = [r.status for r in rep.results]
     assert statuses[0] == "ok" and statuses[-1] == "skipped"
     assert {r.reason for r in rep.results if r.status == "skipped"} == {"cancelled"}
+
+
+# ----- issue 15: every argument is checked before anything is measured -----
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--devices", "nonsense"], "--devices nonsense"),
+    (["--devices", ""], "--devices is empty"),
+    (["--devices", " , "], "--devices is empty"),
+    (["--models", "nonsense"], "--models: unknown 'nonsense'"),
+    (["--only", "nonsense"], "--only: unknown 'nonsense'"),
+    (["--only", "none"], "--only: name at least one"),
+    (["--references", "nonsense"], "--references: unknown 'nonsense'"),
+    (["--compare", "/nonexistent.json"], "--compare /nonexistent.json: cannot read it"),
+    (["--json", "/nonexistent_dir/x.json"], "does not exist"),
+    (["--batch-size", "0"], "--batch-size must be positive"),
+])
+def test_bad_arguments_are_refused_before_measuring(monkeypatch, capsys, args, says):
+    def measured(*a, **kw):
+        raise AssertionError("bench.run was called")
+
+    monkeypatch.setattr(bench, "run", measured)
+    assert main(["bench", "--quick", *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, says", [
+    ("not json", "not JSON"), ("[1, 2]", "expected a JSON object"), ('{"format_version": 1, "results": 3}',
+                                                                   "'results' must be a list"),
+])
+def test_compare_explains_a_bad_baseline(tmp_path, monkeypatch, capsys, text, says):
+    monkeypatch.setattr(bench, "run", lambda *a, **kw: pytest.fail("bench.run was called"))
+    path = tmp_path / "b.json"
+    path.write_text(text)
+    assert main(["bench", "--compare", str(path)]) == 2
+    assert says in capsys.readouterr().err

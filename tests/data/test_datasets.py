@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,7 +100,9 @@ def test_lookup_order(isolated, monkeypatch):
     assert len(MNIST(download=False)) == 3
     monkeypatch.setenv("HOME", str(isolated / "elsewhere"))
     assert len(MNIST(download=False)) == 4
-    assert len(MNIST(root=isolated / "empty", download=False)) == 4  # a root without the files: go on
+    # a root named on purpose is the only place looked at: no silent training on other files
+    with pytest.raises(DatasetNotFoundError, match="explicit root is the only place"):
+        MNIST(root=isolated / "empty", download=False)
 
 
 def test_offline_error_lists_every_place(isolated, monkeypatch):
@@ -108,8 +112,12 @@ def test_offline_error_lists_every_place(isolated, monkeypatch):
     text = str(info.value)
     assert isinstance(info.value, HeteroError)
     assert "mnist training files (train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz) not found" in text
-    for place in (isolated / "root", isolated / "env", isolated / "home" / ".cache" / "hetero" / "datasets",
-                  isolated / "system"):
+    assert str(isolated / "root") in text and str(isolated / "env") not in text  # only the root named
+    assert "download into" not in text
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_dataset("mnist", train=True)
+    text = str(info.value)
+    for place in (isolated / "env", isolated / "home" / ".cache" / "hetero" / "datasets", isolated / "system"):
         assert str(place) in text
     assert "MNIST/raw" in text
     assert (isolated / "mirror").as_uri() + "/train-images-idx3-ubyte.gz" in text  # the failed download
@@ -123,9 +131,13 @@ def test_error_without_download_names_missing_companion(isolated):
     with pytest.raises(DatasetNotFoundError) as info:
         MNIST(root=folder, train=False, download=False)
     text = str(info.value)
+    assert "explicit root is the only place looked at" in text
+    assert f"{folder / 't10k-images-idx3-ubyte.gz'} is there but t10k-labels-idx1-ubyte[.gz] is missing" in text
+    with pytest.raises(DatasetNotFoundError) as info:
+        MNIST(train=False, download=False)
+    text = str(info.value)
     assert "$HETERO_DATA_DIR: not set" in text
     assert "download: not attempted (download=False)" in text
-    assert f"{folder / 't10k-images-idx3-ubyte.gz'} is there but t10k-labels-idx1-ubyte[.gz] is missing" in text
 
 
 def _serve(isolated, monkeypatch, n=6, train=True, wrong_md5=False):
@@ -246,3 +258,62 @@ def test_real_mnist():
         assert ds.images.dtype == np.uint8
         assert set(np.unique(ds.labels)) == set(range(10))
     assert train.images.mean() / 255 == pytest.approx(0.1307, abs=1e-3)
+
+
+# ----- issue 15: data edge cases and the bundled MNIST -----
+
+
+def test_images_of_another_size_are_refused(isolated):
+    make_split(isolated / "root", 5, shape=(32, 32))
+    with pytest.raises(IDXError, match="32x32 pixels, but mnist images are 28x28"):
+        MNIST(root=isolated / "root", download=False)
+
+
+def test_an_empty_data_set_is_refused(isolated):
+    make_split(isolated / "root", 0)
+    with pytest.raises(IDXError, match="holds no images"):
+        MNIST(root=isolated / "root", download=False)
+
+
+def test_an_unsearchable_folder_is_a_clear_error(isolated, monkeypatch):
+    make_split(isolated / "root", 3)
+    real = Path.is_file
+
+    def is_file(self):  # what stat() does in a folder without search permission (root ignores chmod)
+        if self.parent == isolated / "root":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    with pytest.raises(DatasetNotFoundError, match="cannot look into .*Permission denied"):
+        MNIST(root=isolated / "root", download=False)
+
+
+def test_bundled_mnist_comes_after_the_users_places_and_before_a_download(isolated, monkeypatch):
+    bundled = isolated / "bundled"
+    images, _ = make_split(bundled / "mnist", 6)
+    monkeypatch.setattr(sources, "BUNDLED_DIR", bundled)
+    md5 = {p.name: sources._md5(p) for p in (bundled / "mnist").iterdir()}
+    monkeypatch.setitem(sources.SOURCES, "mnist", dataclasses.replace(sources.SOURCES["mnist"], md5=md5))
+    assert len(MNIST(download=False)) == 6
+    make_split(isolated / "home" / ".cache" / "hetero" / "datasets" / "mnist", 4)  # the user's own copy wins
+    assert len(MNIST(download=False)) == 4
+
+
+def test_bundled_mnist_with_a_wrong_md5_is_not_used(isolated, monkeypatch):
+    make_split(isolated / "bundled" / "mnist", 6)  # the md5 sums are the real files', these differ
+    with pytest.raises(DatasetNotFoundError, match="md5 sums do not match"):
+        MNIST(download=False)
+
+
+def test_the_checkout_carries_mnist():
+    """data/mnist/ holds the real files with the md5 sums downloads are checked against."""
+    if sources.BUNDLED_DIR is None:
+        pytest.skip("not a source checkout")
+    folder = sources.BUNDLED_DIR / "mnist"
+    source = sources.SOURCES["mnist"]
+    for train in (True, False):
+        found = tuple(folder / (stem + ".gz") for stem in sources.split_files(train))
+        assert sources._verified(source, found) == found
+    readme = (folder / "README.md").read_text()
+    assert "CC BY-SA 3.0" in readme and "Yann LeCun, Corinna Cortes and" in readme

@@ -82,7 +82,8 @@ def test_the_cli_and_the_app_build_the_same_run_from_one_recipe(qtbot, usable_de
         run_training(worker)
     cli, app = built
     assert app["recipe"] == cli["recipe"]
-    assert cli["scheduler"][0] == "CosineAnnealingLR" and cli["scheduler"][1]["T_max"] == 10
+    # the schedule spans the 3 epochs of 6 batches; max_steps only stops the run
+    assert cli["scheduler"][0] == "CosineAnnealingLR" and cli["scheduler"][1]["T_max"] == 18
     for what in ("optimizer", "groups", "scheduler", "run"):
         assert app[what] == cli[what], what
     assert app["weights"].keys() == cli["weights"].keys()

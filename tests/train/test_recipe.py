@@ -54,7 +54,10 @@ def test_replace_follows_a_new_model_or_optimizer_unless_told():
     ({"epochs": 0}, ["epochs must be at least 1"]),
     ({"batch_size": True}, ["batch_size must be an integer"]),
     ({"lr": "fast"}, ["lr must be a number"]),
-    ({"lr": float("nan")}, ["lr must be a non-negative number"]),
+    ({"lr": float("nan")}, ["lr must be a finite non-negative number"]),
+    ({"lr": float("inf")}, ["lr must be a finite non-negative number"]),
+    ({"seed": 2**64}, ["seed must be at most 2**63-1"]),
+    ({"model_kwargs": {"num_classes": 10**9}}, ["out of range"]),
     ({"model_kwargs": [1, 2]}, ["model_kwargs must be a dict"]),
     ({"model_kwargs": {"device": "cpu"}}, ["model_kwargs key 'device'"]),
     ({"devices": 3}, ["devices must be a device spec"]),
@@ -110,7 +113,7 @@ def test_builders(dev):
     assert type(opt).__name__ == "SGD" and opt.param_groups[0]["lr"] == 0.05
     assert opt.param_groups[0]["momentum"] == 0.5
     sched = R.build_scheduler(r, opt, steps_per_epoch=5)
-    assert type(sched).__name__ == "CosineAnnealingLR" and sched.T_max == 10  # cut at max_steps
+    assert type(sched).__name__ == "CosineAnnealingLR" and sched.T_max == 15  # every epoch: max_steps only stops
     assert R.build_scheduler(r.replace(lr_schedule="constant"), opt, 5) is None
     data = hetero.data.ArrayDataset((np.arange(10 * 28 * 28).reshape(10, 28, 28) % 256).astype(np.uint8),
                                     np.arange(10))

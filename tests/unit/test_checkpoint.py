@@ -290,3 +290,101 @@ def test_foreign_files_raise_an_error_naming_the_file(tmp_path):
         checkpoint.load(not_json)
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         checkpoint.load(tmp_path / "missing.safetensors")
+
+
+# ----- issue 15: untrusted files, all-or-nothing restores -----
+
+
+def _header_file(path, header: dict, payload: bytes = b"") -> None:
+    import json
+
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + payload)
+
+
+@pytest.mark.parametrize("header, says", [
+    ({"w": {"dtype": "F32", "shape": [2**40, 2**20], "data_offsets": [0, 8]}}, "needs"),
+    ({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}, "bad shape"),
+    ({"w": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}, "dtype 'Q7'"),
+    ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, "needs"),
+    ({"w": {"dtype": "F32", "shape": [2], "data_offsets": "x"}}, "bad data offsets"),
+    ({"w": 5}, "is not an object"),
+    ({"__metadata__": {"a": 1}}, "string->string"),
+])
+def test_headers_are_checked_before_anything_is_allocated(tmp_path, header, says):
+    path = tmp_path / "x.safetensors"
+    _header_file(path, header, b"\0" * 8)
+    with pytest.raises(CheckpointError, match=says):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.mkdir(), "is a folder"),
+])
+def test_unusable_paths_are_checkpoint_errors(tmp_path, make, says):
+    path = tmp_path / "x.safetensors"
+    make(path)
+    with pytest.raises(CheckpointError, match=says):
+        checkpoint.load_training(path)
+
+
+def test_load_checkpoint_is_all_or_nothing(dev, tmp_path, rng):
+    """Weights that load but an optimizer state that does not: nothing is changed."""
+    from hetero import nn
+    from hetero.train import load_checkpoint, save_checkpoint
+
+    hetero.train.seed_everything(0)
+    saved = nn.Linear(3, 2, device=dev)
+    opt = optim.SGD(saved.parameters(), lr=0.1, momentum=0.9)
+    save_checkpoint(tmp_path / "ck.st", saved, opt, 0, 0)
+    hetero.train.seed_everything(1)
+    model = nn.Linear(3, 2, device=dev)
+    other = optim.SGD([model.weight], lr=0.1)  # one parameter where the file has two
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError):
+        load_checkpoint(tmp_path / "ck.st", model, other)
+    for k, v in model.state_dict().items():
+        assert np.array_equal(v.numpy(), before[k]), k
+
+
+def test_garbage_scheduler_and_rng_state_are_refused(dev, tmp_path):
+    from hetero import nn
+    from hetero.train import load_checkpoint
+
+    model = nn.Linear(3, 2, device=dev)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.CosineAnnealingLR(opt, T_max=4)
+    checkpoint.save_training(tmp_path / "a.st", model, opt, 0, 0, scheduler=None, rng_state=[1, 2])
+    with pytest.raises(CheckpointError, match="rng_state"):
+        load_checkpoint(tmp_path / "a.st", model, opt)
+    meta = checkpoint.read_metadata(tmp_path / "a.st")
+    meta["scheduler"], meta["rng_state"] = '{"T_max": "x"}', "null"
+    checkpoint.save(model, tmp_path / "b.st", meta)
+    with pytest.raises(CheckpointError, match="lr schedule"):
+        load_checkpoint(tmp_path / "b.st", model, opt, sched)
+
+
+def test_a_schedule_that_makes_no_lr_is_refused(dev, tmp_path):
+    """Found by fuzz/fuzz_checkpoint.py: a stored T_max of 0 was loaded, and the next lr divided by zero."""
+    import json
+
+    from hetero import nn
+    from hetero.train import load_checkpoint, save_checkpoint
+
+    model = nn.Linear(3, 2, device=dev)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.CosineAnnealingLR(opt, T_max=4)
+    save_checkpoint(tmp_path / "a.st", model, opt, 0, 1, sched)
+    meta = checkpoint.read_metadata(tmp_path / "a.st")
+    state = json.loads(meta["scheduler"])
+    for bad in ({"T_max": 0}, {"base_lrs": [float("inf")]}):
+        meta["scheduler"] = json.dumps({**state, **bad})
+        checkpoint.save(checkpoint.load(tmp_path / "a.st"), tmp_path / "b.st", meta)
+        with pytest.raises(CheckpointError, match="lr schedule"):
+            load_checkpoint(tmp_path / "b.st", model, opt, sched)
+        assert sched.T_max == 4 and sched.get_last_lr() == [0.1]
+    meta["scheduler"], meta["step"] = json.dumps(state), str(10**400)
+    checkpoint.save(checkpoint.load(tmp_path / "a.st"), tmp_path / "c.st", meta)
+    with pytest.raises(CheckpointError, match="must be counts"):
+        load_checkpoint(tmp_path / "c.st", model, opt, sched)
