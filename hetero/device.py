@@ -17,7 +17,7 @@ import pyopencl as cl
 
 from . import program as programs
 from .atomic import write_cache
-from .errors import HeteroError, NoPlatformError
+from .errors import DeviceNotFoundError, HeteroError, NoPlatformError
 from .memory import MemoryPool
 from .selection import DeviceInfo, choose, describe
 from .trace import Trace
@@ -197,10 +197,15 @@ def select_devices(specs: str | Sequence[str | int]) -> list[Device]:
     """Devices for a comma-separated list of specs; "all" is every usable device, "cpu/2" two halves."""
     if isinstance(specs, str):
         specs = [s for s in specs.split(",") if s.strip()]
+    if not specs:
+        raise DeviceNotFoundError(f"no device spec given: name one or more, comma-separated, or 'all'; "
+                                  f"{describe(devices())}")
     out: list[Device] = []
     for spec in specs:
         if isinstance(spec, str) and spec.strip().lower() == "all":
             infos = [d for d in devices() if d.usable]
+            if not infos:
+                raise DeviceNotFoundError(f"'all' names no usable device; {describe(devices())}")
         else:
             infos = _resolve(spec)
         for info in infos:

@@ -165,7 +165,11 @@ class Tensor:
 
 
 def _host_array(array: npt.ArrayLike, dtype: npt.DTypeLike | None) -> np.ndarray:
-    arr = np.asarray(array)
+    try:
+        arr = np.asarray(array)
+    except (ValueError, TypeError) as e:  # ragged nested lists, objects numpy cannot hold
+        raise ValueError(f"hetero.tensor: cannot make an array of this data ({e}); give a numpy array or "
+                         "nested lists of equal lengths") from None
     if dtype is None:
         if arr.dtype.kind in "iub":
             dtype = np.int32
@@ -229,6 +233,8 @@ def empty(shape: Sequence[int] | int, dtype: npt.DTypeLike = np.float32,
 def full(shape: Sequence[int] | int, value: float, dtype: npt.DTypeLike = np.float32,
          device: str | int | Device | None = None) -> Tensor:
     """A tensor filled with one value, filled on the device."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        raise ValueError(f"hetero.full: the fill value must be a number, got {value!r}")
     t = empty(as_shape("hetero.full", shape), dtype, device)
     fill_(t, value)
     return t

@@ -226,6 +226,13 @@ class Optimizer:
                       new_state: dict[Tensor, dict[str, np.ndarray]]) -> tuple[dict, np.ndarray]:
         """Saved param group gi checked against this optimizer's: (its new settings, its step counts);
         its parameters' state arrays go into new_state."""
+        if not isinstance(saved, dict):
+            raise ValueError(f"{self._name}.load_state_dict: param group {gi} must be a dict, got "
+                             f"{type(saved).__name__}")
+        missing = sorted(k for k in group if k != "params" and k not in saved)
+        if missing:
+            raise ValueError(f"{self._name}.load_state_dict: param group {gi} lacks {', '.join(missing)} "
+                             "(a state_dict of another optimizer?)")
         ids = list(saved.get("params", ()))
         if len(ids) != len(group["params"]):
             raise ValueError(f"{self._name}.load_state_dict: param group {gi} has {len(ids)} parameters saved, "

@@ -494,3 +494,16 @@ def test_schedulers_match_torch(dev, make, tmake):
         topt.step()
         sched.step()
         tsched.step()
+
+
+@pytest.mark.parametrize("groups, message", [
+    ("x", "param group 0 must be a dict"),
+    ([{"lr": 0.1, "params": [0, 1]}], "lacks dampening, momentum, nesterov, weight_decay"),
+])
+def test_load_state_dict_refuses_malformed_param_groups(dev, groups, message):
+    p = hetero.tensor(np.ones(3, np.float32), device=dev, requires_grad=True)
+    q = hetero.tensor(np.ones(2, np.float32), device=dev, requires_grad=True)
+    opt = optim.SGD([p, q], lr=0.5)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict({"state": {}, "param_groups": groups})
+    assert opt.param_groups[0]["lr"] == 0.5, "a refused state_dict changed the optimizer"

@@ -235,3 +235,9 @@ def test_a_damaged_probe_cache_is_re_probed(fresh_listing, monkeypatch, content)
     assert all(isinstance(d.reason, str) for d in infos)
     cache = json.loads((fresh_listing / "probe.json").read_text())
     assert isinstance(cache, dict) and all(isinstance(v, str) for v in cache.values())  # rewritten whole
+
+
+@pytest.mark.parametrize("specs", ["", " , ", []])
+def test_select_devices_refuses_an_empty_spec(specs):
+    with pytest.raises(DeviceNotFoundError, match="no device spec given"):
+        hetero.select_devices(specs)

@@ -143,3 +143,12 @@ def test_numpy_integer_shapes_and_a_plain_int_are_accepted(dev):
     assert t.reshape([np.int16(6)]).shape == (6,)
     with pytest.raises(ValueError, match="must be ints"):
         t.flatten(0.0)
+
+
+def test_ragged_lists_and_non_number_fill_values_are_clear_errors(dev):
+    with pytest.raises(ValueError, match="hetero.tensor: cannot make an array"):
+        hetero.tensor([[1, 2], [3]], device=dev)
+    for value in ("x", None, True, [1.0]):
+        with pytest.raises(ValueError, match="hetero.full: the fill value must be a number"):
+            hetero.full((2,), value, device=dev)
+    np.testing.assert_array_equal(hetero.full((2,), np.float32(1.5), device=dev).numpy(), [1.5, 1.5])
