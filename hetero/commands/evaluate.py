@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", metavar="PATH", required=True, help="a checkpoint written by hetero train")
     p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default: the one it was trained on")
     p.add_argument("--data", metavar="DIR", default=None,
-                   help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
+                   help="folder with the IDX files, the only place looked when given (default: $HETERO_DATA_DIR, "
+                        "~/.cache/hetero/datasets, /usr/share/datasets, the checkout's data/, then a download)")
     p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`)")
     p.add_argument("--batch-size", type=int_arg(1), default=None,
                    help="evaluation batch size (default: the checkpoint's, else 500)")

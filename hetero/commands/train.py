@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "checkpoint's with --resume)")
     p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="default mnist (or the checkpoint's)")
     p.add_argument("--data", metavar="DIR", default=None,
-                   help="folder with the IDX files (default: $HETERO_DATA_DIR, then the cache, then download)")
+                   help="folder with the IDX files, the only place looked when given (default: $HETERO_DATA_DIR, "
+                        "~/.cache/hetero/datasets, /usr/share/datasets, the checkout's data/, then a download)")
     p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`; default: "
                    "$HETERO_DEVICE, else the best usable device)")
     p.add_argument("--epochs", type=int_arg(1), default=None, help="default 2 (or the checkpoint's)")
@@ -45,11 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="batch size of the test-set evaluation (default 500, or the checkpoint's)")
     p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None,
                    help="default adam (or the checkpoint's)")
-    p.add_argument("--lr", type=float_arg(), default=None, help="learning rate (default: per model and optimizer)")
+    p.add_argument("--lr", type=float_arg(), default=None,
+                   help="learning rate (default: per model and optimizer, or the checkpoint's)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
-                   help="cosine: lr falls to 0 over the run, updated every step (default, or the checkpoint's)")
-    p.add_argument("--momentum", type=float_arg(), default=None, help="SGD / RMSprop momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float_arg(), default=None, help="default 0")
+                   help="cosine: lr falls to 0 over --epochs, updated every step (default, or the checkpoint's)")
+    p.add_argument("--momentum", type=float_arg(), default=None, help="SGD / RMSprop momentum (default 0.9, or the "
+                   "checkpoint's)")
+    p.add_argument("--weight-decay", type=float_arg(), default=None, help="default 0 (or the checkpoint's)")
     p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=None,
                    help="seeds the weights, dropout and the data order (default 0, or the checkpoint's)")
     p.add_argument("--checkpoint", metavar="PATH", default=None,
