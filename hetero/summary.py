@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import validate
 from .autograd import no_grad
 from .graph import compile_step
 from .nn import (
@@ -29,7 +30,7 @@ from .nn import (
     Softmax,
     Tanh,
 )
-from .nn.module import model_device, pair
+from .nn.module import model_device
 from .ops.conv2d import Algorithms, choose, conv2d_geometry
 from .ops.softmax import cross_entropy
 from .optim import SGD
@@ -117,7 +118,7 @@ def _linear_flops(m: Linear, inp: Tensor, out: Tensor) -> int:
 
 
 def _pool_flops(m: MaxPool2d | AvgPool2d, inp: Tensor, out: Tensor) -> int:
-    kh, kw = pair(type(m).__name__, "kernel_size", m.kernel_size, 1)
+    kh, kw = validate.pair(type(m).__name__, "kernel_size", m.kernel_size, minimum=1)
     return out.size * kh * kw
 
 

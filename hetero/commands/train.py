@@ -317,59 +317,19 @@ def _usage_error(message: str) -> int:
     return 2
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train as the arguments say; the exit status (2: bad arguments, 1: an error, 130/143: stopped by signal)."""
-    from .. import device as get_device
-    from .. import recipe as R
-    from .. import train as T
-    from ..checkpoint import load_training
-
-    for option, path in (("--checkpoint", args.checkpoint), ("--json-log", args.json_log)):
-        problem = None if path is None else output_problem(path)
-        if problem:
-            return _usage_error(f"{option} {path}: {problem}")
-    if args.data is not None and not Path(args.data).expanduser().is_dir():
-        return _usage_error(f"--data {args.data}: no such folder; name the folder that holds the IDX files")
-    resume = load_training(args.resume) if args.resume else None
-    try:
-        recipe = _recipe(args, resume)
-    except R.RecipeError as e:
-        where = f"{args.resume}: " if resume is not None and not str(e).startswith(str(args.resume)) else ""
-        print(f"hetero: error: {where}{e}", file=sys.stderr)
-        return 1
-    renamed = None
+def _output_paths(args: argparse.Namespace, recipe: TrainingRecipe) -> tuple[str, str | None] | str:
+    """(this run's checkpoint path, the other run's file it avoids, if any), or why the paths are unusable."""
     if args.checkpoint:
-        checkpoint = args.checkpoint
-    else:
-        checkpoint, renamed = _default_checkpoint(recipe, args.resume)
-        problem = output_problem(checkpoint)
-        if problem:
-            return _usage_error(f"the default checkpoint {checkpoint}: {problem}; pass --checkpoint PATH")
-    if resume is not None:
-        why = _nothing_left(args, resume, recipe)
-        if why:
-            return _usage_error(why)
+        return args.checkpoint, None
+    checkpoint, renamed = _default_checkpoint(recipe, args.resume)
+    problem = output_problem(checkpoint)
+    if problem:
+        return f"the default checkpoint {checkpoint}: {problem}; pass --checkpoint PATH"
+    return checkpoint, renamed
 
-    dev = get_device(args.device)
-    train_set = R.build_dataset(recipe, args.data, train=True)
-    test_set = R.build_dataset(recipe, args.data, train=False)
-    try:
-        model = R.build_model(recipe, dev)
-    except R.RecipeError as e:
-        print(f"hetero: error: {args.resume + ': ' if resume is not None else ''}{e}", file=sys.stderr)
-        return 1
-    optimizer = R.build_optimizer(recipe, model.parameters())
-    train_loader, test_loader = R.build_loaders(recipe, dev, train_set, test_set)
-    scheduler = R.build_scheduler(recipe, optimizer, len(train_loader))
-    start = {"start_epoch": 0, "start_step": 0}
-    if resume is not None:
-        start = _restore(args, resume, recipe, model, optimizer, scheduler)
-        if start is None:
-            return 1
-        changes = _changes(args, R.recipe_from_checkpoint(resume), recipe)
-        if changes:
-            print(f"hetero: resuming with changed settings: {changes}", file=sys.stderr)
 
+def _announce(recipe: TrainingRecipe, model, optimizer, train_set, test_set, dev, start: dict, resumed: bool,
+              renamed: str | None, checkpoint: str) -> None:
     lr, epochs = optimizer.param_groups[0]["lr"], recipe.epochs
     where = getattr(train_set, "files", None)
     source = f" from {where[0].parent}" if where else ""  # which of the places looked at it came from
@@ -377,21 +337,29 @@ def run(args: argparse.Namespace) -> int:
           f"{len(test_set)} test images{source}) on {dev.id} {dev.info.name}: {recipe.optimizer} lr {lr:g} "
           f"({recipe.lr_schedule}), batch {recipe.batch_size}, {epochs} epoch{'s' if epochs != 1 else ''}, "
           f"seed {recipe.seed}"
-          + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resume else ""),
+          + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resumed else ""),
           flush=True)
     if renamed:
         print(f"hetero: {renamed} is another run's checkpoint and is kept; this run's goes to {checkpoint} "
               "(or pass --checkpoint PATH)", file=sys.stderr)
 
+
+def _train(args: argparse.Namespace, recipe: TrainingRecipe, model, optimizer, scheduler, loaders, start: dict,
+           checkpoint: str) -> int:
+    """Run fit with the progress line, the JSON log and Ctrl-C / SIGTERM handling; the exit status."""
+    from .. import recipe as R
+    from .. import train as T
+
+    train_loader, test_loader = loaders
     control = T.TrainingControl()
-    progress = Progress(epochs, len(train_loader), recipe.batch_size, recipe.max_steps)
+    progress = Progress(recipe.epochs, len(train_loader), recipe.batch_size, recipe.max_steps)
     notes = _CheckpointNotes()
     log = JsonLog(args.json_log) if args.json_log else None
     callbacks = [progress, notes] + ([log] if log is not None else [])
     signals = _Signals()
     try:
         with _ctrl_c_stops(control, sys.stderr, signals):
-            history = T.fit(model, optimizer, train_loader, test_loader, epochs=epochs, callbacks=callbacks,
+            history = T.fit(model, optimizer, train_loader, test_loader, epochs=recipe.epochs, callbacks=callbacks,
                             control=control, max_steps=recipe.max_steps, scheduler=scheduler,
                             scheduler_interval=R.SCHEDULER_INTERVAL, checkpoint=checkpoint,
                             checkpoint_epochs=args.checkpoint is not None, recipe=recipe, **start)
@@ -407,3 +375,53 @@ def run(args: argparse.Namespace) -> int:
         if log is not None:
             log.close()
     return _finish(args, history, checkpoint, notes, signals)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as the arguments say; the exit status (2: bad arguments, 1: an error, 130/143: stopped by signal)."""
+    from .. import device as get_device
+    from .. import recipe as R
+    from ..checkpoint import load_training
+
+    for option, path in (("--checkpoint", args.checkpoint), ("--json-log", args.json_log)):
+        problem = None if path is None else output_problem(path)
+        if problem:
+            return _usage_error(f"{option} {path}: {problem}")
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        return _usage_error(f"--data {args.data}: no such folder; name the folder that holds the IDX files")
+    resume = load_training(args.resume) if args.resume else None
+    try:
+        recipe = _recipe(args, resume)
+    except R.RecipeError as e:
+        where = f"{args.resume}: " if resume is not None and not str(e).startswith(str(args.resume)) else ""
+        print(f"hetero: error: {where}{e}", file=sys.stderr)
+        return 1
+    paths = _output_paths(args, recipe)
+    if isinstance(paths, str):
+        return _usage_error(paths)
+    checkpoint, renamed = paths
+    why = _nothing_left(args, resume, recipe) if resume is not None else None
+    if why:
+        return _usage_error(why)
+
+    dev = get_device(args.device)
+    train_set = R.build_dataset(recipe, args.data, train=True)
+    test_set = R.build_dataset(recipe, args.data, train=False)
+    try:
+        model = R.build_model(recipe, dev)
+    except R.RecipeError as e:
+        print(f"hetero: error: {args.resume + ': ' if resume is not None else ''}{e}", file=sys.stderr)
+        return 1
+    optimizer = R.build_optimizer(recipe, model.parameters())
+    loaders = R.build_loaders(recipe, dev, train_set, test_set)
+    scheduler = R.build_scheduler(recipe, optimizer, len(loaders[0]))
+    start = {"start_epoch": 0, "start_step": 0}
+    if resume is not None:
+        start = _restore(args, resume, recipe, model, optimizer, scheduler)
+        if start is None:
+            return 1
+        changes = _changes(args, R.recipe_from_checkpoint(resume), recipe)
+        if changes:
+            print(f"hetero: resuming with changed settings: {changes}", file=sys.stderr)
+    _announce(recipe, model, optimizer, train_set, test_set, dev, start, resume is not None, renamed, checkpoint)
+    return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint)

@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import validate
 from ..device import Device
 from ..device import device as get_device
 from ..tensor import Tensor, fill_
@@ -421,8 +420,3 @@ def model_device(model: Module, op: str) -> Device:
 def resolve_device(device: str | int | Device | None) -> Device:
     """A layer constructor's `device` argument: None means hetero.device() (the default device)."""
     return get_device(device)
-
-
-def pair(op: str, name: str, value: int | tuple[int, int], minimum: int) -> tuple[int, int]:
-    """validate.pair with a minimum, in the argument order hetero.summary uses."""
-    return validate.pair(op, name, value, minimum=minimum)
