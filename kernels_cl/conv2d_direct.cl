@@ -5,8 +5,7 @@
 //
 // Required defines: those of gemm_tile.h (BIAS, MR, NR, A_PACKED, B_PACKED, C_TRANS, C_IMAGES; PANELS) and
 // the window geometry COL_KH, COL_KW, COL_SH, COL_SW, COL_DH, COL_DW with COL_PH = COL_PW = 0 (the copy is
-// already padded). The host also passes TRANS_A, TRANS_B and IMPLICIT_B, gemm.cl's flags, which these
-// kernels do not read.
+// already padded).
 #include "gemm_tile.h"
 
 #ifndef MR

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ...validate import INT_MAX
 from ..gemm.config import CPU_NR, device_type
 from .geometry import ConvGeometry
 
@@ -41,7 +42,6 @@ DIRECT_SLACK = 16
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows); below it the GEMM + col2im is faster.
 FLIPPED_MIN_CHANNELS = 64
-_INT_MAX = 2**31 - 1
 
 
 class Algorithms(NamedTuple):
@@ -95,7 +95,7 @@ def is_pointwise_per_image(q: Problem) -> bool:
 
 def padded_copy_fits(q: Problem) -> bool:
     """The direct kernels' zero-padded input copy is addressable with int offsets."""
-    return q.geo.padded_size() < _INT_MAX + 1 - 2 * DIRECT_SLACK
+    return q.geo.padded_size() < INT_MAX + 1 - 2 * DIRECT_SLACK
 
 
 def is_direct_compatible(q: Problem) -> bool:

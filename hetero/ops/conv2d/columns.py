@@ -16,6 +16,7 @@ import numpy as np
 from ...device import Device
 from ...tensor import Tensor
 from ..gemm import Epilogue, Operand, Output, launch_gemm
+from ..gemm.config import up
 from . import algorithms as table
 from .geometry import ConvGeometry
 from .kernels import Mat, empty_mat, nchw_view, run, run_rows, swap01
@@ -47,7 +48,7 @@ def unfold(x: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> Mat:
     if layout == "batch" and table.reads_image(dev):
         # NR columns x BLOCK_ROWS rows per work-item, as vectors (see conv2d.cl)
         blocks = -(-nb * geo.p // BLOCK_COLS)
-        run(dev, "im2col_block", geo.col_defines(), (-(-blocks // BLOCK_WG) * BLOCK_WG, -(-rows // BLOCK_ROWS)),
+        run(dev, "im2col_block", geo.col_defines(), (up(blocks, BLOCK_WG), -(-rows // BLOCK_ROWS)),
             (BLOCK_WG, 1), x, np.int32(n0 * geo.c * geo.h * geo.w), np.int32(geo.c), np.int32(geo.h),
             np.int32(geo.w), np.int32(geo.ow), np.int32(geo.p), np.int32(nb * geo.p), cols.buf, np.int32(cols.ld))
         return cols
@@ -75,7 +76,7 @@ def fold(dcols: Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: st
     if layout == "batch" and table.reads_image(dev):
         # NR pixels of a dx row per work-item, no per-pixel branches (see conv2d.cl)
         items = geo.h * -(-geo.w // BLOCK_COLS)
-        run(dev, "col2im_block", geo.col_defines(), (-(-items // BLOCK_WG) * BLOCK_WG, geo.c, nb), (BLOCK_WG, 1, 1),
+        run(dev, "col2im_block", geo.col_defines(), (up(items, BLOCK_WG), geo.c, nb), (BLOCK_WG, 1, 1),
             dcols.buf, np.int32(dcols.ld), np.int32(geo.c * geo.taps * dcols.ld), np.int32(n0), np.int32(geo.c),
             np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), dx)
         return

@@ -26,20 +26,20 @@ def _run(dev: Device, name: str, defines: dict, global_size: tuple, local_size: 
     dev.run("conv2d_direct.cl", name, defines, global_size, local_size, *args)
 
 
-def padded_input(x: Tensor, geo: ConvGeometry) -> tuple[Tensor, ImplicitB]:
+def padded_input(x: Tensor, geo: ConvGeometry) -> ImplicitB:
     """x copied into zero-padded planes that hold every window (pad2d), DIRECT_SLACK readable floats either
-    side, and its geometry for the direct kernels (window padding 0)."""
+    side, as the direct kernels read it (buf: the copy; window padding 0)."""
     dev = x.device
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     hp = max(geo.h + geo.pad_t, (geo.oh - 1) * sh + (geo.kh - 1) * dh + 1)
     wp = max(geo.w + geo.pad_l, (geo.ow - 1) * sw + (geo.kw - 1) * dw + 1)
     slack = table.DIRECT_SLACK
     xp = empty((slack + geo.n * geo.c * hp * wp + slack,), np.float32, dev)
-    run(dev, "pad2d", {}, (-(-hp // PAD_WG) * PAD_WG, geo.n * geo.c), (PAD_WG, 1),
+    run(dev, "pad2d", {}, (up(hp, PAD_WG), geo.n * geo.c), (PAD_WG, 1),
         x, xp, np.int32(slack), np.int32(geo.h), np.int32(geo.w), np.int32(hp), np.int32(wp),
         np.int32(geo.pad_t), np.int32(geo.pad_l))
     window = {**geo.col_defines(), "COL_PH": 0, "COL_PW": 0}
-    return xp, ImplicitB(xp, slack, 0, window, hp, wp, geo.ow, geo.p, geo.c * hp * wp)
+    return ImplicitB(xp, slack, 0, window, hp, wp, geo.ow, geo.p, geo.c * hp * wp)
 
 
 def launch_conv_direct(dev: Device, m: int, n: int, k: int, a: Any, a_offset: int, lda: int, padded: ImplicitB,
@@ -57,8 +57,7 @@ def launch_conv_direct(dev: Device, m: int, n: int, k: int, a: Any, a_offset: in
     if m == 0 or n == 0:
         return
     cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
-    defines = {"TRANS_A": 0, "TRANS_B": 0, "BIAS": 0 if bias is None else 1, **tile_defines(cfg), "C_TRANS": 0,
-               "IMPLICIT_B": 1, "C_IMAGES": 1, **win}
+    defines = {"BIAS": 0 if bias is None else 1, **tile_defines(cfg), "C_TRANS": 0, "C_IMAGES": 1, **win}
     i32, f32 = np.int32, np.float32
     grid, local, band = tile_grid(cfg, m, n)
     c_buf = buffer(c)
@@ -86,22 +85,23 @@ def launch_conv_weight_direct(dev: Device, m: int, n: int, k: int, padded: Impli
         return
     cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
     nr = cfg["NR"]
-    base = {"TRANS_A": 0, "BIAS": 0, **tile_defines(cfg), "C_TRANS": 1, "C_IMAGES": 0}
+    base = {"BIAS": 0, **tile_defines(cfg), "C_TRANS": 1, "C_IMAGES": 0}
     i32 = np.int32
     nt = -(-n // nr)
     bp = empty((nt * nr * k,), np.float32, dev)
     # op(B) = dY^T, stored n x k: packed transposed, as launch_gemm packs a TRANS_B operand
-    run_gemm(dev, "gemm_pack_b", {**base, "TRANS_B": 1, "IMPLICIT_B": 0}, (up(-(-k // nr), PACK_WG), nt, 1),
-             (PACK_WG, 1, 1), i32(n), i32(k), buffer(dy), i32(dy_offset), i32(ld_dy), i32(0), bp, i32(0))
+    run_gemm(dev, "gemm_pack_b", {"TRANS_A": 0, **base, "TRANS_B": 1, "IMPLICIT_B": 0},
+             (up(-(-k // nr), PACK_WG), nt, 1), (PACK_WG, 1, 1),
+             i32(n), i32(k), buffer(dy), i32(dy_offset), i32(ld_dy), i32(0), bp, i32(0))
     grid, local, band = tile_grid(cfg, m, n)
-    _run(dev, "gemm_cpu_dw_direct", {**base, "TRANS_B": 0, "IMPLICIT_B": 1, **win}, grid, local,
+    _run(dev, "gemm_cpu_dw_direct", {**base, **win}, grid, local,
          i32(m), i32(n), i32(k), buffer(padded.buf), i32(padded.offset), bp, buffer(dw), i32(m), i32(band),
          *padded.geometry_args())
 
 
 def forward(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, out: Tensor) -> None:
     """out = conv(x, w) + b with the direct kernel (one group, stride 1 along rows)."""
-    _, padded = padded_input(x, geo)
+    padded = padded_input(x, geo)
     kdim = geo.c * geo.taps
     launch_conv_direct(x.device, geo.oc, geo.n * geo.p, kdim, w, 0, kdim, padded, out, 0, (geo.p, geo.oc * geo.p),
                        bias=b)
@@ -113,6 +113,6 @@ def weight_grad(g: Tensor, x: Tensor, geo: ConvGeometry, dw: Tensor) -> Mat:
     dev = x.device
     dy_all = empty_mat(dev, geo.oc, geo.n, geo.p, "batch")
     swap01(dev, g, 0, dy_all.buf, 0, geo.n, geo.oc, geo.p)
-    _, padded = padded_input(x, geo)
+    padded = padded_input(x, geo)
     launch_conv_weight_direct(dev, geo.c * geo.taps, geo.oc, geo.n * geo.p, padded, dy_all.buf, 0, dy_all.ld, dw)
     return dy_all

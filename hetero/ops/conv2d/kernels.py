@@ -9,6 +9,7 @@ import numpy as np
 
 from ...device import Device
 from ...tensor import Tensor, empty
+from ..gemm.config import up
 
 # Fixed work-group width: PoCL compiles a kernel once per local size, so letting the driver pick one per
 # global size would recompile for every new shape.
@@ -25,7 +26,7 @@ def run(dev: Device, name: str, defines: dict, global_size: Sequence[int], local
 
 def run_rows(dev: Device, name: str, defines: dict, items: int, images: int, *args: Any) -> None:
     """Run conv2d.cl's kernel `name` over (items, images) work-items, items rounded up to the work-group."""
-    run(dev, name, defines, (-(-items // WG) * WG, images), (WG, 1), *args)
+    run(dev, name, defines, (up(items, WG), images), (WG, 1), *args)
 
 
 class Mat(NamedTuple):
