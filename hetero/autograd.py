@@ -90,7 +90,10 @@ class Function:
         track = is_grad_enabled() and any(needs)
         with set_grad_enabled(False):
             out = cls.forward(ctx, *args, **kwargs)
-        checks = tuple(c for a in args if isinstance(a, Tensor) for c in a.checks)
+        checks: tuple = ()
+        for a in args:  # a plain loop: this runs for every op, and almost never finds a check
+            if isinstance(a, Tensor) and a.checks:
+                checks += tuple(c for c in a.checks if c not in checks)  # loss + loss: each check once
         if checks:  # a value computed from a checked one (loss * 2, a reshaped loss) raises the same way
             for t in out if isinstance(out, tuple) else (out,):
                 if isinstance(t, Tensor):

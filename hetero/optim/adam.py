@@ -13,7 +13,6 @@ def _log(beta: float) -> float:
     return math.log(beta) if beta > 0 else -math.inf  # -inf makes the kernel's 1 - beta^t exactly 1
 
 
-
 class Adam(Optimizer):
     """Adam (L2 weight decay added to the gradient); amsgrad keeps the running maximum of exp_avg_sq."""
 
