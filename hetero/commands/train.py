@@ -21,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..recipe import MAX_SEED, RecipeError, TrainingRecipe
+from ..recipe import MAX_SEED, RecipeError, TrainingRecipe, recipe_from_checkpoint
+from ..train.checkpoints import restore_checkpoint
 from ..train.events import CheckpointEvent
 from . import float_arg, int_arg, output_problem
 
@@ -220,32 +221,29 @@ class _CheckpointNotes:
         return self.last is not None and self.last.reason == "interrupted"
 
 
-def _recipe(args: argparse.Namespace, resume: dict | None) -> TrainingRecipe:
-    """The run's recipe: the checkpoint's (with --resume) or the defaults, changed by what was given here."""
-    from ..recipe import recipe_from_checkpoint
-
+def _recipe(args: argparse.Namespace, resume: dict | None) -> tuple[TrainingRecipe | None, TrainingRecipe]:
+    """(the checkpoint's recipe with --resume, else None; the run's: that or the defaults, changed by what was
+    given here)."""
     given = {k: getattr(args, k) for k in _RECIPE_ARGS if getattr(args, k) is not None}
     given["devices"] = args.device
     if resume is None:
-        return TrainingRecipe(**given)
+        return None, TrainingRecipe(**given)
     saved = recipe_from_checkpoint(resume)
     if "model" in given and given["model"] != saved.model:
         raise RecipeError(f"{args.resume} holds a {saved.model}, not a {given['model']}")
-    return saved.replace(**given)
+    return saved, saved.replace(**given)
 
 
 def _restore(args: argparse.Namespace, resume: dict, recipe: TrainingRecipe, model, optimizer,
              scheduler) -> dict | None:
     """Load --resume's state into the run built from its recipe: fit's start position, or None (said why)."""
-    from .. import train as T
-
     if resume["optimizer_class"] not in (None, type(optimizer).__name__):
         asked = f" (--optimizer {args.optimizer})" if args.optimizer else ""
         print(f"hetero: error: {args.resume} holds {resume['optimizer_class']} state, not "
               f"{type(optimizer).__name__}{asked}", file=sys.stderr)
         return None
     try:
-        pos = T.load_checkpoint(args.resume, model, optimizer, scheduler, recipe=recipe)
+        pos = restore_checkpoint(args.resume, resume, model, optimizer, scheduler, recipe=recipe)  # the file run() read
     except ValueError as e:
         print(f"hetero: error: {args.resume} does not fit this model and optimizer: {e}", file=sys.stderr)
         return None
@@ -391,7 +389,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error(f"--data {args.data}: no such folder; name the folder that holds the IDX files")
     resume = load_training(args.resume) if args.resume else None
     try:
-        recipe = _recipe(args, resume)
+        saved, recipe = _recipe(args, resume)
     except R.RecipeError as e:
         where = f"{args.resume}: " if resume is not None and not str(e).startswith(str(args.resume)) else ""
         print(f"hetero: error: {where}{e}", file=sys.stderr)
@@ -420,7 +418,7 @@ def run(args: argparse.Namespace) -> int:
         start = _restore(args, resume, recipe, model, optimizer, scheduler)
         if start is None:
             return 1
-        changes = _changes(args, R.recipe_from_checkpoint(resume), recipe)
+        changes = _changes(args, saved, recipe)
         if changes:
             print(f"hetero: resuming with changed settings: {changes}", file=sys.stderr)
     _announce(recipe, model, optimizer, train_set, test_set, dev, start, resume is not None, renamed, checkpoint)

@@ -34,7 +34,13 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, scheduler=No
     With `recipe` (the run's, built into optimizer and scheduler) the optimizer takes the recipe's hyperparameters
     and the scheduler is put at the checkpoint's step, not given the file's schedule (recipe.continue_run).
     """
-    ck = load_training(path)
+    return restore_checkpoint(path, load_training(path), model, optimizer, scheduler, recipe)
+
+
+def restore_checkpoint(path: str | os.PathLike, ck: dict, model, optimizer=None, scheduler=None,
+                       recipe: TrainingRecipe | None = None) -> dict:
+    """load_checkpoint for a file already read with hetero.checkpoint.load_training (`ck`); `path` names it
+    in errors."""
     epoch, step = ck["epoch"], ck["step"]
     stored = TrainingRecipe.from_dict(ck["recipe"]) if ck.get("recipe") is not None else None
     check_state(path, model, ck)

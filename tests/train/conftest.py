@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import hetero
 from hetero import nn
+
+from .tiny_idx import write_tiny_mnist
 
 
 class ArrayLoader:
@@ -78,3 +82,12 @@ def tiny():
         return model, opt, ArrayLoader(x, y, batch, seed=seed), ArrayLoader(xt, yt, 12, shuffle=False)
 
     return build
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """Tiny generated IDX files in HETERO_DATA_DIR, run from tmp_path (a default checkpoint path lands there)."""
+    folder = write_tiny_mnist(tmp_path / "data")
+    monkeypatch.setenv("HETERO_DATA_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder

@@ -13,16 +13,6 @@ import hetero.train
 from hetero.checkpoint import load_training
 from hetero.cli import main
 
-from .tiny_idx import write_tiny_mnist
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch) -> Path:
-    folder = write_tiny_mnist(tmp_path / "data")
-    monkeypatch.setenv("HETERO_DATA_DIR", str(folder))
-    monkeypatch.chdir(tmp_path)  # a default checkpoint path lands here
-    return folder
-
 
 def _events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]

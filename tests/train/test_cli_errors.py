@@ -15,17 +15,7 @@ import hetero.train
 from hetero.checkpoint import load_training, save_training
 from hetero.cli import main
 
-from .tiny_idx import write_tiny_mnist
-
 TINY = ["--batch-size", "16"]  # 96 training images: 6 steps an epoch
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch) -> Path:
-    folder = write_tiny_mnist(tmp_path / "data")
-    monkeypatch.setenv("HETERO_DATA_DIR", str(folder))
-    monkeypatch.chdir(tmp_path)  # a default checkpoint path lands here
-    return folder
 
 
 def _weights_equal(a: Path, b: Path) -> list[str]:

@@ -1,5 +1,6 @@
 """Checkpoints: exact safetensors round trips, torch interchange, training state, atomic writes, damaged files."""
 
+import json
 import os
 import random
 import subprocess
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 
 import hetero
-from hetero import checkpoint, optim
+from hetero import checkpoint, nn, optim
 from hetero.checkpoint import CheckpointError
+from hetero.train import load_checkpoint, save_checkpoint
 
 
 def _weights(rng) -> dict[str, np.ndarray]:
@@ -296,8 +298,6 @@ def test_foreign_files_raise_an_error_naming_the_file(tmp_path):
 
 
 def _header_file(path, header: dict, payload: bytes = b"") -> None:
-    import json
-
     text = json.dumps(header).encode()
     path.write_bytes(len(text).to_bytes(8, "little") + text + payload)
 
@@ -331,9 +331,6 @@ def test_unusable_paths_are_checkpoint_errors(tmp_path, make, says):
 
 def test_load_checkpoint_is_all_or_nothing(dev, tmp_path, rng):
     """Weights that load but an optimizer state that does not: nothing is changed."""
-    from hetero import nn
-    from hetero.train import load_checkpoint, save_checkpoint
-
     hetero.train.seed_everything(0)
     saved = nn.Linear(3, 2, device=dev)
     opt = optim.SGD(saved.parameters(), lr=0.1, momentum=0.9)
@@ -349,9 +346,6 @@ def test_load_checkpoint_is_all_or_nothing(dev, tmp_path, rng):
 
 
 def test_garbage_scheduler_and_rng_state_are_refused(dev, tmp_path):
-    from hetero import nn
-    from hetero.train import load_checkpoint
-
     model = nn.Linear(3, 2, device=dev)
     opt = optim.SGD(model.parameters(), lr=0.1)
     sched = optim.CosineAnnealingLR(opt, T_max=4)
@@ -367,11 +361,6 @@ def test_garbage_scheduler_and_rng_state_are_refused(dev, tmp_path):
 
 def test_a_schedule_that_makes_no_lr_is_refused(dev, tmp_path):
     """Found by fuzz/fuzz_checkpoint.py: a stored T_max of 0 was loaded, and the next lr divided by zero."""
-    import json
-
-    from hetero import nn
-    from hetero.train import load_checkpoint, save_checkpoint
-
     model = nn.Linear(3, 2, device=dev)
     opt = optim.SGD(model.parameters(), lr=0.1)
     sched = optim.CosineAnnealingLR(opt, T_max=4)

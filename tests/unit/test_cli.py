@@ -3,6 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import hetero
 from hetero.cli import main
@@ -54,8 +57,6 @@ sys.exit(hetero_cli.main())
 
 
 def test_ctrl_c_during_start_up_is_a_quiet_exit():
-    from pathlib import Path
-
     root = str(Path(__file__).resolve().parents[2])
     proc = subprocess.run([sys.executable, "-c", _INTERRUPT_IMPORT.format(root=root)], capture_output=True,
                           text=True, timeout=120)
@@ -87,9 +88,6 @@ def test_summary_command_imagenet_without_step(dev, capsys, monkeypatch):
     assert main(["summary", "alexnet", "--no-train-step"]) == 0
     out = capsys.readouterr().out
     assert "input 1x3x227x227" in out and "62,378,344" in out and "training step" not in out
-
-
-import pytest  # noqa: E402
 
 
 @pytest.mark.parametrize("args", [["--epochs", "0"], ["--after", "-1"], ["--after", "nan"],
