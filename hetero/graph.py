@@ -203,6 +203,62 @@ class CompiledStep(_Traced):
         return plan.output
 
 
+class CompiledGradients(_Traced):
+    """grads(x, y) -> (loss, output): forward and backward only, leaving each parameter's gradient in a buffer
+    of the plan (`gradients()`), for a data-parallel step to reduce before the update."""
+
+    def __init__(self, model, loss_fn: Callable[[Tensor, Tensor], Tensor]):
+        super().__init__(model)
+        self.loss_fn = loss_fn
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self._grads: dict[int, list[Tensor | None]] = {}  # id(plan) -> its gradient tensors, in params order
+        self._outputs: dict[int, Tensor] = {}
+
+    def _body(self, inputs: list[Tensor]) -> Tensor:
+        x, y = inputs
+        for p in self.params:
+            p.grad = None
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        if loss.size != 1:
+            raise ValueError(f"compiled gradients: the loss must have one element, got shape {loss.shape}")
+        loss.backward()
+        self._last_output = out.detach()
+        return loss.detach()
+
+    def __call__(self, x, y) -> tuple[Tensor, Tensor, list[Tensor | None]]:
+        """Run forward and backward; (loss, output, one gradient per parameter or None), all device tensors
+        overwritten by the next call with the same shapes."""
+        arrays = [_as_input(self.device, x, "input"), _as_input(self.device, y, "target")]
+        plan, traced = self._plan(arrays, self._body)
+        if traced:
+            self._grads[id(plan)] = [p.grad for p in self.params]
+            self._outputs[id(plan)] = self._last_output
+            del self._last_output
+        else:
+            plan.replay()
+        return plan.output, self._outputs[id(plan)], self._grads[id(plan)]
+
+
+class CompiledUpdate(_Traced):
+    """update() -> None: the optimizer's step as a recorded launch list, reading the gradients that are the
+    parameters' .grad when it is first called (a data-parallel step writes the reduced sums there)."""
+
+    def __init__(self, model, optimizer):
+        super().__init__(model)
+        self.optimizer = optimizer
+
+    def _body(self, inputs: list[Tensor]) -> None:
+        with no_grad():
+            self.optimizer.step()
+
+    def __call__(self) -> None:
+        plan, traced = self._plan([], self._body)
+        if not traced:
+            self.optimizer.sync_hyperparameters()
+            plan.replay()
+
+
 class CompiledModel(_Traced):
     """model(x) for inference as a recorded launch list (no autograd graph)."""
 

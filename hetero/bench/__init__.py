@@ -29,13 +29,15 @@ from .._version import __version__
 from ..device import Device, select_devices
 from . import device_figures, ops
 from . import models as model_figures
+from . import parallel as parallel_figures
 from . import references as refs
 from .device_figures import Unsupported
 from .report import REFERENCES, BenchReport, Result
 from .timing import Settings
 
 DEFAULT_MODELS = ("lenet5", "alexnet_mnist", "resnet18")
-CATEGORIES = ("device", "op", "model")
+# "parallel": one model trained data-parallel over the benchmarked devices together (two or more)
+CATEGORIES = ("device", "op", "model", "parallel")
 MAX_DEVICE_ERRORS = 3
 # between columns: OpenBLAS and OpenMP threads keep spinning a while after a call and would share the
 # cores with the next column's threads
@@ -110,6 +112,24 @@ def _device_tasks(dev: Device, settings: Settings, categories, model_names) -> l
     return tasks
 
 
+def _parallel_tasks(devs: list[Device], settings: Settings, model_names) -> list[_Task]:
+    if len(devs) < 2:
+        return []  # nothing to train on together
+    together, why = parallel_figures.usable_set(devs)
+    tasks = []
+    for name in model_names:
+        test = f"{name} b{model_figures.batch_size_for(name, settings)}"
+        if not together:
+            def refuse(out: dict, why: str = why) -> None:
+                raise Unsupported(why)
+
+            tasks.append(_Task(parallel_figures.set_name(devs), "parallel", test, [("train", "img/s")], refuse))
+            continue
+        tasks.append(_Task(parallel_figures.set_name(together), "parallel", test, parallel_figures.metrics(together),
+                           lambda out, n=name: parallel_figures.measure(together, n, settings, out)))
+    return tasks
+
+
 def _reference_tasks(ref: str, settings: Settings, categories, model_names) -> list[_Task]:
     numpy_side = ref == "numpy"
     r = refs
@@ -176,6 +196,12 @@ def run(devices: str | Sequence[str | Device] | Device = "all", models: Iterable
     tasks: list[_Task] = []
     for d in devs:
         tasks += _device_tasks(d, settings, categories, model_names)
+    if "parallel" in categories:
+        together = _parallel_tasks(devs, settings, model_names)
+        for name in dict.fromkeys(t.device for t in together):
+            report.devices.append({"id": name, "name": f"one model data-parallel over {name.replace('+', ', ')}",
+                                   "kind": "set"})
+        tasks += together
     for ref in ref_names:
         entry = refs.describe(ref)
         report.devices.append(entry)

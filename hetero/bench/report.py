@@ -164,8 +164,9 @@ class BenchReport:
         """One row per figure, a column per device and reference (best marked *), then our best device's
         ratio to each reference (>1: ours is better), a legend and the reasons for what did not run."""
         opencl = self.device_ids("opencl")
+        sets = self.device_ids("set")  # devices training one model together: shown, not counted as "ours"
         refs = [d["id"] for d in self.devices if d.get("kind") == "reference" and d.get("available", True)]
-        columns = opencl + refs
+        columns = opencl + sets + refs
         head = ["category", "test", "metric", "unit"] + columns + [f"ours/{r}" for r in refs]
         rows = [head]
         for category, test, metric, unit in self._rows():

@@ -22,8 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="few repeats and small sizes (about a minute a device)")
     p.add_argument("--references", default="numpy,torch-cpu",
                    help="comma-separated reference columns, or 'none' (default: numpy,torch-cpu)")
-    p.add_argument("--only", default="device,op,model",
-                   help="comma-separated categories to measure (default: device,op,model)")
+    p.add_argument("--only", default="device,op,model,parallel",
+                   help="comma-separated categories to measure; 'parallel' trains each model data-parallel over "
+                        "all the benchmarked devices together, when there are two or more "
+                        "(default: device,op,model,parallel)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--csv", metavar="FILE", help="write the results as CSV")
     p.add_argument("--compare", metavar="BASELINE.json", help="also print the change against a saved run")

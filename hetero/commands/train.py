@@ -39,8 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="folder with the IDX files, the only place looked when given (default: $HETERO_DATA_DIR, "
                         "~/.cache/hetero/datasets, /usr/share/datasets, the checkout's data/, then a download)")
-    p.add_argument("--device", metavar="SPEC", default=None, help="device spec (see `hetero devices`; default: "
-                   "$HETERO_DEVICE, else the best usable device)")
+    p.add_argument("--device", metavar="SPEC[,SPEC...]", default=None,
+                   help="device spec (see `hetero devices`; default: $HETERO_DEVICE, else the best usable device); "
+                        "several, comma-separated, or a split such as cpu/2, train one model data-parallel")
+    p.add_argument("--balance", choices=("throughput", "equal"), default="throughput",
+                   help="data-parallel runs: split each batch by each device's measured images/s (default) or "
+                        "equally")
     p.add_argument("--epochs", type=int_arg(1), default=None, help="default 2 (or the checkpoint's)")
     p.add_argument("--batch-size", type=int_arg(1), default=None, help="default 64 (or the checkpoint's)")
     p.add_argument("--eval-batch-size", type=int_arg(1), default=None,
@@ -126,6 +130,8 @@ class Progress:
         done = (e.batch + 1) / self.batches
         stats = (f"loss {self.sums[0] / n:.4f}  acc {100 * self.sums[1] / n:5.2f}%  "
                  f"{e.images_per_s:,.0f} img/s  ETA {eta}")
+        if getattr(e, "devices", None):
+            stats += "  [" + ", ".join(_share(d) for d in e.devices) + "]"
         if self.tty:
             fill = int(self.width * done)
             bar = "#" * fill + "-" * (self.width - fill)
@@ -145,6 +151,11 @@ class Progress:
             self.err.write("\r\x1b[K")
             self.err.flush()
             self.drawn = False
+
+
+def _share(d: dict) -> str:
+    rate = d.get("images_per_s")
+    return f"{d['device']} {100 * d['share']:.0f}%" + (f" {rate:,.0f}/s" if rate else "")
 
 
 class JsonLog:
@@ -326,13 +337,38 @@ def _output_paths(args: argparse.Namespace, recipe: TrainingRecipe) -> tuple[str
     return checkpoint, renamed
 
 
+def _devices(spec: str | None, comm) -> list:
+    """The run's devices: one for a plain run, several (or this rank's) for a data-parallel one."""
+    from .. import device as get_device
+    from ..parallel import resolve_devices
+
+    if spec is None or ("," not in spec and comm.size == 1 and not _splits(spec)):
+        return [get_device(spec)]
+    return resolve_devices(spec)
+
+
+def _splits(spec: str) -> bool:
+    """Whether a single spec names several sub-devices (a split such as cpu/2, not one part of it)."""
+    from ..selection import parse_split
+
+    _, n, part = parse_split(spec.strip())
+    return n is not None and part is None
+
+
+def _parallel_where(devs: list, comm) -> str:
+    here = ", ".join(d.label for d in devs)
+    if comm.size == 1:
+        return f"data-parallel on {len(devs)} devices: {here}"
+    return f"data-parallel on {comm.size} MPI ranks (rank 0: {here})"
+
+
 def _announce(recipe: TrainingRecipe, model, optimizer, train_set, test_set, dev, start: dict, resumed: bool,
-              renamed: str | None, checkpoint: str) -> None:
+              renamed: str | None, checkpoint: str, on: str | None = None) -> None:
     lr, epochs = optimizer.param_groups[0]["lr"], recipe.epochs
     where = getattr(train_set, "files", None)
     source = f" from {where[0].parent}" if where else ""  # which of the places looked at it came from
     print(f"training {recipe.model} ({_count(model):,} parameters) on {recipe.dataset} ({len(train_set)} train / "
-          f"{len(test_set)} test images{source}) on {dev.id} {dev.info.name}: {recipe.optimizer} lr {lr:g} "
+          f"{len(test_set)} test images{source}) {on or 'on ' + dev.label}: {recipe.optimizer} lr {lr:g} "
           f"({recipe.lr_schedule}), batch {recipe.batch_size}, {epochs} epoch{'s' if epochs != 1 else ''}, "
           f"seed {recipe.seed}"
           + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resumed else ""),
@@ -343,7 +379,7 @@ def _announce(recipe: TrainingRecipe, model, optimizer, train_set, test_set, dev
 
 
 def _train(args: argparse.Namespace, recipe: TrainingRecipe, model, optimizer, scheduler, loaders, start: dict,
-           checkpoint: str) -> int:
+           checkpoint: str, parallel: dict | None = None) -> int:
     """Run fit with the progress line, the JSON log and Ctrl-C / SIGTERM handling; the exit status."""
     from .. import recipe as R
     from .. import train as T
@@ -352,15 +388,22 @@ def _train(args: argparse.Namespace, recipe: TrainingRecipe, model, optimizer, s
     control = T.TrainingControl()
     progress = Progress(recipe.epochs, len(train_loader), recipe.batch_size, recipe.max_steps)
     notes = _CheckpointNotes()
-    log = JsonLog(args.json_log) if args.json_log else None
+    root = parallel is None or parallel["comm"].rank == 0
+    log = JsonLog(args.json_log) if args.json_log and root else None
     callbacks = [progress, notes] + ([log] if log is not None else [])
     signals = _Signals()
     try:
         with _ctrl_c_stops(control, sys.stderr, signals):
-            history = T.fit(model, optimizer, train_loader, test_loader, epochs=recipe.epochs, callbacks=callbacks,
-                            control=control, max_steps=recipe.max_steps, scheduler=scheduler,
-                            scheduler_interval=R.SCHEDULER_INTERVAL, checkpoint=checkpoint,
-                            checkpoint_epochs=args.checkpoint is not None, recipe=recipe, **start)
+            kwargs = dict(epochs=recipe.epochs, callbacks=callbacks, control=control, max_steps=recipe.max_steps,
+                          scheduler=scheduler, scheduler_interval=R.SCHEDULER_INTERVAL, checkpoint=checkpoint,
+                          checkpoint_epochs=args.checkpoint is not None, recipe=recipe, **start)
+            if parallel is None:
+                history = T.fit(model, optimizer, train_loader, test_loader, **kwargs)
+            else:
+                from ..parallel import fit_parallel
+
+                history = fit_parallel(model, optimizer, parallel["devices"], train_loader, test_loader,
+                                       balance=args.balance, comm=parallel["comm"], **kwargs)
     except KeyboardInterrupt:
         progress.clear()
         if notes.interrupt_saved:
@@ -377,9 +420,9 @@ def _train(args: argparse.Namespace, recipe: TrainingRecipe, model, optimizer, s
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say; the exit status (2: bad arguments, 1: an error, 130/143: stopped by signal)."""
-    from .. import device as get_device
     from .. import recipe as R
     from ..checkpoint import load_training
+    from ..parallel.comm import world
 
     for option, path in (("--checkpoint", args.checkpoint), ("--json-log", args.json_log)):
         problem = None if path is None else output_problem(path)
@@ -402,7 +445,10 @@ def run(args: argparse.Namespace) -> int:
     if why:
         return _usage_error(why)
 
-    dev = get_device(args.device)
+    comm = world()
+    devs = _devices(args.device, comm)
+    dev = devs[0]
+    parallel = len(devs) > 1 or comm.size > 1
     train_set = R.build_dataset(recipe, args.data, train=True)
     test_set = R.build_dataset(recipe, args.data, train=False)
     try:
@@ -411,7 +457,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"hetero: error: {args.resume + ': ' if resume is not None else ''}{e}", file=sys.stderr)
         return 1
     optimizer = R.build_optimizer(recipe, model.parameters())
-    loaders = R.build_loaders(recipe, dev, train_set, test_set)
+    # a data-parallel step splits each batch on the host; the test set runs on the first device
+    loaders = R.build_loaders(recipe, None if parallel else dev, train_set, test_set)
+    if parallel:
+        loaders = (loaders[0], R.build_loaders(recipe, dev, None, test_set)[1])
     scheduler = R.build_scheduler(recipe, optimizer, len(loaders[0]))
     start = {"start_epoch": 0, "start_step": 0}
     if resume is not None:
@@ -421,5 +470,12 @@ def run(args: argparse.Namespace) -> int:
         changes = _changes(args, saved, recipe)
         if changes:
             print(f"hetero: resuming with changed settings: {changes}", file=sys.stderr)
-    _announce(recipe, model, optimizer, train_set, test_set, dev, start, resume is not None, renamed, checkpoint)
-    return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint)
+    if comm.rank != 0:  # rank 0 speaks for the run; the others say only their errors
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process ends with the run)
+    where = _parallel_where(devs, comm) if parallel else None
+    _announce(recipe, model, optimizer, train_set, test_set, dev, start, resume is not None, renamed, checkpoint,
+              where)
+    if not parallel:
+        return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint)
+    return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint,
+                  parallel={"devices": devs, "comm": comm})

@@ -36,6 +36,8 @@ class StepEvent(_Event):
     accuracy: float  # fraction of this batch classified correctly, in [0, 1]
     images_per_s: float
     seconds: float  # since fit() started
+    # data-parallel runs: per device {"device": label, "share": fraction of the batch, "images_per_s": its rate}
+    devices: list[dict] | None = None
 
 
 @dataclass
