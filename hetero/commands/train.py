@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import HeteroError
 from ..recipe import MAX_SEED, RecipeError, TrainingRecipe, recipe_from_checkpoint
 from ..train.checkpoints import restore_checkpoint
 from ..train.events import CheckpointEvent
@@ -477,5 +478,11 @@ def run(args: argparse.Namespace) -> int:
               where)
     if not parallel:
         return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint)
-    return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint,
-                  parallel={"devices": devs, "comm": comm})
+    try:
+        return _train(args, recipe, model, optimizer, scheduler, loaders, start, checkpoint,
+                      parallel={"devices": devs, "comm": comm})
+    except HeteroError as e:
+        if comm.size == 1:
+            raise
+        comm.abort(str(e))  # every rank stops now, not at its next collective's deadline
+        raise
