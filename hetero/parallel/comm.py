@@ -81,8 +81,8 @@ def _check_flat(flat: np.ndarray) -> None:
 
 def _check_array(arr: np.ndarray) -> None:
     if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.flags.writeable):
-        raise ValueError(f"bcast_array: needs a writable C-contiguous numpy array, got "
-                         f"{'a non-contiguous or read-only array' if isinstance(arr, np.ndarray) else type(arr).__name__}")
+        got = "a non-contiguous or read-only array" if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise ValueError(f"bcast_array: needs a writable C-contiguous numpy array, got {got}")
 
 
 class Comm:
@@ -164,14 +164,14 @@ class MPIComm(Comm):
     # -- collectives --
 
     def allreduce_sum(self, flat: np.ndarray) -> None:
-        # Not MPI's (I)allreduce: its summation order is the library's choice (it varies with the message
-        # size, the rank count and the algorithm table), so the result need not equal a sum in rank order and
-        # is not promised bitwise equal on every rank by the standard. Instead each rank owns a 1/size chunk:
-        # an alltoallv gives it every rank's copy of that chunk, it sums them in rank order (r0 + r1 + r2 ...)
-        # and an allgatherv hands the sums to everyone. The result is the same bits on every rank and equal
-        # to numpy's sum in rank order, with the traffic of a ring allreduce (each rank sends and receives
-        # 2 (size-1)/size of the buffer) and a chunk-sized scratch buffer. Measured against Iallreduce on one
-        # host it costs about the same (docs/architecture.md, data-parallel section).
+        # Not MPI's (I)allreduce: its summation order is the library's choice (it varies with the message size,
+        # the rank count and the algorithm table) and the standard does not promise every rank the same bits;
+        # Open MPI's Allreduce of 62k floats over 3 ranks already differs from the sum in rank order. Instead
+        # each rank owns a 1/size chunk: an alltoallv gives it every rank's copy of that chunk, it sums them in
+        # rank order (r0 + r1 + r2 ...) and an allgatherv hands the sums to everyone. The result is the same
+        # bits on every rank and equal to numpy's sum in rank order, for the traffic of a ring allreduce (each
+        # rank sends and receives 2 (size-1)/size of the buffer) and a scratch buffer as large as flat. On one
+        # host, 2 and 3 ranks, 62k and 11M floats, it measured as fast as Open MPI's Allreduce and Iallreduce.
         _check_flat(flat)
         MPI = self._MPI
         seq = self._enter()
@@ -309,19 +309,23 @@ class MPIComm(Comm):
         start = time.monotonic()
         deadline = start + self.timeout
         spin_until = start + _SPIN_S
+        label = f"{what} #{seq}" if seq is not None else what
         try:
             while not MPI.Request.Testall(requests):
                 now = time.monotonic()
                 if now > deadline:
-                    raise self._fail(self._late(what, seq))
+                    raise self._fail(self._late(label, seq))
                 if now > spin_until:
                     time.sleep(_PAUSE_S)
         except MPI.Exception as e:
-            raise self._fail(f"{what}{f' #{seq}' if seq else ''} failed on rank {self.rank}: MPI: {e}; "
-                             f"{self._silent(seq)}") from e
+            raise self._fail(f"{label} failed on rank {self.rank}: MPI: {e}; {self._silent(seq)}") from e
+        except CommError:
+            raise
+        except BaseException as e:  # Ctrl-C mid-collective: the request is still in flight, so is the job
+            self._fail(f"{label} was interrupted on rank {self.rank} ({type(e).__name__})")
+            raise
 
-    def _late(self, what: str, seq: int | None) -> str:
-        label = f"{what} #{seq}" if seq is not None else what
+    def _late(self, label: str, seq: int | None) -> str:
         if seq is None:  # before the heartbeats exist: all we know is that someone is missing
             return (f"not every one of the {self.size} ranks reached {label} within {self.timeout:g} s: one "
                     f"stopped or died; the run stops")
@@ -362,7 +366,9 @@ def launched_size(env: Mapping[str, str] = os.environ) -> int | None:
 
 
 def world(env: Mapping[str, str] = os.environ) -> Comm:
-    """MPIComm over COMM_WORLD when started by mpiexec with more than one rank, else Comm()."""
+    """MPIComm over COMM_WORLD when started by mpiexec with more than one rank, else Comm().
+
+    Under mpiexec every rank must call it (it is a collective: the ranks exchange hosts and pids)."""
     timeout = timeout_from_env(env)
     size = launched_size(env)
     if size == 1:

@@ -94,6 +94,7 @@ class _ParallelFit(_Fit):
         return sum(n for _, n in list(self.rate)[1:]) / span if span > 0 else 0.0
 
     def end_epoch(self, seconds_from: float) -> None:
+        self.dp.expect_slow()  # evaluation, then rank 0 alone saves
         self.dp.sync_buffers()
         drift = self.dp.check()
         if drift:
@@ -101,6 +102,7 @@ class _ParallelFit(_Fit):
         super().end_epoch(seconds_from)
 
     def save(self, reason: str) -> None:
+        self.dp.expect_slow()
         self.dp.sync_buffers()
         extra = dict(self.options.checkpoint_extra or {})
         extra["data_parallel"] = {"devices": self.dp.labels, "shares": list(self.dp.balancer.shares)}

@@ -31,6 +31,10 @@ from .replica import Replica, clone_model, clone_optimizer, primary_device
 # Shard sizes select traced plans (and shapes kernels are built for): shares move in steps of this
 # fraction of the batch, so a run meets only a few shard sizes per device.
 GRANULARITY_FRACTION = 1 / 32
+# Seconds a rank waits for the others at a collective that may follow work only some ranks do at length:
+# the first step and the first after new shard sizes (kernel builds, which differ by device), and the
+# first after an epoch's end (rank 0 alone writes the checkpoint). Other collectives wait comm.timeout.
+SLOW_COLLECTIVE_TIMEOUT = 600.0
 
 
 class DataParallelError(HeteroError, RuntimeError):
@@ -101,6 +105,10 @@ class DataParallel:
             raise DataParallelError(f"data parallel: the model is on {primary.id}; build it on the first device "
                                     f"listed ({devs[0].id})")
         self.comm = comm if comm is not None else Comm()
+        self._timeout = self.comm.timeout
+        self.slow_next = True  # the next collective may wait SLOW_COLLECTIVE_TIMEOUT (see expect_slow)
+        self._last_sizes: tuple[int, ...] = ()
+        self.comm.timeout = max(self._timeout, SLOW_COLLECTIVE_TIMEOUT)
         self.replicas = [Replica(devs[0], model, optimizer, loss_fn)]
         for dev in devs[1:]:
             clone = clone_model(model, dev)
@@ -160,6 +168,9 @@ class DataParallel:
         x, y = np.asarray(x), np.asarray(y)
         n = len(x)
         sizes = self.balancer.split(n)
+        if tuple(sizes) != self._last_sizes:  # a shard shape not traced yet somewhere (an epoch's last batch)
+            self.slow_next = True
+            self._last_sizes = tuple(sizes)
         bounds = np.cumsum([0] + sizes)
         local = [(i, rep, int(bounds[self.first + i]), int(bounds[self.first + i + 1]))
                  for i, rep in enumerate(self.replicas)]
@@ -187,7 +198,9 @@ class DataParallel:
             extras[1] += np.count_nonzero(np.argmax(rep.output.reshape(b - a, -1), axis=1) == y[a:b].reshape(-1))
             extras[3 + self.first + i] = rep.seconds
         extras[2] = 1.0 if self.stop_requested else 0.0
+        self.comm.timeout = max(self._timeout, SLOW_COLLECTIVE_TIMEOUT) if self.slow_next else self._timeout
         self.comm.allreduce_sum(flat)
+        self.slow_next = False
         primary = self.optimizer
         for rep in self.replicas:
             if rep is not self.replicas[0]:
@@ -200,6 +213,11 @@ class DataParallel:
                           tuple(sizes), seconds, bool(extras[2] > 0))
 
     # -- staying identical --
+
+    def expect_slow(self) -> None:
+        """Let the next step's collective wait long: some ranks are about to do lengthy work of their own."""
+        self.slow_next = True
+        self.comm.timeout = max(self._timeout, SLOW_COLLECTIVE_TIMEOUT)
 
     def sync_buffers(self) -> None:
         """Give every device the primary's buffers (batch-norm running statistics) before evaluation or saving."""

@@ -239,3 +239,29 @@ def test_cli_refuses_duplicate_devices_before_anything_starts(data_dir, tmp_path
     _, err = capsys.readouterr()
     assert rc != 0 and "twice" in err and "Traceback" not in err
     assert not (tmp_path / "ck.safetensors").exists()
+
+
+def test_cli_trains_over_two_opencl_platforms_pocl_and_rusticl(data_dir, tmp_path):
+    """PoCL's CPU device and Mesa's rusticl (llvmpipe) in one run: separate contexts, host-staged gradients."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RUSTICL_ENABLE": "llvmpipe"}
+    listed = subprocess.run([sys.executable, "-m", "hetero", "devices", "--json"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    infos = json.loads(listed.stdout) if listed.returncode == 0 else []
+    pocl = [d["id"] for d in infos if d["usable"] and "Portable Computing Language" in d["platform"]]
+    rusticl = [d["id"] for d in infos if d["usable"] and d["platform"] == "rusticl"]
+    if not pocl or not rusticl:
+        pytest.skip("needs PoCL and Mesa's rusticl (apt-get install mesa-opencl-icd)")
+    log = tmp_path / "log.jsonl"
+    done = subprocess.run([sys.executable, "-m", "hetero", "train", "--device", f"{pocl[0]},{rusticl[0]}",
+                           "--max-steps", "3", "--batch-size", "16", "--json-log", str(log),
+                           "--checkpoint", str(tmp_path / "ck.safetensors")],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "data-parallel on 2 devices" in done.stdout and "llvmpipe" in done.stdout
+    steps = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "step"]
+    assert [d["device"] for d in steps[-1]["devices"]] == [pocl[0], rusticl[0]]
+    assert all(np.isfinite(e["loss"]) for e in steps)
