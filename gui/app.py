@@ -59,7 +59,9 @@ def run_app(args: argparse.Namespace) -> int:
         app.setStyle("Fusion")
         app.setProperty("hetero_styled", True)
     window = MainWindow(demo=bool(args.demo or args.screenshot))
-    window.resize(1560, 960)
+    # at most the screen's free area: a larger window runs off a 1280x800 screen with its buttons unseen
+    free = app.primaryScreen().availableGeometry()
+    window.resize(min(1560, free.width()), min(960, free.height()))
     view = window.train_view
     if args.data:
         view.data_edit.setText(os.path.abspath(args.data))

@@ -1,4 +1,5 @@
-"""What one device's training run reported so far, kept as growing lists that the plots read.
+"""What one training run (one device, or several data-parallel) reported so far, as growing lists the
+plots read.
 
 Pure Python and numpy (no Qt), so the bookkeeping is tested without a window. The GUI thread feeds it
 the hetero.train events that reach it through signals; the plot timer reads it.
@@ -43,19 +44,22 @@ def format_duration(seconds: float | None) -> str:
 
 
 class RunHistory:
-    """The series of one run: per step (loss, accuracy, images/s), per epoch (test figures), and its end."""
+    """The series of one run: per step (loss, accuracy, images/s), per epoch (test figures), and its end.
+    `parts` are the device ids of a data-parallel run (empty for a run on one device)."""
 
-    def __init__(self, key: str, label: str, colour: str, epochs: int):
+    def __init__(self, key: str, label: str, colour: str, epochs: int, parts: list[str] | None = None):
         self.key = key
         self.label = label
-        self.short_label = key  # legends: the device id ("0:0", "0:0/2.1")
+        self.parts = list(parts or [])
+        self.short_label = " + ".join(self.parts) or key  # legends: the device id(s) ("0:0", "0:0/2.1")
         self.colour = colour
         self.epochs = max(int(epochs), 1)
         self.steps: list[int] = []
         self.seconds: list[float] = []
         self.loss: list[float] = []
         self.accuracy: list[float] = []
-        self.images_per_s: list[float] = []
+        self.images_per_s: list[float] = []  # the whole run's, all its devices together
+        self.shares: list[dict] = []         # data-parallel: the last step's {"device", "share", "images_per_s"}
         self.epoch_ends: list = []           # EpochEndEvent per finished epoch
         self.epoch_x: list[tuple[int, float]] = []  # (step, seconds) where each epoch ended
         self.epoch = 0
@@ -75,6 +79,8 @@ class RunHistory:
             self.loss.append(float(event.loss))
             self.accuracy.append(float(event.accuracy))
             self.images_per_s.append(float(event.images_per_s))
+            if getattr(event, "devices", None):
+                self.shares = [dict(d) for d in event.devices]
             self.epoch, self.batch, self.batches = int(event.epoch), int(event.batch), int(event.batches)
             if self.state in ("starting", "running"):
                 self.state = "running"
@@ -161,6 +167,13 @@ class RunHistory:
         if f <= 0 or not self.seconds:
             return None
         return self.seconds[-1] * (1 - f) / f
+
+    def share(self, device_id: str) -> dict | None:
+        """The last reported share of one device of a data-parallel run, or None before its first step."""
+        for d in self.shares:
+            if d.get("device") == device_id:
+                return d
+        return None
 
     def last(self, name: str) -> float | None:
         values = getattr(self, name)

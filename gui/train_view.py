@@ -43,14 +43,32 @@ from .workers import APP_RECIPE, DATASETS, R, TrainConfig, TrainWorker, explain,
 
 REDRAW_MS = 100  # plots are redrawn on this timer, not per event: events can come faster than drawing
 RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train acc", "Test acc", "Best", "Images/s", "ETA")
+PARALLEL_TIP = ("<p>One model for all the ticked devices: each batch is split across them in proportion to their "
+                "measured speed (images/s), their gradients are summed, and every device applies the same "
+                "update.</p><p>Unticked, each ticked device trains a model of its own, side by side.</p>")
 
 
 def _pct(v) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{100 * v:.2f}%"
 
 
+def _device_text(run: RunHistory) -> str:
+    """A run's Device cell: the device's label, or a data-parallel run's device ids (its rows below name each)."""
+    return run.short_label if run.parts else run.label
+
+
+def share_text(share: dict | None) -> str:
+    """A data-parallel device's row: '52% of each batch · 3,121 images/s' (its rate once measured)."""
+    if share is None:
+        return "share of each batch: after the first step"
+    rate = share.get("images_per_s")
+    speed = "measuring its images/s" if rate is None else f"{rate:,.0f} images/s"
+    return f"{100 * share['share']:.0f}% of each batch · {speed}"
+
+
 class TrainView(QWidget):
-    """Runs one TrainWorker per selected device; every event is drawn from the GUI thread."""
+    """Runs one TrainWorker per selected device (or one for them all, data-parallel); every event is drawn from
+    the GUI thread."""
 
     sigRunsFinished = Signal()
 
@@ -63,6 +81,7 @@ class TrainView(QWidget):
         self.control_factory = control_factory
         self.runs: dict[str, RunHistory] = {}
         self.workers: dict[str, TrainWorker] = {}
+        self._rows: list[tuple[RunHistory, str | None]] = []  # the run table: (run, None) or (run, its device)
         self.test_sets: dict[str, object] = {}
         self.loaded_path: str | None = None  # a checkpoint that the next Start continues from
         self.config = TrainConfig()
@@ -74,6 +93,8 @@ class TrainView(QWidget):
         self._build_form()
         self._build_centre()
         self._build_results()
+        self.devices.sigSelectionChanged.connect(slot(self._update_parallel))
+        self._update_parallel()
 
         left, lv = self.devices.column("Devices (tick one or more)", 2)
         lv.addWidget(self.form_box, 0)
@@ -87,7 +108,7 @@ class TrainView(QWidget):
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 3)
         split.setStretchFactor(2, 1)
-        split.setSizes([380, 780, 340])
+        split.setSizes([280, 840, 380])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -147,6 +168,15 @@ class TrainView(QWidget):
         form.addRow("Learning rate", self.lr_box)
         form.addRow("LR schedule", self.schedule_box)
         form.addRow("Seed", self.seed_box)
+        # two lines: on one, this label alone would set the column's width and squeeze the run table
+        self.parallel_box = QCheckBox("Train one model on the ticked devices\n(data-parallel)")
+        self.parallel_box.toggled.connect(slot(self._update_parallel))
+        self.parallel_message = QLabel()  # why the ticked devices cannot train one model together
+        self.parallel_message.setWordWrap(True)
+        self.parallel_message.setStyleSheet("color: #b00020;")
+        self.parallel_message.setVisible(False)
+        form.addRow(self.parallel_box)
+        form.addRow(self.parallel_message)
 
         self.start_button = QPushButton("Start")
         self.start_button.setStyleSheet("font-weight: bold;")
@@ -178,6 +208,10 @@ class TrainView(QWidget):
         self.run_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.run_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.run_table.setMaximumHeight(100)
+        self.run_table.horizontalScrollBar().rangeChanged.connect(slot(self._fit_table_height))
+        # a narrow window keeps both ends: "0:0/2.0…0:0/2.1", "NVIDIA…RTX 3080"
+        self.run_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.run_table.setWordWrap(False)
         self.x_box = QComboBox()
         self.x_box.addItems(["steps", "seconds"])
         self.x_box.currentTextChanged.connect(self._set_x_mode)
@@ -207,6 +241,7 @@ class TrainView(QWidget):
 
     def _build_results(self) -> None:
         self.results_box = QGroupBox("After each epoch")
+        self.results_box.setMinimumWidth(370)  # narrower, the confusion matrix elides its four-digit counts
         self.result_device = QComboBox()
         self.result_device.currentIndexChanged.connect(slot(self._show_results))
         self.summary = QLabel("Results appear when the first epoch ends.")
@@ -216,12 +251,15 @@ class TrainView(QWidget):
         self.confusion.setMinimumHeight(220)
         self.digits = DigitGrid(columns=6, rows=6)
         self.digits_caption = QLabel("")
+        self.digits_caption.setWordWrap(True)  # a long caption would widen the panel and squeeze the run table
         self.mistakes_box = QCheckBox("mistakes only")
         self.mistakes_box.toggled.connect(self._set_mistakes_only)
         rv = QVBoxLayout(self.results_box)
         rv.addWidget(self.result_device)
         rv.addWidget(self.summary)
-        rv.addWidget(QLabel("Confusion matrix (rows: true class, columns: predicted)"))
+        caption = QLabel("Confusion matrix (rows: true class, columns: predicted)")
+        caption.setWordWrap(True)  # else its width is the panel's least, taken from the plots at 1280x800
+        rv.addWidget(caption)
         rv.addWidget(self.confusion, 3)
         row = QHBoxLayout()
         row.addWidget(self.digits_caption, 1)
@@ -268,26 +306,66 @@ class TrainView(QWidget):
         self.schedule_box.setCurrentText(recipe.lr_schedule)
         self.seed_box.setValue(recipe.seed)
 
+    def _update_parallel(self) -> None:
+        """Offer data-parallel training for two or more ticked devices; say why when it cannot be used."""
+        ids = self.devices.selected_ids()
+        possible = len(ids) >= 2
+        self.parallel_box.setEnabled(possible)
+        why = "" if possible else "<p><b>Tick two or more devices to use this.</b></p>"
+        self.parallel_box.setToolTip(why + PARALLEL_TIP)
+        problem = self.parallel_problem(ids) if possible and self.parallel_box.isChecked() else ""
+        self.parallel_message.setText(problem)
+        self.parallel_message.setVisible(bool(problem))
+
+    def parallel_problem(self, ids: list[str]) -> str:
+        """Why these devices cannot train one model together (a CPU with one of its halves), or ''."""
+        import hetero
+        from hetero import parallel as P
+
+        try:
+            P.check_devices([hetero.device(i) for i in ids])
+        except hetero.HeteroError as e:
+            why = str(e).removeprefix("data parallel: ")
+            why = why.replace("also listed", "also ticked").replace("list either", "tick either")  # the form's words
+            return f"These devices cannot train one model together: {why}."
+        return ""
+
+    def is_parallel(self) -> bool:
+        """Whether Start trains one model data-parallel on the ticked devices."""
+        return self.parallel_box.isChecked() and len(self.devices.selected_ids()) >= 2
+
     # ----- running -----
 
     def is_running(self) -> bool:
         return any(w.isRunning() for w in self.workers.values())
 
     def start(self, max_steps: int | None = None) -> bool:
-        """Start one worker per ticked device with the form's settings; False when nothing started."""
+        """Start one worker per ticked device (one for them all when data-parallel) with the form's settings;
+        False when nothing started."""
         if self.is_running():
             return False
         ids = self.devices.selected_ids()
         if not ids:
             self.log.add("warning", "Tick at least one device in the device list, then press Start.")
             return False
+        parallel = self.is_parallel()
+        if parallel:
+            problem = self.parallel_problem(ids)
+            if problem:
+                self._update_parallel()
+                self.log.add("warning", f"{problem} Untick one of them, or untick data-parallel to train a model "
+                                        f"on each side by side.")
+                return False
         form = self.read_form()
         self.config = TrainConfig(form.recipe.replace(max_steps=max_steps), form.data_dir, self.loaded_path)
         self.loaded_path = None  # one Start continues from it; load it again to repeat
         self._reset()
-        for k, device_id in enumerate(ids):
-            label = self.devices.label(device_id)
-            run = RunHistory(device_id, label, COLOURS[k % len(COLOURS)], self.config.recipe.epochs)
+        groups = [ids] if parallel else [[i] for i in ids]
+        for k, group in enumerate(groups):
+            device_id = ",".join(group)  # the worker's devices, and the recipe's `devices` in its checkpoints
+            label = f"data-parallel: {' + '.join(group)}" if parallel else self.devices.label(device_id)
+            run = RunHistory(device_id, label, COLOURS[k % len(COLOURS)], self.config.recipe.epochs,
+                             group if parallel else None)
             self.runs[device_id] = run
             control = self.control_factory() if self.control_factory else None
             worker = TrainWorker(device_id, device_id, self.config, self.runner, control, parent=self)
@@ -299,12 +377,15 @@ class TrainView(QWidget):
             self.workers[device_id] = worker
             self.result_device.addItem(label, device_id)
         self._add_table_rows()
-        if len(ids) > 1:
+        if len(groups) > 1:
             self.x_box.setCurrentText("seconds")  # the same seed gives the same curve per step on every device
-        barrier = threading.Barrier(len(ids))
+        barrier = threading.Barrier(len(groups))
         for worker in self.workers.values():
             worker.barrier = barrier
-        names = ", ".join(self.runs[i].label for i in ids)
+        if parallel:
+            names = f"{' + '.join(ids)}, one model data-parallel (each batch split by measured speed)"
+        else:
+            names = ", ".join(run.label for run in self.runs.values())
         recipe = self.config.recipe
         self.log.add("info", f"Training {recipe.model} on {recipe.dataset} for {recipe.epochs} epoch(s), batch "
                              f"{recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g} ({recipe.lr_schedule}), "
@@ -319,6 +400,7 @@ class TrainView(QWidget):
             worker.deleteLater()
         self.workers.clear()
         self.runs.clear()
+        self._rows = []
         self.test_sets.clear()
         self.plots.clear()
         self.result_device.clear()
@@ -449,7 +531,7 @@ class TrainView(QWidget):
         runs = list(self.runs.values())
         self.plots.update_runs(runs, self.smoothing)
         self._update_progress(runs)
-        self._update_table(runs)
+        self._update_table()
 
     def _update_progress(self, runs: list[RunHistory]) -> None:
         if not runs:
@@ -469,25 +551,50 @@ class TrainView(QWidget):
         self.progress.setFormat(text)
 
     def _add_table_rows(self) -> None:
-        self.run_table.setRowCount(len(self.runs))
-        for row, run in enumerate(self.runs.values()):
+        """A row per run; under a data-parallel run, a row per device whose one wide cell says that device's share
+        of each batch and its images/s (a sentence there reads better than a column empty for other runs)."""
+        self.run_table.clearSpans()
+        self._rows = [(run, part) for run in self.runs.values() for part in [None, *run.parts]]
+        self.run_table.setRowCount(len(self._rows))
+        for row, (run, part) in enumerate(self._rows):
             for col in range(len(RUN_COLUMNS)):
                 item = QTableWidgetItem("")
-                if col > 1:
+                if col > 1 and part is None:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.run_table.setItem(row, col, item)
             first = self.run_table.item(row, 0)
-            first.setText(run.label)
-            first.setData(Qt.ItemDataRole.DecorationRole, QColor(run.colour))
-        self.run_table.setMaximumHeight(30 + 26 * max(len(self.runs), 1))
+            if part is None:
+                first.setText(_device_text(run))
+                first.setData(Qt.ItemDataRole.DecorationRole, QColor(run.colour))
+                if run.parts:
+                    first.setToolTip(f"{run.label}: one model; each batch is split across these devices in "
+                                     f"proportion to their measured speed")
+            else:
+                first.setText(f"   ↳ {part}")
+                first.setToolTip(self.devices.label(part))
+                self.run_table.setSpan(row, 1, 1, len(RUN_COLUMNS) - 1)
+                self.run_table.item(row, 1).setForeground(QColor("#555555"))
+        self._fit_table_height()
 
-    def _update_table(self, runs: list[RunHistory]) -> None:
-        for row, run in enumerate(runs):
+    def _fit_table_height(self) -> None:
+        """As tall as its rows, plus the horizontal scroll bar when one shows (else it hides the last row)."""
+        table = self.run_table
+        rows = table.verticalHeader().defaultSectionSize() * max(len(self._rows), 1)
+        bar = table.horizontalScrollBar()
+        extra = bar.sizeHint().height() if bar.maximum() > 0 else 0
+        table.setMaximumHeight(table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth() + 2
+                               + extra)
+
+    def _update_table(self) -> None:
+        for row, (run, part) in enumerate(self._rows):
+            if part is not None:
+                self._set_cell(row, 1, share_text(run.share(part)))
+                continue
             best = run.best()
             last_test = run.epoch_ends[-1].test_accuracy if run.epoch_ends else None
             speed = run.smoothed("images_per_s", 0.9)
             cells = (
-                run.label,
+                _device_text(run),
                 run.state,
                 f"{run.epoch + 1}/{run.epochs}" if run.steps else "-",
                 f"{run.steps[-1]:,}" if run.steps else "-",
@@ -499,9 +606,12 @@ class TrainView(QWidget):
                 format_duration(run.eta()),
             )
             for col, text in enumerate(cells):
-                item = self.run_table.item(row, col)
-                if item is not None and item.text() != text:
-                    item.setText(text)
+                self._set_cell(row, col, text)
+
+    def _set_cell(self, row: int, col: int, text: str) -> None:
+        item = self.run_table.item(row, col)
+        if item is not None and item.text() != text:
+            item.setText(text)
 
     def _show_results(self) -> None:
         key = self.result_device.currentData()

@@ -1,4 +1,5 @@
-"""Background work: one training QThread per device, one QThread for a benchmark run.
+"""Background work: one training QThread per run (one device, or several data-parallel), one QThread for a
+benchmark run.
 
 Workers never touch widgets. hetero.train calls our callback in the worker thread; the callback emits a
 Qt signal, and Qt queues it to the slots in the GUI thread (the QThread object lives there).
@@ -70,18 +71,27 @@ def build_model(recipe: TrainingRecipe, dev):
 
 
 def run_training(worker: TrainWorker) -> None:
-    """The real job: load data, build the run from its recipe on the worker's device, hetero.train.fit."""
+    """The real job: load data, build the run from its recipe on the worker's device, hetero.train.fit; a
+    worker given several devices trains one model on them with hetero.parallel.fit_parallel."""
     import hetero
 
     config = worker.config
     recipe = worker.recipe
+    parallel = len(worker.device_ids) > 1
+    if parallel:
+        from hetero import parallel as P
     try:
-        dev = hetero.device(worker.device_id)
+        devs = P.resolve_devices(worker.device_id) if parallel else [hetero.device(worker.device_id)]
+        dev = devs[0]  # the model, the optimizer and the test set live here; fit_parallel copies the model
         train_set = load_dataset(recipe.dataset, config.data_dir, True)
         test_set = load_dataset(recipe.dataset, config.data_dir, False)
         worker.sigTestSet.emit(worker.key, test_set)
         model, optimizer = build_model(recipe, dev)
-        train_loader, test_loader = R.build_loaders(recipe, dev, train_set, test_set)
+        if parallel:  # fit_parallel splits each batch on the host, so the training loader yields numpy arrays
+            train_loader = R.build_loaders(recipe, None, train_set, None)[0]
+            test_loader = R.build_loaders(recipe, dev, None, test_set)[1]
+        else:
+            train_loader, test_loader = R.build_loaders(recipe, dev, train_set, test_set)
         scheduler = R.build_scheduler(recipe, optimizer, len(train_loader))
         start = {"start_epoch": 0, "start_step": 0}
         if config.resume_from:
@@ -96,11 +106,16 @@ def run_training(worker: TrainWorker) -> None:
         worker.release_barrier()
         raise
     worker.wait_barrier()
-    worker.log("info", f"{recipe.model} on {dev.label}: {len(train_set.labels):,} training and "
+    where = f"data-parallel on {' + '.join(d.id for d in devs)}" if parallel else f"on {dev.label}"
+    worker.log("info", f"{recipe.model} {where}: {len(train_set.labels):,} training and "
                        f"{len(test_set.labels):,} test images, {len(train_loader)} batches of {recipe.batch_size}")
-    T.fit(model, optimizer, train_loader, test_loader, epochs=recipe.epochs, callbacks=[worker.on_event],
-          control=worker.control, max_steps=recipe.max_steps, scheduler=scheduler,
-          scheduler_interval=R.SCHEDULER_INTERVAL, recipe=recipe, **start)
+    kwargs = dict(epochs=recipe.epochs, callbacks=[worker.on_event], control=worker.control,
+                  max_steps=recipe.max_steps, scheduler=scheduler, scheduler_interval=R.SCHEDULER_INTERVAL,
+                  recipe=recipe, **start)
+    if parallel:  # the worker's model is the first device's replica: its checkpoints are the run's
+        P.fit_parallel(model, optimizer, devs, train_loader, test_loader, **kwargs)
+    else:
+        T.fit(model, optimizer, train_loader, test_loader, **kwargs)
 
 
 def explain(error: BaseException) -> str:
@@ -115,13 +130,16 @@ def explain(error: BaseException) -> str:
         return f"The device's OpenCL compiler could not build a kernel, so this device cannot train. {text}"
     if name in ("DeviceNotFoundError", "NoPlatformError"):
         return f"The device is not available. {text}"
+    if name == "DataParallelError":
+        return f"Data-parallel training failed: {text.removeprefix('data parallel: ')}"
     if name == "CheckpointError":
         return f"The checkpoint could not be used. {text}"
     return f"Training failed ({name}): {text}"
 
 
 class TrainWorker(QThread):
-    """Trains one model on one device. Signals carry the worker's key so one slot serves every device."""
+    """Trains one model on one device, or data-parallel on several (device_id "0:0/2.0,0:0/2.1"). Signals
+    carry the worker's key so one slot serves every run."""
 
     # Checkpoints are written only where fit() is between steps with every step read back: right away once
     # the run has ended or while fit() waits in a pause (its PausedEvent), else at the next pause, which the
@@ -137,6 +155,7 @@ class TrainWorker(QThread):
         super().__init__(parent)
         self.key = key
         self.device_id = device_id
+        self.device_ids = device_id.split(",")
         self.config = config
         self.recipe = config.recipe.replace(devices=device_id)  # what this worker's checkpoints record
         self.runner = runner

@@ -67,3 +67,16 @@ def test_format_duration():
     assert format_duration(65) == "1:05"
     assert format_duration(3725) == "1:02:05"
     assert format_duration(None) == "-"
+
+
+def test_a_data_parallel_run_keeps_each_devices_last_share():
+    run = RunHistory("0:0/2.0,0:0/2.1", "data-parallel", "#000", epochs=1, parts=["0:0/2.0", "0:0/2.1"])
+    assert run.short_label == "0:0/2.0 + 0:0/2.1" and run.share("0:0/2.0") is None
+    run.add(step(1))  # a step without per-device figures leaves the shares as they were
+    assert run.shares == []
+    ev = step(2)
+    ev.devices = [{"device": "0:0/2.0", "share": 0.52, "images_per_s": 3120.5},
+                  {"device": "0:0/2.1", "share": 0.48, "images_per_s": None}]
+    run.add(ev)
+    assert run.share("0:0/2.0")["share"] == 0.52 and run.share("0:0/2.1")["images_per_s"] is None
+    assert run.images_per_s == [100.0, 100.0]  # the run's total, one series
