@@ -33,6 +33,24 @@ _TYPES = {
     cl.device_type.CPU: "cpu",
     cl.device_type.ACCELERATOR: "accelerator",
 }
+# Which kernels a device gets: "cpu" (work-items that loop, PoCL-style vectorised work-groups) or "gpu"
+# (many small work-items, local-memory tiles). By default CPUs get "cpu" and every other type "gpu";
+# HETERO_KERNEL_FLAVOUR forces one for every device, e.g. to run the GPU kernels at full size on a CPU.
+FLAVOUR_ENV = "HETERO_KERNEL_FLAVOUR"
+FLAVOURS = ("cpu", "gpu")
+
+
+def kernel_flavour(device_type: str, env: str | None = None) -> str:
+    """The kernel flavour of a device of this OpenCL type: $HETERO_KERNEL_FLAVOUR if set, else by type."""
+    forced = (os.environ.get(FLAVOUR_ENV, "") if env is None else env).strip().lower()
+    if forced:
+        if forced not in FLAVOURS:
+            raise HeteroError(f"{FLAVOUR_ENV}={forced!r}: use one of {', '.join(FLAVOURS)} (or unset it to choose "
+                              "by device type)")
+        return forced
+    return "cpu" if device_type == "cpu" else "gpu"
+
+
 _PROBE_SRC = "__kernel void probe(__global float *a) { int i = get_global_id(0); a[i] = a[i] * 2.0f + 1.0f; }"
 
 
@@ -259,6 +277,7 @@ class Device:
     def __init__(self, info: DeviceInfo, cl_device: cl.Device):
         self.info = info
         self.cl_device = cl_device
+        self.flavour = kernel_flavour(info.type)  # "cpu" or "gpu": which kernels and work shapes it gets
         self.context = cl.Context(devices=[cl_device])
         self.queue = cl.CommandQueue(self.context)
         self.pool = MemoryPool(

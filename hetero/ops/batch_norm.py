@@ -26,8 +26,8 @@ _CPU_MIN_SPAN = 2048  # values per elementwise work-item before a row is split f
 
 
 def _row_loop(dev: Device) -> bool:
-    """The ROW_LOOP layout of kernels_cl/batch_norm.cl: 1 on CPUs, 0 elsewhere."""
-    return dev.type == "cpu"
+    """The ROW_LOOP layout of kernels_cl/batch_norm.cl: 1 for the cpu kernel flavour, 0 for gpu."""
+    return dev.flavour == "cpu"
 
 
 def _wg_size(row_loop: bool) -> int:

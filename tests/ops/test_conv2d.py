@@ -251,7 +251,7 @@ def test_conv2d_direct_weight_gradient(dev, rng, monkeypatch, case):
 
 def test_direct_convolution_is_chosen_for_few_output_channels(dev):
     geo = conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 1, 1)
-    assert (choose(dev, geo).forward == "direct") == (dev.type == "cpu")
+    assert (choose(dev, geo).forward == "direct") == (dev.flavour == "cpu")
     for other in (conv2d_geometry((32, 64, 28, 28), (256, 64, 3, 3), 1, 1),  # many output channels
                   conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1),   # stride 2 along rows
                   conv2d_geometry((32, 64, 7, 7), (64, 64, 3, 3), 1, 1),     # rows of 7 pixels
@@ -259,7 +259,7 @@ def test_direct_convolution_is_chosen_for_few_output_channels(dev):
         assert choose(dev, other).forward != "direct"
     # the weight gradient reads any stride directly; groups and pointwise convolutions keep im2col
     assert (choose(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 3, 3), 2, 1)).weight_grad == "dw_direct") == \
-        (dev.type == "cpu")
+        (dev.flavour == "cpu")
     assert choose(dev, conv2d_geometry((32, 64, 28, 28), (64, 32, 3, 3), 1, 1, 1, 2)).weight_grad != "dw_direct"
     assert choose(dev, conv2d_geometry((32, 64, 28, 28), (64, 64, 1, 1))).weight_grad != "dw_direct"
 
@@ -276,7 +276,7 @@ def test_conv2d_forward_from_the_image(dev, rng, monkeypatch, case):
     xs, ws, stride, padding, dilation, groups, _ = case
     geo = conv2d_geometry(xs, ws, stride, padding, dilation, groups)
     forward = choose(dev, geo).forward
-    if dev.type == "cpu":  # the columns come from the image unless the input already is the column matrix
+    if dev.flavour == "cpu":  # the columns come from the image unless the input already is the column matrix
         assert forward in ("direct", "implicit_per_image", "implicit_images") or (geo.pointwise and
                                                                                   forward == "pointwise")
     else:

@@ -284,7 +284,7 @@ def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
 def test_when_k_is_split(dev, monkeypatch):
     """Only thin GEMMs with a long k on CPUs, in equal slices; beta, a bias or a strided C keep the GEMM in
     one piece (they apply to the whole sum)."""
-    cpu = dev.type == "cpu"
+    cpu = dev.flavour == "cpu"
     assert k_splits(dev, 6, 25, 50176) == (64 if cpu else 1)  # LeNet-5's conv1 weight gradient
     assert k_splits(dev, 150, 16, 6400) == (5 if cpu else 1)  # 10 tiles: 7 slices wanted, 5 divide k
     assert k_splits(dev, 6, 25, 2053) == 1  # prime: no equal slices

@@ -111,4 +111,4 @@ def test_every_table_ends_with_an_algorithm_that_always_applies():
 def test_choose_takes_a_real_device(dev):
     for _, args, _, _ in CASES:
         geo = conv2d_geometry(*args)
-        assert choose(dev, geo) == choose(dev.type, geo)
+        assert choose(dev, geo) == choose(dev.flavour, geo)

@@ -241,3 +241,15 @@ def test_a_damaged_probe_cache_is_re_probed(fresh_listing, monkeypatch, content)
 def test_select_devices_refuses_an_empty_spec(specs):
     with pytest.raises(DeviceNotFoundError, match="no device spec given"):
         hetero.select_devices(specs)
+
+
+def test_kernel_flavour_by_type_and_forced(monkeypatch):
+    from hetero.device import FLAVOUR_ENV, kernel_flavour
+
+    monkeypatch.delenv(FLAVOUR_ENV, raising=False)
+    assert [kernel_flavour(t) for t in ("cpu", "gpu", "accelerator")] == ["cpu", "gpu", "gpu"]
+    assert kernel_flavour("cpu", env="gpu") == "gpu" and kernel_flavour("gpu", env=" CPU ") == "cpu"
+    monkeypatch.setenv(FLAVOUR_ENV, "gpu")
+    assert kernel_flavour("cpu") == "gpu"
+    with pytest.raises(hetero.HeteroError, match=r"HETERO_KERNEL_FLAVOUR='fpga': use one of cpu, gpu"):
+        kernel_flavour("cpu", env="fpga")

@@ -74,6 +74,6 @@ def test_conv_rows_show_the_chosen_algorithms(dev, capsys):
     assert [r.algorithms for r in convs] == expected
     for algos in expected:
         assert " / ".join(algos) in printed
-    if dev.type == "cpu":
+    if dev.flavour == "cpu":
         assert convs[0].algorithms == ("direct", "col2im_batch", "dw_direct")
     assert all(r.algorithms is None for r in s.rows if r.kind != "Conv2d")

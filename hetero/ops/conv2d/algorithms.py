@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ...validate import INT_MAX
-from ..gemm.config import CPU_NR, device_type
+from ..gemm.config import CPU_NR, flavour_of
 from .geometry import ConvGeometry
 
 # --- tuning constants ------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ PER_IMAGE_MIN_P = {"cpu": 16}
 PER_IMAGE_MIN_P_DEFAULT = 64
 # Devices whose GEMMs read a convolution's columns straight from the image (implicit GEMM, the direct
 # kernels) and whose window kernels are the vector "block" variants: the CPU GEMM packs B anyway.
-IMPLICIT_TYPES = ("cpu",)
+IMPLICIT_FLAVOURS = ("cpu",)
 # Implicit GEMMs whose output pixels per image are a multiple of the CPU tile width (two NR-wide blocks) run
 # one GEMM per image; the others one GEMM over all images' pixels, so tiles are not left part empty.
 IMPLICIT_TILE_COLUMNS = 2 * CPU_NR
@@ -53,7 +53,8 @@ class Algorithms(NamedTuple):
 
 
 class Problem(NamedTuple):
-    """What the predicates see: the device's type string, the geometry, whether dW is computed too."""
+    """What the predicates see: the device's kernel flavour ("cpu" or "gpu"), the geometry, and whether dW is
+    computed too."""
 
     device: str
     geo: ConvGeometry
@@ -67,12 +68,12 @@ Predicate = Callable[[Problem], bool]
 
 def per_image_min_p(device: Any) -> int:
     """Output pixels per image from which column-matrix GEMMs run per image."""
-    return PER_IMAGE_MIN_P.get(device_type(device), PER_IMAGE_MIN_P_DEFAULT)
+    return PER_IMAGE_MIN_P.get(flavour_of(device), PER_IMAGE_MIN_P_DEFAULT)
 
 
 def reads_image(device: Any) -> bool:
     """Whether the device's GEMMs read columns from the image and its window kernels are the block variants."""
-    return device_type(device) in IMPLICIT_TYPES
+    return flavour_of(device) in IMPLICIT_FLAVOURS
 
 
 def always(q: Problem) -> bool:
@@ -177,5 +178,5 @@ def _first(table: tuple[tuple[str, Predicate], ...], q: Problem) -> str:
 def choose(device: Any, geometry: ConvGeometry, weight_grad: bool = True) -> Algorithms:
     """The algorithm of each pass for a geometry on a device (a Device, a traits object with .type, or a type
     string); weight_grad=False: the input gradient is computed without the weight gradient."""
-    q = Problem(device_type(device), geometry, bool(weight_grad))
+    q = Problem(flavour_of(device), geometry, bool(weight_grad))
     return Algorithms(_first(FORWARD, q), _first(INPUT_GRAD, q), _first(WEIGHT_GRAD, q))

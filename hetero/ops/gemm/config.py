@@ -54,9 +54,13 @@ GPU_TILE = {"TSM": 64, "TSN": 64, "TSK": 16, "WPTM": 4, "WPTN": 4}
 VARIANTS = ("naive", "cpu", "tiled")
 
 
-def device_type(device: Any) -> str:
-    """The OpenCL device type string ("cpu", "gpu", ...) of a Device, a traits object or the string itself."""
-    return device if isinstance(device, str) else device.type
+def flavour_of(device: Any) -> str:
+    """The kernel flavour ("cpu" or "gpu") of a Device, of a traits object (its .flavour, else its OpenCL
+    .type), or the string itself."""
+    if isinstance(device, str):
+        return device
+    flavour = getattr(device, "flavour", None)
+    return flavour if flavour is not None else ("cpu" if device.type == "cpu" else "gpu")
 
 
 def up(x: int, multiple: int) -> int:
@@ -69,7 +73,7 @@ def gemm_config(device: Any, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     """Kernel variant and tile defines for one GEMM shape on one device (the autotuner's hook; see VARIANTS)."""
     if not implicit_b and (k == 0 or m * n * k <= NAIVE_MAX_FLOPS):
         return {"variant": "naive"}
-    if device_type(device) == "cpu" or implicit_b:
+    if flavour_of(device) == "cpu" or implicit_b:
         return _cpu_config(m, n, k, trans_a, trans_b, implicit_b)
     return {"variant": "tiled", **(GPU_SMALL_TILE if min(m, n) <= GPU_SMALL_SIDE else GPU_TILE)}
 
@@ -101,7 +105,7 @@ def _cpu_config(m: int, n: int, k: int, trans_a: bool, trans_b: bool, implicit_b
 
 def k_splits(device: Any, m: int, n: int, k: int) -> int:
     """How many equal slices of k a plain CPU GEMM with few tiles runs side by side (1: none)."""
-    if device_type(device) != "cpu" or k < SPLIT_K_MIN_K:
+    if flavour_of(device) != "cpu" or k < SPLIT_K_MIN_K:
         return 1
     wide = 2 * CPU_NR  # a tile's two blocks; either orientation
     tiles = min(-(-m // CPU_MR) * -(-n // wide), -(-n // CPU_MR) * -(-m // wide))
