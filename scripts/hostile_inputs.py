@@ -216,7 +216,9 @@ def cli_cases(cat: Catalogue, work: Path, data: Path, good: Path) -> None:
             cat.add("cli train", f"{option} {v!r}", _cli(*args, option, v), "cli", owner="hetero/commands/train.py")
     for option, value in (("--model", "nonsense"), ("--dataset", "cifar"), ("--optimizer", "lamb"),
                           ("--lr-schedule", "linear"), ("--device", "nonsense"), ("--device", "99:99"),
-                          ("--device", "cpu/0"), ("--data", str(work / "nope")), ("--data", str(good)),
+                          ("--device", "cpu/0"), ("--device", "0:0,0:0"), ("--device", "0:0,0:0/2.0"),
+                          ("--device", "0:0,,0:0"), ("--device", "0:0,99:99"), ("--device", "0:0/2.0,0:0/3.1"),
+                          ("--balance", "fastest"), ("--data", str(work / "nope")), ("--data", str(good)),
                           ("--resume", str(work / "nope.st")), ("--resume", str(work)),
                           ("--resume", str(data / "train-images-idx3-ubyte.gz")),
                           ("--checkpoint", missing), ("--checkpoint", str(work)), ("--checkpoint", ""),
