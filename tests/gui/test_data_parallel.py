@@ -14,6 +14,8 @@ from hetero.gui.workers import TrainConfig, TrainWorker, run_training
 import hetero
 from hetero.selection import DeviceInfo
 
+from .views import finish, train_view
+
 GPU = DeviceInfo(id="0:0", platform="P", name="Big GPU", vendor="V", type="gpu", compute_units=40,
                  global_mem_bytes=8 << 30, fp16=True)
 CPU = DeviceInfo(id="1:0", platform="R", name="CPU", vendor="X", type="cpu", compute_units=4, max_sub_devices=4)
@@ -34,23 +36,10 @@ def split_cpu():
 
 @pytest.fixture
 def view(qtbot, tiny_data):
-    v = TrainView(LogPanel())
-    qtbot.addWidget(v)
-    v.resize(1280, 800)
-    v.show()
-    v.data_edit.setText(str(tiny_data))
-    v.batch_box.setValue(16)
-    v.epochs_box.setValue(1)
-    v.lr_box.setValue(0.01)
+    v = train_view(qtbot, tiny_data, (1280, 800), epochs=1)
     yield v
     v.stop_all()
 
-
-def finish(qtbot, view, timeout=120000):
-    qtbot.waitUntil(lambda: not view.is_running() and all(r.done is not None for r in view.runs.values()),
-                    timeout=timeout)
-    view._dirty = True
-    view.redraw()
 
 
 def test_the_option_needs_two_ticked_devices(qtbot):
@@ -86,7 +75,7 @@ def test_a_data_parallel_run_shows_each_devices_share(qtbot, view, split_cpu, tm
     view.devices.select(halves)
     view.parallel_box.setChecked(True)
     assert view.start(max_steps=4)
-    finish(qtbot, view)
+    finish(qtbot, view, timeout=120000)
     (key, run), = view.runs.items()
     assert run.state == "finished" and run.steps == [1, 2, 3, 4], view.log.entries
     assert view.workers[key].recipe.devices == ",".join(halves)
@@ -126,7 +115,7 @@ def test_a_data_parallel_run_pauses_resumes_and_stops(qtbot, view, split_cpu):
     view.toggle_pause()
     qtbot.waitUntil(lambda: len(run.steps) > held + 2, timeout=20000)
     view.stop()
-    finish(qtbot, view)
+    finish(qtbot, view, timeout=120000)
     assert run.done.reason == "stopped" and run.state == "stopped"
 
 

@@ -5,32 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from hetero.gui.log_panel import LogPanel
-from hetero.gui.train_view import TrainView
+
+from .views import finish, train_view
 
 pytestmark = pytest.mark.usefixtures("usable_device")
 
 
 @pytest.fixture
 def view(qtbot, tiny_data):
-    v = TrainView(LogPanel())
-    qtbot.addWidget(v)
-    v.resize(1400, 900)
-    v.show()
-    v.data_edit.setText(str(tiny_data))
-    v.batch_box.setValue(16)
-    v.epochs_box.setValue(2)
-    v.lr_box.setValue(0.01)
+    v = train_view(qtbot, tiny_data, (1400, 900), epochs=2)
     yield v
     v.stop_all()
 
-
-def finish(qtbot, view, timeout=60000):
-    """Wait until every run's end has reached the GUI (its thread may end before its last signals land)."""
-    qtbot.waitUntil(lambda: not view.is_running() and all(r.done is not None for r in view.runs.values()),
-                    timeout=timeout)
-    view._dirty = True
-    view.redraw()
 
 
 def test_training_fills_plots_labels_and_epoch_results(qtbot, view):
