@@ -98,12 +98,6 @@ class Replica:
 
     # -- keeping replicas identical --
 
-    def weights(self) -> np.ndarray:
-        """Parameters and buffers (batch-norm statistics) as one host float array, in state_dict order."""
-        arrays = [t.numpy().ravel() for t in self.model.state_dict().values()]
-        return np.concatenate([a.view(np.float32) if a.dtype.itemsize == 4 else a.astype(np.float32)
-                               for a in arrays]) if arrays else np.zeros(0, np.float32)
-
     def checksum(self) -> str:
         """A digest of the weights' bits (parameters only: batch-norm statistics are each device's own)."""
         h = hashlib.sha256()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import random as hrandom
 from ..device import Device, select_devices
 from ..errors import HeteroError
 from ..nn import functional as F
@@ -135,6 +136,18 @@ class DataParallel:
         self.stop_requested = False  # set by the caller (Ctrl-C); every rank stops after the same step
         if self.comm.size > 1:
             self.broadcast_from_root()
+        self._separate_random_streams()
+
+    def _separate_random_streams(self) -> None:
+        """Give each device its own dropout stream: the primary's key with the counter's high word moved by
+        the device's place among all devices (the primary keeps its stream, so a checkpoint resumes it)."""
+        base = hrandom.get_rng_state(self.replicas[0].device)
+        for i, rep in enumerate(self.replicas):
+            worker = self.first + i
+            if worker:
+                state = base.copy()
+                state[3] = (int(state[3]) + worker) % 2**32
+                hrandom.set_rng_state(rep.device, state)
 
     # -- the step --
 

@@ -265,3 +265,17 @@ def test_cli_trains_over_two_opencl_platforms_pocl_and_rusticl(data_dir, tmp_pat
     steps = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "step"]
     assert [d["device"] for d in steps[-1]["devices"]] == [pocl[0], rusticl[0]]
     assert all(np.isfinite(e["loss"]) for e in steps)
+
+
+def test_each_device_draws_its_own_dropout_masks():
+    a, b = _halves()
+    hetero.train.seed_everything(4)
+    model = TinyNet(device=a)
+    before = hetero.random.get_rng_state(a).copy()
+    dp = DataParallel(model, hetero.optim.SGD(model.parameters(), lr=0.01), [a, b])
+    try:
+        sa, sb = hetero.random.get_rng_state(a), hetero.random.get_rng_state(b)
+        np.testing.assert_array_equal(sa, before)  # the primary keeps its stream (checkpoints resume it)
+        assert sb[0] == sa[0] and sb[1] == sa[1] and int(sb[3]) == (int(sa[3]) + 1) % 2**32  # same key, other counter
+    finally:
+        dp.close()
