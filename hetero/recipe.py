@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .data.datasets import DATASETS
+from .data.folder import FolderError, FolderSpec
 from .errors import HeteroError
 from .models import SMALL_IMAGE_MODELS, get_model, small_image_kwargs
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 RECIPE_VERSION = 1
 MODEL_NAMES = tuple(SMALL_IMAGE_MODELS)
 DATASET_NAMES = tuple(DATASETS)
+FOLDER_DATASET = "folder"  # an image folder; the recipe's data_folder (a FolderSpec dict) says how it was read
+# LeNet-5 and the MNIST AlexNet have fixed-size classifiers: they take only 1-channel 28x28 images.
+FIXED_INPUT_MODELS = {"lenet5": (1, 28, 28), "alexnet_mnist": (1, 28, 28)}
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
 LR_SCHEDULES = ("cosine", "constant")
 # The cosine schedule moves every step rather than every epoch: the lr falls smoothly within an epoch, and a
@@ -111,10 +115,12 @@ class TrainingRecipe:
     eval_batch_size: int = 500
     seed: int = 0  # weights, dropout and the data order
     devices: str | None = None  # the device spec(s) it ran on (None: the default device)
+    data_folder: Mapping[str, Any] | None = None  # dataset "folder": FolderSpec.to_dict() (to_dict omits None)
 
     def __post_init__(self) -> None:
         _choice("model", self.model, MODEL_NAMES)
-        _choice("dataset", self.dataset, DATASET_NAMES)
+        _choice("dataset", self.dataset, DATASET_NAMES + (FOLDER_DATASET,))
+        folder = _folder(self.dataset, self.data_folder)
         _choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1), ("seed", 0)):
@@ -132,7 +138,12 @@ class TrainingRecipe:
         object.__setattr__(self, "momentum", _number("momentum", self.momentum))
         object.__setattr__(self, "weight_decay", _number("weight_decay", self.weight_decay))
         kwargs = self.model_kwargs
-        if kwargs is None:
+        if folder is not None:
+            object.__setattr__(self, "data_folder", folder.to_dict())
+            if kwargs is None:
+                kwargs = small_image_kwargs(self.model, len(folder.classes), in_channels=folder.channels)
+            _check_folder_model(self.model, _kwargs(kwargs), folder)
+        elif kwargs is None:
             kwargs = small_image_kwargs(self.model, len(DATASETS[self.dataset].CLASSES), in_channels=1)
         object.__setattr__(self, "model_kwargs", _kwargs(kwargs))
 
@@ -141,7 +152,9 @@ class TrainingRecipe:
         out: dict[str, Any] = {"version": self.version}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = dict(value) if f.name == "model_kwargs" else value
+            if f.name == "data_folder" and value is None:
+                continue  # recipes of the IDX data sets stay readable by hetero versions before image folders
+            out[f.name] = dict(value) if f.name in ("model_kwargs", "data_folder") else value
         return out
 
     @classmethod
@@ -169,9 +182,16 @@ class TrainingRecipe:
 
         if "lr" not in changes and changed(("model", "optimizer")):
             changes["lr"] = None
-        if "model_kwargs" not in changes and changed(("model", "dataset")):
+        if "model_kwargs" not in changes and changed(("model", "dataset", "data_folder")):
             changes["model_kwargs"] = None
+        if "data_folder" not in changes and changes.get("dataset", FOLDER_DATASET) != FOLDER_DATASET:
+            changes["data_folder"] = None  # an IDX data set reads no folder
         return dataclasses.replace(self, **changes)
+
+    @property
+    def folder(self) -> FolderSpec | None:
+        """The image folder the run trains on (dataset "folder"), else None."""
+        return None if self.data_folder is None else FolderSpec.from_dict(self.data_folder)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps the whole run takes: every epoch, cut at max_steps."""
@@ -208,6 +228,41 @@ def _number(name: str, value: Any) -> float:
     if not (value >= 0 and math.isfinite(value)):  # also rejects NaN
         raise RecipeError(f"training recipe: {name} must be a finite non-negative number, got {value}")
     return float(value)
+
+
+def _folder(dataset: str, data_folder: Any) -> FolderSpec | None:
+    if dataset != FOLDER_DATASET:
+        if data_folder is not None:
+            raise RecipeError(f"training recipe: data_folder is only for dataset {FOLDER_DATASET!r}, not {dataset!r}")
+        return None
+    if data_folder is None:
+        raise RecipeError(f"training recipe: dataset {FOLDER_DATASET!r} needs data_folder (how the folder is read: "
+                          "hetero.data.FolderSpec(...).to_dict())")
+    try:
+        return data_folder if isinstance(data_folder, FolderSpec) else FolderSpec.from_dict(data_folder)
+    except (FolderError, TypeError) as e:
+        raise RecipeError(f"training recipe: data_folder: {e}") from None
+
+
+def check_model_input(model: str, channels: int, image_size: tuple[int, int]) -> None:
+    """RecipeError unless `model` takes images of `channels` x image_size (the fixed-size models do not all)."""
+    fixed = FIXED_INPUT_MODELS.get(model)
+    if fixed is not None and (channels, *image_size) != fixed:
+        c, h, w = fixed
+        others = ", ".join(m for m in MODEL_NAMES if m not in FIXED_INPUT_MODELS)
+        raise RecipeError(f"{model} takes {c}-channel {h}x{w} images, but these are {channels}-channel "
+                          f"{image_size[0]}x{image_size[1]}; convert them (--channels {c} --image-size {h} {w}) "
+                          f"or choose a model that takes any size and channel count ({others})")
+
+
+def _check_folder_model(model: str, kwargs: Mapping[str, Any], folder: FolderSpec) -> None:
+    check_model_input(model, folder.channels, folder.image_size)
+    if kwargs.get("num_classes", len(folder.classes)) != len(folder.classes):
+        raise RecipeError(f"training recipe: model_kwargs num_classes {kwargs['num_classes']} but the data folder "
+                          f"has {len(folder.classes)} classes")
+    if kwargs.get("in_channels", folder.channels) != folder.channels:
+        raise RecipeError(f"training recipe: model_kwargs in_channels {kwargs['in_channels']} but the data folder's "
+                          f"images have {folder.channels}")
 
 
 def _kwargs(value: Any) -> dict[str, Any]:
@@ -313,10 +368,24 @@ def continue_run(recipe: TrainingRecipe, optimizer: Optimizer, scheduler: LRSche
 
 def build_dataset(recipe: TrainingRecipe, data_dir: str | os.PathLike | None = None,
                   train: bool = True) -> ArrayDataset:
-    """The recipe's training (or test) data set, looked for in data_dir first (hetero.data.get_dataset)."""
+    """The recipe's training (or test) data set, looked for in data_dir first (hetero.data.get_dataset); an
+    image folder is read again as its recipe says, from data_dir when given (the folder moved)."""
     from .data import get_dataset
+    from .data.folder import DecodeProgress, load_folder_split
 
+    if recipe.folder is not None:
+        return load_folder_split(recipe.folder, train, root=data_dir, progress=DecodeProgress())
     return get_dataset(recipe.dataset, root=data_dir, train=train)
+
+
+def build_datasets(recipe: TrainingRecipe, data_dir: str | os.PathLike | None = None
+                   ) -> tuple[ArrayDataset, ArrayDataset | None]:
+    """(training set, test set) as build_dataset makes them; the test set is None for an image folder that
+    held none out (test fraction 0)."""
+    folder = recipe.folder
+    held_out = folder is None or folder.layout == "folders" or folder.test_fraction > 0
+    train = build_dataset(recipe, data_dir, train=True)
+    return train, build_dataset(recipe, data_dir, train=False) if held_out else None
 
 
 def build_loaders(recipe: TrainingRecipe, device, train_set: ArrayDataset | None = None,
@@ -332,6 +401,8 @@ def build_loaders(recipe: TrainingRecipe, device, train_set: ArrayDataset | None
 
 __all__ = [
     "DATASET_NAMES",
+    "FIXED_INPUT_MODELS",
+    "FOLDER_DATASET",
     "LR_SCHEDULES",
     "MAX_SEED",
     "MODEL_NAMES",
@@ -341,10 +412,12 @@ __all__ = [
     "RecipeError",
     "TrainingRecipe",
     "build_dataset",
+    "build_datasets",
     "build_loaders",
     "build_model",
     "build_optimizer",
     "build_scheduler",
+    "check_model_input",
     "continue_run",
     "default_lr",
     "make_optimizer",

@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="folder with the IDX files, the only place looked when given (default: $HETERO_DATA_DIR, "
                         "~/.cache/hetero/datasets, /usr/share/datasets, the checkout's data/, then a download)")
+    _add_folder_arguments(p)
     p.add_argument("--device", metavar="SPEC[,SPEC...]", default=None,
                    help="device spec (see `hetero devices`; default: $HETERO_DEVICE, else the best usable device); "
                         "several, comma-separated, or a split such as cpu/2, train one model data-parallel")
@@ -69,6 +70,64 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "steps in total (the lr schedule still spans --epochs, so a run stopped here resumes on it)")
     p.add_argument("--json-log", metavar="FILE", default=None, help="write every event as one JSON object a line")
     p.set_defaults(func=run)
+
+
+def _add_folder_arguments(p: argparse.ArgumentParser) -> None:
+    from ..data.folder import MAX_IMAGE_SIDE
+
+    p.add_argument("--data-folder", metavar="DIR", default=None,
+                   help="train on your own images: DIR/<class>/*.png (sorted folder names are the class ids) or "
+                        "DIR/train/<class>/ and DIR/test/<class>/; with --resume: where its folder is now")
+    p.add_argument("--image-size", nargs=2, type=int_arg(1, MAX_IMAGE_SIDE), metavar=("H", "W"), default=None,
+                   help="--data-folder: resize every image to H x W (default: keep their size, which must be one)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="--data-folder: 1 grayscale or 3 RGB (default: the first image's; a folder of both needs it)")
+    p.add_argument("--test-fraction", type=float_arg(0.0, 0.99), default=None,
+                   help="--data-folder: hold out this share of each class, drawn by --seed, as the test set "
+                        "(default 0.1; 0: none; not used with train/ and test/ folders)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="--data-folder: skip unreadable images and ones of another size or colour, and count them")
+
+
+def _folder_problem(args: argparse.Namespace) -> str | None:
+    """Why the --data-folder options do not go together, or None."""
+    options = [o for o, v in (("--image-size", args.image_size), ("--channels", args.channels),
+                              ("--test-fraction", args.test_fraction), ("--skip-bad", args.skip_bad or None))
+               if v is not None]
+    if args.data_folder is None:
+        return f"{', '.join(options)} go(es) with --data-folder DIR" if options and not args.resume else None
+    if args.dataset is not None or args.data is not None:
+        return "--data-folder trains on the folder's images: leave out --dataset and --data"
+    if not Path(args.data_folder).expanduser().is_dir():
+        return f"--data-folder {args.data_folder}: no such folder; name the folder that holds one subfolder per class"
+    if args.resume and options:
+        return (f"{', '.join(options)}: a resumed run reads its folder as its checkpoint says; leave them out "
+                "(--data-folder with --resume only says where the folder is now)")
+    return None
+
+
+def _load_folder(args: argparse.Namespace) -> tuple:
+    """A new run's --data-folder (train, test or None) splits, decoded with a progress line; a usage error's exit
+    status when the chosen model cannot take its images (checked before decoding)."""
+    from .. import recipe as R
+    from ..data.folder import DecodeProgress, plan_image_folder
+
+    fraction = 0.1 if args.test_fraction is None else args.test_fraction
+    seed = R.TrainingRecipe.seed if args.seed is None else args.seed  # the split is drawn by the run's seed
+    plan = plan_image_folder(args.data_folder, args.image_size, args.channels, fraction, seed, args.skip_bad)
+    try:
+        R.check_model_input(args.model or R.TrainingRecipe.model, plan.channels, plan.image_size)
+    except R.RecipeError as e:
+        return _usage_error(f"--data-folder {args.data_folder}: {e}")
+    train_set, test_set = plan.load(progress=DecodeProgress())
+    skipped = train_set.skipped + (test_set.skipped if test_set is not None else ())
+    if skipped:
+        print(f"hetero: skipped {len(skipped)} unusable image{'s' if len(skipped) != 1 else ''} (--skip-bad), "
+              f"e.g. {skipped[0][0]}: {skipped[0][1]}", file=sys.stderr)
+    if plan.ignored:
+        print(f"hetero: ignored {len(plan.ignored)} file(s) that are not image files (by name), e.g. {plan.ignored[0]}",
+              file=sys.stderr)
+    return train_set, test_set
 
 
 # The recipe fields the command line sets, under their argparse names.
@@ -233,14 +292,22 @@ class _CheckpointNotes:
         return self.last is not None and self.last.reason == "interrupted"
 
 
-def _recipe(args: argparse.Namespace, resume: dict | None) -> tuple[TrainingRecipe | None, TrainingRecipe]:
+def _recipe(args: argparse.Namespace, resume: dict | None,
+            folder: dict | None = None) -> tuple[TrainingRecipe | None, TrainingRecipe]:
     """(the checkpoint's recipe with --resume, else None; the run's: that or the defaults, changed by what was
-    given here)."""
+    given here). folder: a new run's --data-folder spec."""
     given = {k: getattr(args, k) for k in _RECIPE_ARGS if getattr(args, k) is not None}
     given["devices"] = args.device
+    if folder is not None:
+        given.update(dataset="folder", data_folder=folder)
     if resume is None:
         return None, TrainingRecipe(**given)
     saved = recipe_from_checkpoint(resume)
+    if args.data_folder is not None:  # the checkpoint's folder, moved
+        if saved.data_folder is None:
+            raise RecipeError(f"{args.resume} was trained on {saved.dataset}, not an image folder; leave out "
+                              "--data-folder")
+        given["data_folder"] = {**saved.data_folder, "path": os.fspath(Path(args.data_folder).expanduser())}
     if "model" in given and given["model"] != saved.model:
         raise RecipeError(f"{args.resume} holds a {saved.model}, not a {given['model']}")
     return saved, saved.replace(**given)
@@ -368,8 +435,10 @@ def _announce(recipe: TrainingRecipe, model, optimizer, train_set, test_set, dev
     lr, epochs = optimizer.param_groups[0]["lr"], recipe.epochs
     where = getattr(train_set, "files", None)
     source = f" from {where[0].parent}" if where else ""  # which of the places looked at it came from
-    print(f"training {recipe.model} ({_count(model):,} parameters) on {recipe.dataset} ({len(train_set)} train / "
-          f"{len(test_set)} test images{source}) {on or 'on ' + dev.label}: {recipe.optimizer} lr {lr:g} "
+    data = recipe.dataset if recipe.data_folder is None else f"the images in {recipe.data_folder['path']}"
+    print(f"training {recipe.model} ({_count(model):,} parameters) on {data} ({len(train_set)} train / "
+          f"{len(test_set) if test_set is not None else 'no'} test images{source}) {on or 'on ' + dev.label}: "
+          f"{recipe.optimizer} lr {lr:g} "
           f"({recipe.lr_schedule}), batch {recipe.batch_size}, {epochs} epoch{'s' if epochs != 1 else ''}, "
           f"seed {recipe.seed}"
           + (f", resuming at epoch {start['start_epoch'] + 1} step {start['start_step']}" if resumed else ""),
@@ -431,9 +500,15 @@ def run(args: argparse.Namespace) -> int:
             return _usage_error(f"{option} {path}: {problem}")
     if args.data is not None and not Path(args.data).expanduser().is_dir():
         return _usage_error(f"--data {args.data}: no such folder; name the folder that holds the IDX files")
+    problem = _folder_problem(args)
+    if problem:
+        return _usage_error(problem)
     resume = load_training(args.resume) if args.resume else None
+    folder_sets = _load_folder(args) if args.data_folder and resume is None else None
+    if isinstance(folder_sets, int):
+        return folder_sets
     try:
-        saved, recipe = _recipe(args, resume)
+        saved, recipe = _recipe(args, resume, folder_sets[0].spec.to_dict() if folder_sets else None)
     except R.RecipeError as e:
         where = f"{args.resume}: " if resume is not None and not str(e).startswith(str(args.resume)) else ""
         print(f"hetero: error: {where}{e}", file=sys.stderr)
@@ -450,8 +525,10 @@ def run(args: argparse.Namespace) -> int:
     devs = _devices(args.device, comm)
     dev = devs[0]
     parallel = len(devs) > 1 or comm.size > 1
-    train_set = R.build_dataset(recipe, args.data, train=True)
-    test_set = R.build_dataset(recipe, args.data, train=False)
+    if folder_sets is not None:  # decoded above, before the recipe that records them
+        train_set, test_set = folder_sets
+    else:
+        train_set, test_set = R.build_datasets(recipe, args.data)
     try:
         model = R.build_model(recipe, dev)
     except R.RecipeError as e:
