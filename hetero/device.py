@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import pyopencl as cl
 
+from . import limits as launch_limits
 from . import program as programs
 from .atomic import write_cache
 from .errors import DeviceNotFoundError, HeteroError, NoPlatformError
@@ -286,12 +287,18 @@ class Device:
         )
         self._programs: dict[tuple[str, str], programs.Program] = {}
         self._kernels: dict[tuple, cl.Kernel] = {}  # run()'s typed kernels
-        self._work_groups: dict[tuple, int] = {}  # work_group_size()'s choices
+        self._work_groups: dict[tuple, int] = {}  # work_group_size()'s and local_size_limit()'s answers
         # extra compiler options for every program, e.g. -cl-opt-disable under the Oclgrind simulator
         self.extra_options = tuple(os.environ.get("HETERO_BUILD_OPTIONS", "").split())
         self._lock = threading.Lock()
         self._pending: deque[cl.Event] = deque()
         self.trace: Trace | None = None  # the step being traced, set only by tracing()
+        # Every launch is checked against the device's and the kernel's limits (hetero.limits), and against the
+        # strict limits of common GPUs under HETERO_STRICT_LIMITS=1, read once here. check_limits=False only
+        # exists to measure what checking costs.
+        self.strict_limits = launch_limits.strict_mode()
+        self.check_limits = True
+        self.limits = launch_limits.device_limits(cl_device)
 
     @property
     def id(self) -> str:
@@ -341,27 +348,57 @@ class Device:
 
     def work_group_size(self, file: str, name: str, defines: programs.Defines, cap: int = 256,
                         define: str = "WG") -> int:
-        """The work-group size kernel `name` is built with (-D<define>=<size>) and launched with: the largest
+        """The work-group size kernel `name` is built with (-D<define>=<size>) and launched with (1-D): the largest
         power of two <= cap that the device and the kernel so built allow (register-hungry kernels allow less)."""
-        key = (file, name, define, cap, *defines.items())
+        key = (file, name, define, cap, self.strict_limits, *defines.items())
         wg = self._work_groups.get(key)
         if wg is None:
-            wg = _pow2_floor(min(cap, self.info.max_work_group_size))
+            wg = _pow2_floor(min(cap, self._max_group_items()))
             while wg > 1:
                 kern = self.kernel(file, name, {**defines, define: wg})
-                allowed = kern.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, self.cl_device)
+                allowed = launch_limits.kernel_limits(self, kern).work_group_size
                 if allowed >= wg:
                     break
                 wg = _pow2_floor(allowed)
             self._work_groups[key] = wg
         return wg
 
+    def local_size_limit(self, file: str, name: str, defines: programs.Defines | None = None) -> int:
+        """The most work-items a 1-D work-group of kernel `name` (built with these defines) may have here: its
+        CL_KERNEL_WORK_GROUP_SIZE, the device's dim-0 work-item size and, under HETERO_STRICT_LIMITS=1, 256."""
+        key = ("local_size_limit", file, name, self.strict_limits, *(defines or {}).items())
+        most = self._work_groups.get(key)
+        if most is None:
+            kern = self.kernel(file, name, defines)
+            most = min(launch_limits.kernel_limits(self, kern).work_group_size, self._max_group_items())
+            self._work_groups[key] = most
+        return most
+
+    def _max_group_items(self) -> int:
+        """The most work-items of a 1-D work-group on this device, whatever the kernel (strict limits included)."""
+        most = min(self.limits.max_work_group_size, self.limits.max_work_item_sizes[0])
+        if self.strict_limits:
+            most = min(most, launch_limits.STRICT.max_work_group_size, launch_limits.STRICT.max_work_item_sizes[0])
+        return most
+
+    def kernel_origin(self, kernel: cl.Kernel) -> tuple[str, str] | None:
+        """(file, build options) of a kernel this device built, for error messages; None if it built none such."""
+        ptr = kernel.program.int_ptr
+        for prg in list(self._programs.values()):
+            if prg.program.int_ptr == ptr:
+                return prg.file, prg.options
+        return None
+
     def launch(self, kernel: cl.Kernel, global_size: Sequence[int], local_size: Sequence[int] | None,
                *args) -> None:
-        """Enqueue one kernel. Args are cl.Buffer / Tensor / numpy scalars; nothing waits for it."""
+        """Enqueue one kernel. Args are cl.Buffer / Tensor / numpy scalars; nothing waits for it. A launch outside
+        the device's or the kernel's limits raises LaunchLimitError naming the kernel (hetero.limits)."""
         args = tuple(a.buffer if hasattr(a, "buffer") else a for a in args)
         if any(g == 0 for g in global_size):
             return
+        if self.check_limits:
+            where = "Device.launch" if self.trace is None else "Device.launch (tracing a compiled step)"
+            launch_limits.check_launch(self, kernel, global_size, local_size, where, strict=self.strict_limits)
         kernel.set_args(*args)
         cl.enqueue_nd_range_kernel(self.queue, kernel, tuple(global_size),
                                    None if local_size is None else tuple(local_size))

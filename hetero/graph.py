@@ -17,6 +17,7 @@ import pyopencl as cl
 
 from .autograd import no_grad
 from .device import Device
+from .limits import check_launch
 from .nn.module import Module, model_device
 from .optim import Optimizer
 from .tensor import Tensor, empty
@@ -80,9 +81,13 @@ class Plan:
 
     def _bind(self) -> None:
         """Give every launch a kernel object of its own with its arguments set once, so a replay only
-        enqueues (setting a launch's arguments through pyopencl costs more than the enqueue itself)."""
+        enqueues (setting a launch's arguments through pyopencl costs more than the enqueue itself). Each launch
+        is checked against the launch limits here, once, so replays pay nothing for them."""
+        dev = self.device
         bound = []
         for kernel, gsize, lsize, args in self.launches:
+            if dev.check_limits:
+                check_launch(dev, kernel, gsize, lsize, "compiled plan (Plan._bind)", strict=dev.strict_limits)
             own = cl.Kernel(kernel.program, kernel.function_name)
             try:
                 own.set_args(*args)

@@ -18,10 +18,13 @@ def _dims(x: Tensor) -> tuple[int, int]:
     return x.shape[1], math.prod(x.shape[2:])
 
 
-def _local(s: int) -> tuple[int, int, int]:
-    """Work-group (S', 1, 1), S' the largest divisor of S up to 256: left to choose, PoCL splits odd map sizes
-    such as 14x14 into work-groups its vectoriser handles badly."""
-    return (next(d for d in range(min(s, 256), 0, -1) if s % d == 0), 1, 1)
+_MAX_WG = 256  # the largest work-group tried (tuning knob); less where the kernel allows less
+
+
+def _local(s: int, most: int) -> tuple[int, int, int]:
+    """Work-group (S', 1, 1), S' the largest divisor of S up to min(256, most): left to choose, PoCL splits odd
+    map sizes such as 14x14 into work-groups its vectoriser handles badly."""
+    return (next(d for d in range(min(s, _MAX_WG, most), 0, -1) if s % d == 0), 1, 1)
 
 
 def _defines(size: int, beta: float, save_scale: bool) -> dict:
@@ -39,7 +42,9 @@ def local_response_norm_forward(x: Tensor, size: int, alpha: float, beta: float,
     c, s = _dims(x)
     out = empty(x.shape, np.float32, dev)
     scale = empty(x.shape, np.float32, dev) if save_scale else None
-    dev.run(_FILE, "lrn_forward", _defines(size, beta, save_scale), (s, c, x.shape[0]), _local(s), x, out,
+    defines = _defines(size, beta, save_scale)
+    local = _local(s, dev.local_size_limit(_FILE, "lrn_forward", defines))
+    dev.run(_FILE, "lrn_forward", defines, (s, c, x.shape[0]), local, x, out,
             out if scale is None else scale,  # out: a never-written placeholder
             np.int32(c), np.int32(s), np.float32(alpha), np.float32(beta), np.float32(k))
     return out, scale
@@ -51,7 +56,9 @@ def local_response_norm_backward(g: Tensor, x: Tensor, y: Tensor, scale: Tensor,
     dev = g.device
     c, s = _dims(x)
     gx = empty(x.shape, np.float32, dev)
-    dev.run(_FILE, "lrn_backward", _defines(size, beta, True), (s, c, x.shape[0]), _local(s), g, x, y, scale, gx,
+    defines = _defines(size, beta, True)
+    local = _local(s, dev.local_size_limit(_FILE, "lrn_backward", defines))
+    dev.run(_FILE, "lrn_backward", defines, (s, c, x.shape[0]), local, g, x, y, scale, gx,
             np.int32(c), np.int32(s), np.float32(alpha), np.float32(beta))
     return gx
 

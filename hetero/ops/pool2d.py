@@ -14,6 +14,7 @@ import numpy as np
 from .. import validate
 from ..autograd import Context, Function, is_grad_enabled
 from ..device import Device
+from ..limits import STRICT
 from ..tensor import Tensor, empty, zeros
 
 _FILE = "pool2d.cl"
@@ -23,6 +24,8 @@ _GLOBAL_WG = 64  # work-group size of the global average reduction (tuning knob,
 # Planes up to this many pixels are averaged by one work-item each (global_avg_pool2d_small), larger ones
 # by a work-group each.
 _GLOBAL_SMALL_HW = 256
+# Work-group size of global_avg_pool2d_small, at most (a power of two; less where the kernel allows less). Any
+# size is correct; a NULL one lets PoCL split odd plane counts into groups its vectoriser handles badly.
 _SMALL_WG = 64
 
 
@@ -103,14 +106,32 @@ def _planes(shape: tuple[int, ...]) -> int:
     return math.prod(shape[:-2])
 
 
+def _plane_local(dev: Device, name: str, defines: dict, width: int, planes: int) -> tuple[int, int, int] | None:
+    """The local size of a (width, height, planes) grid. None (the driver's choice, which PoCL vectorises
+    best) unless a GPU may have to run one group per plane in dim 2 and that is more groups than GPUs allow:
+    then (lx, 1, lz), lz the smallest divisor of planes that brings the groups under the limit (the kernels
+    have no guard for a rounded-up grid), or None if there is none (HETERO_STRICT_LIMITS then says so)."""
+    most_groups = STRICT.max_groups[2]
+    if planes <= most_groups or (dev.flavour == "cpu" and not dev.strict_limits):
+        return None
+    most = dev.local_size_limit(_FILE, name, defines)
+    lz = next((d for d in range(-(-planes // most_groups), min(most, STRICT.max_work_item_sizes[2]) + 1)
+               if planes % d == 0), None)
+    if lz is None:
+        return None
+    lx = next(d for d in range(min(width, most // lz), 0, -1) if width % d == 0)
+    return (lx, 1, lz)
+
+
 def max_pool2d_forward(x: Tensor, geo: Geometry, with_indices: bool) -> tuple[Tensor, Tensor | None]:
     """Launch the max pooling forward; the int32 argmax is written only when asked for."""
     dev = x.device
     out = empty(_out_shape(x, geo), np.float32, dev)
     idx = empty(out.shape, np.int32, dev) if with_indices else None
     if out.size:
-        dev.run(_FILE, "max_pool2d_forward", _max_defines(geo, with_indices), (geo.OW, geo.OH, _planes(x.shape)),
-                None, x, out,
+        defines, planes = _max_defines(geo, with_indices), _planes(x.shape)
+        local = _plane_local(dev, "max_pool2d_forward", defines, geo.OW, planes)
+        dev.run(_FILE, "max_pool2d_forward", defines, (geo.OW, geo.OH, planes), local, x, out,
                 out if idx is None else idx,  # out is a never-written placeholder
                 *geo.args()[:4])
     return out, idx
@@ -125,8 +146,9 @@ def max_pool2d_backward(g: Tensor, indices: Tensor, input_shape: tuple[int, ...]
     gx = zeros(input_shape, np.float32, dev) if scatter else empty(input_shape, np.float32, dev)
     if gx.size and g.size:
         grid = (geo.OW, geo.OH) if scatter else (geo.W, geo.H)
-        dev.run(_FILE, "max_pool2d_backward", _max_defines(geo, True), (*grid, _planes(input_shape)), None, g,
-                indices, gx, *geo.args()[:4])
+        defines, planes = _max_defines(geo, True), _planes(input_shape)
+        local = _plane_local(dev, "max_pool2d_backward", defines, grid[0], planes)
+        dev.run(_FILE, "max_pool2d_backward", defines, (*grid, planes), local, g, indices, gx, *geo.args()[:4])
     return gx
 
 
@@ -205,6 +227,10 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 # ---------------------------------------------------------------- adaptive average pooling
 
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
 def _global_defines(dev: Device) -> dict[str, int]:
     """The global-average kernels' defines: GLOBAL_WG is _GLOBAL_WG, or less if the forward kernel allows less."""
     wg = dev.work_group_size(_FILE, "global_avg_pool2d_forward", {"POOL": _POOL_GLOBAL}, _GLOBAL_WG, "GLOBAL_WG")
@@ -217,8 +243,10 @@ def adaptive_avg_pool2d_forward(x: Tensor, out_hw: tuple[int, int]) -> Tensor:
     h, w = x.shape[-2:]
     out = empty(x.shape[:-2] + out_hw, np.float32, dev)
     if out_hw == (1, 1) and h * w <= _GLOBAL_SMALL_HW:
-        dev.run(_FILE, "global_avg_pool2d_small", {"POOL": _POOL_GLOBAL}, (-(-out.size // _SMALL_WG) * _SMALL_WG,),
-                (_SMALL_WG,), x, out, np.int32(h * w), np.int32(out.size))
+        defines = {"POOL": _POOL_GLOBAL}
+        wg = _pow2_floor(min(_SMALL_WG, dev.local_size_limit(_FILE, "global_avg_pool2d_small", defines)))
+        dev.run(_FILE, "global_avg_pool2d_small", defines, (-(-out.size // wg) * wg,), (wg,), x, out,
+                np.int32(h * w), np.int32(out.size))
     elif out_hw == (1, 1):
         defines = _global_defines(dev)
         wg = defines["GLOBAL_WG"]

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import hetero
+from hetero.limits import LaunchLimitError
 from hetero.ops.pool2d import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from hetero.reference import pool2d as ref
-from tests.helpers import assert_close, numeric_grad, shapes
+from tests.helpers import assert_close, numeric_grad, oclgrind, shapes
 
 # (input shape, kernel_size, stride, padding, dilation, ceil_mode)
 MAX_CASES = shapes(
@@ -161,6 +162,21 @@ def test_max_pool2d_ties_route_gradient_to_first_maximum(dev, rng):
         r_out, r_idx = ref.max_pool2d(x, k, s, p)
         assert np.array_equal(out.numpy(), r_out)
         assert_close(gx, ref.max_pool2d_backward(g, r_idx, x.shape), what=f"ties k={k} s={s} p={p}")
+
+
+@pytest.mark.skipif(oclgrind(), reason="400k work-items take long under the simulator")
+def test_max_pool2d_over_65535_planes_within_strict_limits(dev, monkeypatch, rng):
+    """GPUs may allow only 65535 work-groups in dim 2, where the planes run: under the strict limits they go
+    several to a group (65538 = 2 x 32769: two per group), with the same values."""
+    monkeypatch.setattr(dev, "strict_limits", True)
+    x = rng.standard_normal((2, 32769, 2, 3)).astype(np.float32)
+    for k, s, p in ((2, 2, 0), (3, 1, 1)):  # scattered and gathered gradients
+        out, g, gx = _run(dev, max_pool2d, x, 3, kernel_size=k, stride=s, padding=p)
+        r_out, r_idx = ref.max_pool2d(x, k, s, p)
+        assert np.array_equal(out.numpy(), r_out.astype(np.float32))
+        assert_close(gx, ref.max_pool2d_backward(g, r_idx, x.shape), what=f"65538 planes k={k} s={s} p={p}")
+    with pytest.raises(LaunchLimitError, match="max_pool2d_forward.*\n.*\n  - 65537 work-items .*in dim 2 > 65535"):
+        max_pool2d(hetero.zeros((1, 65537, 2, 2), device=dev), 2)  # a prime count of planes: no divisor helps
 
 
 def test_max_pool2d_propagates_nan(dev):
