@@ -1,13 +1,19 @@
 // Softmax and log-softmax along one dim, and the losses on [N, C] scores: NLL and fused cross-entropy.
 //
 // Required: OP (0 softmax, 1 log_softmax, 2 nll_loss, 3 cross_entropy).
-// The losses also require REDUCTION (0 none, 1 mean, 2 sum) and HAS_WEIGHT (0, or 1: per-class weights).
+// The losses also require REDUCTION (0 none, 1 mean, 2 sum), HAS_WEIGHT (0, or 1: per-class weights) and
+// MULTI_GROUP (0: one work-group computes a whole loss, the CPU layout; 1: the batch's rows spread over many
+// work-groups whose partial sums loss_finish adds in a fixed order, and the backward loops over the rows
+// past its grid, which stays within 65535 groups along dimension 1: the GPU layout).
 // Tuning knob: WG, the work-group size of the kernels that reduce in local memory (a power of two,
-// default 256; the host launches them with exactly WG work-items per group).
+// default 256; the host launches them with exactly WG work-items per group, as it does the GPU layout's loss
+// backward).
 //
 // Softmax views its input as [outer, D, inner]: row (o, i) is the D elements o*D*inner + j*inner + i.
 // Every row subtracts its max before exp, so large logits stay finite; log-softmax is computed as
 // (x - max) - log(sum), never x - (max + log(sum)), which would round away the small part when |max| is big.
+// Sizes (D, rows, N, C) are int arguments (the host refuses larger ones); offsets into a tensor are size_t,
+// so tensors may hold more than 2^31 elements.
 
 #ifndef OP
 #error "OP must be defined (0 softmax, 1 log_softmax, 2 nll_loss, 3 cross_entropy)"
@@ -50,13 +56,16 @@ inline float wg_sum(__local float *s, float v)
 
 #if OP == 0 || OP == 1
 
-// Contiguous rows (inner == 1) of length D: one work-group per row, launched as (rows * WG) / WG.
-__kernel void softmax_fw_rows(__global const float *x, __global float *y, const int D)
+// Contiguous rows (inner == 1) of length D: one work-group per row, row row0 + get_group_id(0), launched as
+// (rows * WG) / WG (the host splits a launch whose global size would pass an int id, giving each its row0;
+// a loop over rows inside the group instead ran 1.3-1.7x slower on PoCL).
+__kernel void softmax_fw_rows(__global const float *x, __global float *y, const int D, const int row0)
 {
     __local float s[WG];
     const int lid = get_local_id(0);
-    __global const float *xr = x + get_group_id(0) * D;
-    __global float *yr = y + get_group_id(0) * D;
+    const size_t base = (size_t)(row0 + (int)get_group_id(0)) * D;
+    __global const float *xr = x + base;
+    __global float *yr = y + base;
     float m = -INFINITY;
     for (int j = lid; j < D; j += WG) m = fmax(m, xr[j]);
     m = wg_max(s, m);
@@ -72,12 +81,13 @@ __kernel void softmax_fw_rows(__global const float *x, __global float *y, const 
 #endif
 }
 
-// softmax: dx = y * (g - sum(g * y)); log_softmax: dx = g - exp(y) * sum(g).
-__kernel void softmax_bw_rows(__global const float *y, __global const float *g, __global float *dx, const int D)
+// softmax: dx = y * (g - sum(g * y)); log_softmax: dx = g - exp(y) * sum(g). Rows as softmax_fw_rows.
+__kernel void softmax_bw_rows(__global const float *y, __global const float *g, __global float *dx, const int D,
+                              const int row0)
 {
     __local float s[WG];
     const int lid = get_local_id(0);
-    const int base = get_group_id(0) * D;
+    const size_t base = (size_t)(row0 + (int)get_group_id(0)) * D;
     float acc = 0.0f;
     for (int j = lid; j < D; j += WG) {
 #if OP == 0
@@ -102,17 +112,19 @@ __kernel void softmax_fw_strided(__global const float *x, __global float *y,
 {
     const int r = get_global_id(0);
     if (r >= outer * inner) return;
-    const int base = (r / inner) * D * inner + r % inner;
+    const int o = r / inner;
+    x += (size_t)o * D * inner + (r - o * inner);  // row (o, i): its elements lie inner apart from here
+    y += (size_t)o * D * inner + (r - o * inner);
     float m = -INFINITY;
-    for (int j = 0; j < D; ++j) m = fmax(m, x[base + j * inner]);
+    for (int j = 0; j < D; ++j) m = fmax(m, x[(size_t)j * inner]);
     float sum = 0.0f;
-    for (int j = 0; j < D; ++j) sum += exp(x[base + j * inner] - m);
+    for (int j = 0; j < D; ++j) sum += exp(x[(size_t)j * inner] - m);
 #if OP == 0
     const float inv = 1.0f / sum;
-    for (int j = 0; j < D; ++j) y[base + j * inner] = exp(x[base + j * inner] - m) * inv;
+    for (int j = 0; j < D; ++j) y[(size_t)j * inner] = exp(x[(size_t)j * inner] - m) * inv;
 #else
     const float ls = log(sum);
-    for (int j = 0; j < D; ++j) y[base + j * inner] = (x[base + j * inner] - m) - ls;
+    for (int j = 0; j < D; ++j) y[(size_t)j * inner] = (x[(size_t)j * inner] - m) - ls;
 #endif
 }
 
@@ -121,10 +133,11 @@ __kernel void softmax_bw_strided(__global const float *y, __global const float *
 {
     const int r = get_global_id(0);
     if (r >= outer * inner) return;
-    const int base = (r / inner) * D * inner + r % inner;
+    const int o = r / inner;
+    const size_t base = (size_t)o * D * inner + (r - o * inner);
     float acc = 0.0f;
     for (int j = 0; j < D; ++j) {
-        const int k = base + j * inner;
+        const size_t k = base + (size_t)j * inner;
 #if OP == 0
         acc += g[k] * y[k];
 #else
@@ -132,7 +145,7 @@ __kernel void softmax_bw_strided(__global const float *y, __global const float *
 #endif
     }
     for (int j = 0; j < D; ++j) {
-        const int k = base + j * inner;
+        const size_t k = base + (size_t)j * inner;
 #if OP == 0
         dx[k] = y[k] * (g[k] - acc);
 #else
@@ -148,6 +161,9 @@ __kernel void softmax_bw_strided(__global const float *y, __global const float *
 #endif
 #ifndef HAS_WEIGHT
 #error "HAS_WEIGHT must be defined (0 or 1)"
+#endif
+#ifndef MULTI_GROUP
+#error "MULTI_GROUP must be defined (0 or 1)"
 #endif
 #if REDUCTION < 0 || REDUCTION > 2
 #error "Unknown REDUCTION"
@@ -166,27 +182,41 @@ inline float class_weight(__global const float *weight, const int t)
 #endif
 }
 
-// The losses run as ONE work-group of WG work-items (global = local = WG), each taking rows
-// lid, lid + WG, ...: the mean needs the whole batch, and OpenCL 1.2 has no float atomics nor a safe
-// grid-wide barrier. loss is [N] for REDUCTION 0, else [1]; denom[0] gets the mean's denominator
-// (the sum of the rows' weights) or 1 for a sum, for the backward kernel to read on the device.
+// The forward's rows: work-item lid of group g takes rows g * WG + lid, then a whole grid further on each
+// step. MULTI_GROUP 0 runs ONE work-group of WG work-items (global = local = WG): OpenCL 1.2 has no float
+// atomics nor a safe grid-wide barrier, so one group reduces the whole batch; MULTI_GROUP 1 runs as many
+// groups as the host's table asks (loss_layout), each writing its sums to part[2g], part[2g + 1] and its
+// record of bad targets to bad[5g..5g+3], which loss_finish adds and merges.
+#if MULTI_GROUP
+#define ROW_FIRST ((int)get_group_id(0) * WG + lid)
+#define ROW_STEP ((int)get_num_groups(0) * WG)
+#else
+#define ROW_FIRST lid
+#define ROW_STEP WG
+#endif
+
+// loss is [N] for REDUCTION 0, else [1]; denom[0] gets the mean's denominator (the sum of the rows'
+// weights) or 1 for a sum, for the backward kernel to read on the device.
 // bad[5] gets the targets outside [0, C) that are not ignore_index: their count, the first such row, the
 // least and greatest such id, and the first row's id (a kernel cannot raise; the host reads this back).
 #if OP == 2
 // NLL on log-probabilities x: loss_i = -weight[t_i] * x[i, t_i].
 __kernel void nll_loss_fw(__global const float *x, __global const int *target, __global const float *weight,
-                          __global float *loss, __global float *denom, __global int *bad,
+                          __global float *loss, __global float *denom, __global int *bad, __global float *part,
                           const int N, const int C, const int ignore_index)
 #else
 // Cross-entropy on logits x: loss_i = weight[t_i] * (logsumexp(x_i) - x[i, t_i]), computed as
 // (max - x_t) + log(sum exp(x - max)). stats[2i], stats[2i+1] keep the row's max and log-sum for backward.
 __kernel void cross_entropy_fw(__global const float *x, __global const int *target, __global const float *weight,
-                               __global float *loss, __global float *denom, __global int *bad,
+                               __global float *loss, __global float *denom, __global int *bad, __global float *part,
                                __global float *stats, const int N, const int C, const int ignore_index)
 #endif
 {
     __local float s[WG];
     const int lid = get_local_id(0);
+#if MULTI_GROUP
+    bad += 5 * get_group_id(0);  // this group's record
+#endif
     if (lid == 0) {
         bad[0] = 0;
         bad[1] = INT_MAX;
@@ -194,10 +224,10 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
         bad[3] = INT_MIN;
         bad[4] = 0;
     }
-    barrier(CLK_GLOBAL_MEM_FENCE);  // one work-group: its barrier orders these stores before the atomics
+    barrier(CLK_GLOBAL_MEM_FENCE);  // the group's barrier orders these stores before its atomics
     float acc = 0.0f, wacc = 0.0f;
-    for (int i = lid; i < N; i += WG) {
-        __global const float *xr = x + i * C;
+    for (int i = ROW_FIRST; i < N; i += ROW_STEP) {
+        __global const float *xr = x + (size_t)i * C;
         const int t = target[i];
         if (t != ignore_index && (t < 0 || t >= C)) {  // rare: only these work-items pay for atomics
             atomic_inc(bad);
@@ -211,8 +241,8 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
         float sum = 0.0f;
         for (int c = 0; c < C; ++c) sum += exp(xr[c] - m);
         const float ls = log(sum);
-        stats[2 * i] = m;
-        stats[2 * i + 1] = ls;
+        stats[2 * (size_t)i] = m;
+        stats[2 * (size_t)i + 1] = ls;
 #endif
         float l = 0.0f, w = 0.0f;
         if (t != ignore_index && t >= 0 && t < C) {
@@ -233,6 +263,16 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
         wacc += w;
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
+#if MULTI_GROUP
+#if REDUCTION != 0
+    acc = wg_sum(s, acc);
+    wacc = wg_sum(s, wacc);
+    if (lid == 0) {
+        part[2 * get_group_id(0)] = acc;
+        part[2 * get_group_id(0) + 1] = wacc;
+    }
+#endif
+#else
     if (lid == 0 && bad[0] > 0) bad[4] = target[bad[1]];
 #if REDUCTION != 0
     acc = wg_sum(s, acc);
@@ -247,10 +287,72 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
 #endif
     }
 #endif
+#endif  // MULTI_GROUP
 }
 
-// dL/dx[i, c] over an NDRange (C, N). g is the incoming gradient, read from the device ([N] for
-// REDUCTION 0, else [1]), so a replayed graph picks up whatever upstream wrote there.
+#if MULTI_GROUP
+// The second stage, ONE work-group of WG: adds the G groups' partial sums (work-item lid takes groups lid,
+// lid + WG, ..., then a tree: a fixed order) into loss[0] and denom[0], and merges the groups' records of
+// bad targets into bad[5] (the count, the first row, the least and greatest id, the first row's id).
+__kernel void loss_finish(__global const float *part, __global const int *bad_parts, __global const int *target,
+                          __global float *loss, __global float *denom, __global int *bad, const int G)
+{
+    __local float s[WG];
+    __local int r[4 * WG];
+    const int lid = get_local_id(0);
+    float acc = 0.0f, wacc = 0.0f;
+    int count = 0, row = INT_MAX, lo = INT_MAX, hi = INT_MIN;
+    for (int g = lid; g < G; g += WG) {
+#if REDUCTION != 0
+        acc += part[2 * g];
+        wacc += part[2 * g + 1];
+#endif
+        __global const int *b = bad_parts + 5 * g;
+        count += b[0];
+        row = min(row, b[1]);
+        lo = min(lo, b[2]);
+        hi = max(hi, b[3]);
+    }
+    r[lid] = count;
+    r[WG + lid] = row;
+    r[2 * WG + lid] = lo;
+    r[3 * WG + lid] = hi;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = WG / 2; h > 0; h >>= 1) {
+        if (lid < h) {
+            r[lid] += r[lid + h];
+            r[WG + lid] = min(r[WG + lid], r[WG + lid + h]);
+            r[2 * WG + lid] = min(r[2 * WG + lid], r[2 * WG + lid + h]);
+            r[3 * WG + lid] = max(r[3 * WG + lid], r[3 * WG + lid + h]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) {
+        bad[0] = r[0];
+        bad[1] = r[WG];
+        bad[2] = r[2 * WG];
+        bad[3] = r[3 * WG];
+        bad[4] = r[0] > 0 ? target[r[WG]] : 0;
+    }
+#if REDUCTION != 0
+    acc = wg_sum(s, acc);
+    wacc = wg_sum(s, wacc);
+    if (lid == 0) {
+#if REDUCTION == 1
+        loss[0] = acc / wacc;  // all rows ignored: 0/0 = NaN, as in PyTorch
+        denom[0] = wacc;
+#else
+        loss[0] = acc;
+        denom[0] = 1.0f;
+#endif
+    }
+#endif
+}
+#endif  // MULTI_GROUP
+
+// dL/dx[i, c] over an NDRange (C, N) (MULTI_GROUP: rows i, i + global N, ... past the grid). g is the
+// incoming gradient, read from the device ([N] for REDUCTION 0, else [1]), so a replayed graph picks up
+// whatever upstream wrote there.
 // NLL: -(c == t) * w * g';  cross-entropy: (softmax(x_i)[c] - (c == t)) * w * g'  with g' = g / denom.
 #if OP == 2
 __kernel void nll_loss_bw(__global const int *target, __global const float *weight,
@@ -264,25 +366,33 @@ __kernel void cross_entropy_bw(__global const float *x, __global const int *targ
 #endif
 {
     const int c = get_global_id(0);
+#if MULTI_GROUP
+    if (c >= C) return;
+    for (int i = get_global_id(1); i < N; i += (int)get_global_size(1)) {
+#else
     const int i = get_global_id(1);
     if (c >= C || i >= N) return;
-    const int t = target[i];
-    if (t == ignore_index || t < 0 || t >= C) {  // an id out of range: see class_weight
-        dx[i * C + c] = 0.0f;
-        return;
-    }
+    {
+#endif
+        const size_t k = (size_t)i * C + c;
+        const int t = target[i];
+        float v = 0.0f;
+        if (t != ignore_index && t >= 0 && t < C) {  // else: ignored, or an id out of range (see class_weight)
 #if REDUCTION == 0
-    const float gs = g[i] * class_weight(weight, t);
+            const float gs = g[i] * class_weight(weight, t);
 #else
-    const float gs = g[0] * class_weight(weight, t) / denom[0];
+            const float gs = g[0] * class_weight(weight, t) / denom[0];
 #endif
-    const float onehot = c == t ? 1.0f : 0.0f;
+            const float onehot = c == t ? 1.0f : 0.0f;
 #if OP == 2
-    dx[i * C + c] = -onehot * gs;
+            v = -onehot * gs;
 #else
-    const float p = exp((x[i * C + c] - stats[2 * i]) - stats[2 * i + 1]);
-    dx[i * C + c] = (p - onehot) * gs;
+            const float p = exp((x[k] - stats[2 * (size_t)i]) - stats[2 * (size_t)i + 1]);
+            v = (p - onehot) * gs;
 #endif
+        }
+        dx[k] = v;
+    }
 }
 
 #else

@@ -9,16 +9,30 @@ import pyopencl.cltypes as cltypes
 from ..tensor import Tensor, empty
 
 ADD, MUL = 0, 1  # elementwise.cl's OP ids
-RANK = 8  # elementwise.cl's largest rank (its shapes and strides are int8 vectors)
-_NO_STRIDES = cltypes.make_int8(*[0] * RANK)  # unused without broadcasting
+RANK = 8  # elementwise.cl's largest rank (its shapes and strides are int8 / long8 vectors)
+INT_INDEX_MAX = 2**31 - 1  # elements an int index of elementwise.cl reaches (LONG_INDEX=0)
+
+
+def long_index(elements: int) -> bool:
+    """elementwise.cl's LONG_INDEX for a launch whose largest tensor has this many elements: 64-bit indices
+    only past what int reaches (the broadcast decode's 64-bit divisions cost 10-35% on PoCL, see index_args)."""
+    return elements > INT_INDEX_MAX
+
+
+def index_args(long: bool) -> tuple[type, object]:
+    """(the scalar type, the vector maker) of elementwise.cl's index arguments for a LONG_INDEX choice."""
+    return (np.int64, cltypes.make_long8) if long else (np.int32, cltypes.make_int8)
 
 
 def same_shape(op: int, a: Tensor, b: Tensor) -> Tensor:
     """a (+|*) b for two float32 tensors of one shape on one device, one launch."""
     out = empty(a.shape, np.float32, a.device)
     n = out.size
-    a.device.run("elementwise.cl", "binary", {"OP": op, "BROADCAST": 0}, (n,), None, a, b, out,
-                 _NO_STRIDES, _NO_STRIDES, _NO_STRIDES, np.int32(n))
+    long = long_index(n)
+    scalar, vector = index_args(long)
+    unused = vector(*[0] * RANK)  # no strides without broadcasting
+    a.device.run("elementwise.cl", "binary", {"OP": op, "BROADCAST": 0, "LONG_INDEX": int(long)}, (n,), None,
+                 a, b, out, unused, unused, unused, scalar(n))
     return out
 
 

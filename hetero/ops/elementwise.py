@@ -5,16 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyopencl.cltypes as cltypes
 
 from .. import validate
 from ..autograd import Context, Function
 from ..tensor import Tensor, as_shape, empty, full, methods
-from .accumulate import ADD, MUL, RANK, same_shape
-
-
-def _int8(values: list[int]) -> np.ndarray:
-    return cltypes.make_int8(*values)
+from .accumulate import ADD, MUL, RANK, index_args, long_index, same_shape
 
 
 def _pad(shape: tuple[int, ...]) -> list[int]:
@@ -53,9 +48,11 @@ def binary_forward(code: int, a: Tensor, b: Tensor) -> Tensor:
     out = empty(shape, np.float32, a.device)
     n = out.size
     full_shape = _pad(shape)
-    a.device.run("elementwise.cl", "binary", {"OP": code, "BROADCAST": 1}, (n,), None, a, b, out,
-                 _int8(full_shape), _int8(_bstrides(a.shape, full_shape)), _int8(_bstrides(b.shape, full_shape)),
-                 np.int32(n))
+    long = long_index(n)  # out is the largest of the three tensors
+    scalar, vector = index_args(long)
+    a.device.run("elementwise.cl", "binary", {"OP": code, "BROADCAST": 1, "LONG_INDEX": int(long)}, (n,), None,
+                 a, b, out, vector(*full_shape), vector(*_bstrides(a.shape, full_shape)),
+                 vector(*_bstrides(b.shape, full_shape)), scalar(n))
     return out
 
 
@@ -76,8 +73,10 @@ def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     red = [gs if t == 1 else 1 for gs, t in zip(gshape, target)]
     out = empty(shape, np.float32, g.device)
     n_out, n_red = math.prod(keep), math.prod(red)
-    g.device.run("elementwise.cl", "sum_to", {"OP": ADD, "BROADCAST": 1}, (n_out,), None, g, out, _int8(keep),
-                 _int8(red), _int8(_strides(gshape)), np.int32(n_out), np.int32(n_red))
+    long = long_index(g.size)  # g's offsets reach its size
+    scalar, vector = index_args(long)
+    g.device.run("elementwise.cl", "sum_to", {"OP": ADD, "BROADCAST": 1, "LONG_INDEX": int(long)}, (n_out,), None,
+                 g, out, vector(*keep), vector(*red), vector(*_strides(gshape)), scalar(n_out), scalar(n_red))
     return out
 
 

@@ -314,3 +314,124 @@ def test_tensors_on_different_devices(dev, rng):
         batch_norm(tx, trm, trv, hetero.tensor(w, device=other))
     with pytest.raises(ValueError, match="running_mean is on device"):
         batch_norm(tx, hetero.tensor(rm, device=other), trv)
+
+
+# --- the GPU layout's multi-group reductions and launch limits ----------------------------------------------
+
+H200_COMPUTE_UNITS = 132  # a GPU with many compute units: the table splits channels on it
+
+
+def _force_gpu_split(monkeypatch, compute_units=H200_COMPUTE_UNITS):
+    """Run the GPU layout with the table asked as for a GPU of compute_units (the flavour through its argument)."""
+    table = bn_ops.reduce_split
+    asked = []
+
+    def split(device, channels, per_channel, cu):
+        asked.append(device)
+        return table("gpu", channels, per_channel, compute_units)
+
+    monkeypatch.setattr(bn_ops, "_row_loop", lambda d: False)
+    monkeypatch.setattr(bn_ops, "reduce_split", split)
+    return asked
+
+
+def _launches_of(dev, fn, *args, **kwargs):
+    """(kernel name, global, local) of each launch fn(*args, **kwargs) makes."""
+    dev.synchronize()
+    with recorded_launches(dev) as launches:
+        fn(*args, **kwargs)
+    return [(k.function_name, glob, local) for k, glob, local, _ in launches]
+
+
+# (shape, chunks per channel the table gives with 132 compute units): even and uneven chunks, S = 1 with a
+# long batch, and spatial rows that chunk boundaries cut through
+MULTI_GROUP_SHAPES = shapes([((16, 3, 32, 32), 4), ((5, 2, 45, 41), 2), ((9000, 2), 2), ((3, 1, 100, 77), 5)],
+                            [((3, 1, 70, 70), 3)])
+
+
+@pytest.mark.parametrize("shape,splits", MULTI_GROUP_SHAPES)
+def test_multi_group_statistics_are_chosen_and_correct(dev, rng, monkeypatch, shape, splits):
+    asked = _force_gpu_split(monkeypatch)
+    n, c = shape[0], shape[1]
+    assert bn_ops.reduce_split("gpu", c, n * np.prod(shape[2:], dtype=int), H200_COMPUTE_UNITS).splits == splits
+    x, w, b, rm, rv = _data(rng, shape)
+    tx, tw, tb, trm, trv = _on(dev, x, w, b, rm, rv)
+    wg = bn_ops._gpu_sizes(dev, True, True).wg
+    fw = _launches_of(dev, batch_norm_forward, tx, trm, trv, tw, tb, True)
+    assert ("bn_stats_partial", (c * splits * wg,), (wg,)) in fw
+    assert "bn_stats_finish" in [name for name, _, _ in fw] and set(asked) == {"gpu"}
+    y, save_mean, save_invstd = batch_norm_forward(tx, trm, trv, tw, tb, True)
+    bw = _launches_of(dev, batch_norm_backward, y, tx, tw, save_mean, save_invstd, True, has_bias=True)
+    assert ("bn_backward_partial", (c * splits * wg,), (wg,)) in bw
+    _check_step(dev, rng, shape, True)
+
+
+def test_multi_group_statistics_keep_a_large_mean_precise_and_are_deterministic(dev, rng, monkeypatch):
+    _force_gpu_split(monkeypatch)
+    shape = shapes([(16, 2, 32, 32)], [(2, 1, 64, 65)])[0]
+    assert bn_ops.reduce_split("gpu", shape[1], shape[0] * shape[2] * shape[3], H200_COMPUTE_UNITS).splits > 1
+    x, _, _, rm, rv = _data(rng, shape, offset=1000.0, scale=1.0)
+    tx, trm, trv = _on(dev, x, rm, rv)
+    y, save_mean, save_invstd = batch_norm_forward(tx, trm, trv, None, None, True, 0.5)
+    ry, mean, invstd, _, new_rv = ref.batch_norm_forward(x, rm, rv, None, None, True, 0.5)
+    assert_close(save_mean, mean, 1e-6, 0, "save_mean")
+    assert_close(save_invstd, invstd, 1e-5, 0, "save_invstd")
+    assert_close(trv, new_rv, 1e-5, 0, "running_var")
+    g = hetero.tensor(rng.standard_normal(shape).astype(np.float32), device=dev)
+    runs = []
+    for _ in range(2):  # the same input twice: bitwise the same statistics and gradients (a fixed order)
+        _, m, i = batch_norm_forward(tx, None, None, None, None, True)
+        dx, _, db = batch_norm_backward(g, tx, None, m, i, True)
+        runs.append([t.numpy() for t in (m, i, dx, db)])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", shapes([(300, 5), (70, 3, 2, 2), (3, 600, 1, 1)], [(70, 3, 2, 2)]))
+def test_gpu_elementwise_loops_past_a_capped_grid(dev, rng, monkeypatch, shape):
+    """Every GPU caps work-groups at 65535 along dims 1 and 2: the kernels loop over the channels and images
+    past the grid. A cap of 2 groups makes every work-item loop here."""
+    monkeypatch.setattr(bn_ops, "_row_loop", lambda d: False)
+    monkeypatch.setattr(bn_ops, "STRICT_GROUPS", (None, 2, 2))
+    x, w, b, rm, rv = _data(rng, shape)
+    tx, tw, tb, trm, trv = _on(dev, x, w, b, rm, rv)
+    launches = _launches_of(dev, batch_norm_forward, tx, trm, trv, tw, tb, False)
+    (glob, local), = [(g, lc) for name, g, lc in launches if name == "bn_apply"]
+    assert glob[1] <= 2 * local[1] and glob[2] <= 2 * local[2]
+    assert glob[1] * glob[2] < shape[0] * shape[1], "the capped grid covers fewer (image, channel) pairs"
+    _check_step(dev, rng, shape, True)
+    _check_step(dev, rng, shape, False)
+
+
+def test_gpu_launches_fit_the_strict_limits_and_the_kernels(dev, rng, monkeypatch):
+    """[256, 1], [256, 2] and [65, 1] once gave local sizes with 256 work-items in z (NVIDIA allows 64)."""
+    monkeypatch.setattr(bn_ops, "_row_loop", lambda d: False)
+    sizes = bn_ops._gpu_sizes(dev, True, True)
+    for name in bn_ops._GPU_REDUCTIONS:
+        kern = dev.kernel("batch_norm.cl", name, bn_ops._defines(True, True, False, sizes.wg))
+        assert sizes.wg <= kern.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device)
+    for shape in shapes([(256, 1), (256, 2), (65, 1), (2, 3, 64, 50)], [(256, 1), (65, 1)]):
+        x, w, b, rm, rv = _data(rng, shape)
+        tx, tw, tb, trm, trv = _on(dev, x, w, b, rm, rv)
+        for name, glob, local in _launches_of(dev, batch_norm_forward, tx, trm, trv, tw, tb, True):
+            if local is None:
+                continue
+            assert np.prod(local) <= min(256, sizes.group if name.startswith("bn_apply") else sizes.wg), name
+            assert all(lc <= most for lc, most in zip(local, dev.cl_device.max_work_item_sizes)), (name, local)
+            assert len(local) < 3 or local[2] <= 64, (name, local)
+            assert all(g // lc <= 65535 for g, lc in zip(glob[1:], local[1:])), (name, glob, local)
+        _check_step(dev, rng, shape, True)
+
+
+def test_sizes_past_int32_are_refused_before_any_launch(dev):
+    """A fake [N, C, *] shape over a small buffer: the int32 limits are checked before anything runs."""
+    small = hetero.zeros((4,), device=dev)
+    huge = hetero.Tensor(small.storage, (2**16, 2**16), np.float32, dev)
+    dev.synchronize()
+    with recorded_launches(dev) as launches:
+        with pytest.raises(ValueError, match=r"batch_norm: input \(65536, 65536\) has 4294967296 rows \(N\*C\), "
+                                             r"more than the 2130706431"):
+            batch_norm(huge, None, None, training=True)
+        with pytest.raises(ValueError, match=r"batch_norm_backward: input \(65536, 65536\) has 4294967296"):
+            batch_norm_backward(huge, huge, None, small, small, True)
+        assert launches == []

@@ -82,3 +82,30 @@ def test_bad_inputs_raise_value_error(dev):
         reshape(a, (4, 2))
     with pytest.raises(ValueError, match="only one dimension can be -1"):
         reshape(a, (-1, -1))
+
+
+@pytest.mark.parametrize("op", ["add", "mul"])
+@pytest.mark.parametrize("sa,sb", shapes([((2, 3, 4), (2, 3, 4)), ((2, 3, 4), (3, 1)), ((1, 3, 1, 5), (2, 1, 7, 1))],
+                                         [((2, 3), (3,))]))
+def test_long_index_kernels_match_reference(dev, monkeypatch, op, sa, sb, rng):
+    """The 64-bit variant (LONG_INDEX=1, chosen past 2^31 - 1 elements) forced on small tensors."""
+    from hetero.ops import accumulate, elementwise
+
+    for module in (accumulate, elementwise):
+        monkeypatch.setattr(module, "long_index", lambda elements: True)
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    A = hetero.tensor(a, device=dev, requires_grad=True)
+    B = hetero.tensor(b, device=dev, requires_grad=True)
+    out = (add if op == "add" else mul)(A, B)
+    assert_close(out, getattr(ref, op)(a.astype(np.float64), b.astype(np.float64)), what=f"{op} forward, long")
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(hetero.tensor(g, device=dev))
+    if op == "add":
+        ga, gb = ref.add_backward(g.astype(np.float64), sa, sb)
+    else:
+        ga, gb = ref.mul_backward(g.astype(np.float64), a.astype(np.float64), b.astype(np.float64))
+    assert_close(A.grad, ga, what=f"{op} grad a, long")
+    assert_close(B.grad, gb, what=f"{op} grad b, long")
+    C = hetero.tensor(a, device=dev)
+    assert_close(accumulate.accumulate(C, C), 2 * a.astype(np.float64), what="accumulate, long")

@@ -254,3 +254,147 @@ def test_graph_frees_without_the_cyclic_gc(dev, fn):
         assert dev.memory_stats()["bytes_in_use"] == before
     finally:
         gc.enable()
+
+
+# --- the GPU layout of the losses: many work-groups, a second stage, grids within the limits ----------------
+
+H200_COMPUTE_UNITS = 132
+
+
+def _force_gpu_losses(monkeypatch, compute_units=H200_COMPUTE_UNITS):
+    """The losses' GPU layout on any device: the table asked with the gpu flavour through its argument."""
+    table = sm.loss_layout
+    monkeypatch.setattr(sm, "loss_layout", lambda device, rows, wg, cu: table("gpu", rows, wg, compute_units))
+
+
+def _names(launches):
+    return [k.function_name for k, _, _, _ in launches]
+
+
+MULTI_GROUP_LOSS = shapes([(3000, 17), (700, 3), (257, 1000)], [(600, 3)])
+
+
+@pytest.mark.parametrize("opts", [{}, {"reduction": "sum"}, {"reduction": "none"},
+                                  {"weight": True, "ignore_index": 0}])
+@pytest.mark.parametrize("N,C", MULTI_GROUP_LOSS)
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_multi_group_losses_are_chosen_and_correct(dev, monkeypatch, op, N, C, opts, rng):
+    _force_gpu_losses(monkeypatch)
+    x = (rng.standard_normal((N, C)) * 3).astype(np.float32)
+    t = rng.integers(0, C, N).astype(np.int32)
+    kw = _loss_args(opts, C, rng)
+    if "ignore_index" in kw:
+        t[::7] = kw["ignore_index"]
+    if kw.get("weight") is not None:
+        kw["weight"] = kw["weight"].astype(np.float32)
+    dkw = {**kw, "weight": hetero.tensor(kw["weight"], device=dev)} if "weight" in kw else kw
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    T = hetero.tensor(t, device=dev)
+    dev.synchronize()
+    with recorded_launches(dev) as launches:
+        loss = getattr(sm, op)(X, T, **dkw)
+    wg = launches[0][2][0]
+    groups = -(-N // wg)
+    assert groups > 1 and _names(launches) == [f"{op}_fw", "loss_finish"]
+    assert launches[0][1] == (groups * wg,), "one work-group per wg rows"
+    expected = getattr(ref, op)(x.astype(np.float64), t, **kw)
+    assert_close(loss, expected, rtol=1e-5, atol=1e-5, what=f"multi-group {op} {N}x{C} {opts}")
+    g = rng.standard_normal(loss.shape).astype(np.float32) + 2.0
+    loss.backward(hetero.tensor(g, device=dev))
+    gx = getattr(ref, f"{op}_backward")(g.astype(np.float64), x.astype(np.float64), t, **kw)
+    assert_close(X.grad, gx, rtol=1e-5, atol=1e-6, what=f"multi-group {op} grad {N}x{C} {opts}")
+
+
+def test_multi_group_loss_merges_the_bad_targets_of_every_group(dev, monkeypatch, rng):
+    _force_gpu_losses(monkeypatch)
+    t = np.zeros(1000, np.int32)
+    t[[10, 500, 999]] = [12, -3, 40]  # three different work-groups
+    t[300] = -100
+    loss = sm.cross_entropy(hetero.tensor(rng.standard_normal((1000, 10)), device=dev), hetero.tensor(t, device=dev))
+    with pytest.raises(ValueError, match=r"3 of 1000 targets are not a class id: target\[10\] = 12, but the scores "
+                                         r"have 10 classes, so ids must lie in \[0, 9\] \(or equal ignore_index=-100\)"
+                                         r"; the bad ids range from -3 to 40"):
+        loss.item()
+    t[[10, 500, 999]] = 1
+    assert np.isfinite(sm.cross_entropy(hetero.tensor(rng.standard_normal((1000, 10)), device=dev),
+                                        hetero.tensor(t, device=dev)).item())
+
+
+def test_multi_group_loss_is_deterministic(dev, monkeypatch, rng):
+    _force_gpu_losses(monkeypatch)
+    N, C = shapes([(2000, 30)], [(600, 3)])[0]
+    X = hetero.tensor(rng.standard_normal((N, C)).astype(np.float32), device=dev, requires_grad=True)
+    T = hetero.tensor(rng.integers(0, C, N).astype(np.int32), device=dev)
+    runs = []
+    for _ in range(2):
+        X.grad = None
+        loss = sm.cross_entropy(X, T)
+        loss.backward()
+        runs.append((loss.numpy(), X.grad.numpy()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_gpu_loss_backward_loops_past_a_capped_grid(dev, monkeypatch, op, rng):
+    """GPUs allow 65535 work-groups along dim 1: the backward's rows loop past the grid (capped at 2 here)."""
+    _force_gpu_losses(monkeypatch)
+    monkeypatch.setattr(sm, "STRICT_GROUPS_Y", 2)
+    N, C = 900, 5
+    x = rng.standard_normal((N, C)).astype(np.float32)
+    t = rng.integers(0, C, N).astype(np.int32)
+    t[4] = -100
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    loss = getattr(sm, op)(X, hetero.tensor(t, device=dev), reduction="none")
+    ones = hetero.ones((N,), device=dev)
+    dev.synchronize()
+    with recorded_launches(dev) as launches:
+        loss.backward(ones)
+    (_, glob, local, _), = launches
+    assert glob[1] == 2 * local[1] < N and local[0] * local[1] <= 256
+    gx = getattr(ref, f"{op}_backward")(np.ones(N), x.astype(np.float64), t, reduction="none")
+    assert_close(X.grad, gx, rtol=1e-5, atol=1e-6, what=f"{op} grad, capped grid")
+
+
+def test_loss_tables_without_a_device():
+    assert sm.loss_layout("cpu", 10**6, 256, 132) == sm.LossLayout(False, 1)
+    assert sm.loss_layout("gpu", 64, 256, 132) == sm.LossLayout(True, 1)
+
+
+def test_sizes_past_int32_are_refused_before_any_launch(dev):
+    """Fake shapes over a small buffer: softmax's dims and the losses' N and C are checked before a launch."""
+    small = hetero.zeros((4,), device=dev)
+    ids = hetero.tensor(np.zeros(4, np.int32), device=dev)
+    dev.synchronize()
+    with recorded_launches(dev) as launches:
+        with pytest.raises(ValueError, match=r"softmax: input \(2147483648,\) has 2147483648 elements along dim 0, "
+                                             r"more than the 2130706431 \(2\^31 - 1 - 2\^24\)"):
+            sm.softmax(hetero.Tensor(small.storage, (2**31,), np.float32, dev), 0)
+        with pytest.raises(ValueError, match=r"log_softmax: input \(4294967296, 2\) has 4294967296 rows"):
+            sm.log_softmax(hetero.Tensor(small.storage, (2**32, 2), np.float32, dev), 1)
+        with pytest.raises(ValueError, match=r"cross_entropy: input \(2147483648, 2\) has 2147483648 rows \(N\)"):
+            sm.cross_entropy(hetero.Tensor(small.storage, (2**31, 2), np.float32, dev),
+                             hetero.Tensor(ids.storage, (2**31,), np.int32, dev))
+        assert launches == []
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_row_kernels_split_launches_past_an_int_grid(dev, monkeypatch, log, rng):
+    """The work-group-per-row kernels keep each launch's global size an int id (2^31 / WG rows): past that,
+    several launches, each from its first row. Launches of 3 rows here."""
+    monkeypatch.setattr(sm, "row_launches", lambda rows, wg: [(r0, min(3, rows - r0)) for r0 in range(0, rows, 3)])
+    shape = shapes([(7, 300)], [(4, 130)])[0]
+    x = rng.standard_normal(shape).astype(np.float32)
+    X = hetero.tensor(x, device=dev, requires_grad=True)
+    dev.synchronize()
+    with recorded_launches(dev) as launches:
+        y = (sm.log_softmax if log else sm.softmax)(X, 1)
+    wg = launches[0][2][0]
+    assert [(k.function_name, glob) for k, glob, _, _ in launches] == \
+        [("softmax_fw_rows", (min(3, shape[0] - r) * wg,)) for r in range(0, shape[0], 3)]
+    expected = (ref.log_softmax if log else ref.softmax)(x.astype(np.float64), 1)
+    assert_close(y, expected, rtol=1e-5, atol=1e-6, what="softmax rows, split launches")
+    g = rng.standard_normal(shape).astype(np.float32)
+    y.backward(hetero.tensor(g, device=dev))
+    bw = ref.log_softmax_backward if log else ref.softmax_backward
+    assert_close(X.grad, bw(g.astype(np.float64), expected, 1), rtol=1e-5, atol=1e-5, what="softmax grad, split")
