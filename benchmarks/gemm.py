@@ -1,22 +1,27 @@
 """GEMM throughput: hetero's launch_gemm vs numpy's float32 matmul (OpenBLAS), square sizes.
 
     python benchmarks/gemm.py [--devices SPEC] [--sizes 256,512,1024,2048] [--repeats N] [--trans nn,tn,nt,tt]
+                              [--flavour cpu|gpu] [--kernel auto|xgemm|tiled] [--shapes MxNxK,...]
 
 For each device and size: GFLOP/s of ours and of numpy (median of repeats after a warm-up; each repeat
 times enough back-to-back calls to last ~0.2 s, ours ending with dev.synchronize()), and the ratio.
 Each is timed in its own block after a pause, so neither pays for the other's threads still spinning.
+--flavour sets HETERO_KERNEL_FLAVOUR (gpu: the GPU kernels on any device, e.g. PoCL's CPU); --kernel tiled
+runs the previous GPU kernel (gemm_tiled) where the table picks gemm_xgemm; --shapes adds non-square
+problems (e.g. 1000x1000x1000 for the edge handling, 6x25x50176 for split-k).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 
 import hetero
-from hetero.ops.gemm import Operand, Output, gemm_config, launch_gemm
+from hetero.ops.gemm import Operand, Output, config, launch_gemm
 
 _MIN_TIME = 0.2
 _PAUSE = 0.5
@@ -40,18 +45,35 @@ def _seconds_per_call(fn, sync, calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
-def bench(dev: hetero.Device, n: int, repeats: int, trans_a: bool, trans_b: bool) -> tuple[float, float]:
-    """(our GFLOP/s, numpy GFLOP/s) for C = op(A) @ op(B), all n x n float32."""
+def use_kernel(kernel: str) -> None:
+    """Make gemm_config give the previous GPU kernel (gemm_tiled) where it would give gemm_xgemm ("tiled"), or
+    leave it as it is ("auto", "xgemm")."""
+    if kernel != "tiled":
+        return
+    table = config.gemm_config
+
+    def tiled(dev, m, n, k, trans_a, trans_b, implicit_b=False):
+        cfg = table(dev, m, n, k, trans_a, trans_b, implicit_b)
+        return config.tiled_config(m, n) if cfg["variant"] == "xgemm" else cfg
+
+    config.gemm_config = tiled
+
+
+def bench(dev: hetero.Device, shape: tuple[int, int, int], repeats: int, trans_a: bool,
+          trans_b: bool) -> tuple[float, float]:
+    """(our GFLOP/s, numpy GFLOP/s) for C[m, n] = op(A) @ op(B), float32."""
+    m, n, k = shape
     rng = np.random.default_rng(0)
-    ha = rng.standard_normal((n, n), dtype=np.float32)
-    hb = rng.standard_normal((n, n), dtype=np.float32)
+    ha = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
+    hb = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
     a, b = hetero.tensor(ha, dev), hetero.tensor(hb, dev)
-    c = hetero.empty((n, n), np.float32, dev)
+    c = hetero.empty((m, n), np.float32, dev)
     opa, opb = (ha.T if trans_a else ha), (hb.T if trans_b else hb)
-    out = np.empty((n, n), np.float32)
+    out = np.empty((m, n), np.float32)
 
     def ours():
-        launch_gemm(dev, n, n, n, Operand(a, 0, n, trans_a), Operand(b, 0, n, trans_b), Output(c, 0, n))
+        launch_gemm(dev, m, n, k, Operand(a, 0, ha.shape[1], trans_a), Operand(b, 0, hb.shape[1], trans_b),
+                    Output(c, 0, n))
 
     def theirs():
         np.matmul(opa, opb, out=out)
@@ -71,8 +93,8 @@ def bench(dev: hetero.Device, n: int, repeats: int, trans_a: bool, trans_b: bool
     want = opa.astype(np.float64) @ opb.astype(np.float64)
     err = float(np.abs(c.numpy() - want).max() / np.abs(want).max())
     if err > 1e-4:
-        raise RuntimeError(f"gemm on {dev.label} at n={n} is wrong: relative error {err:.3g}")
-    flop = 2 * n**3 / 1e9
+        raise RuntimeError(f"gemm on {dev.label} at {m}x{n}x{k} is wrong: relative error {err:.3g}")
+    flop = 2 * m * n * k / 1e9
     return flop / statistics.median(t_ours), flop / statistics.median(t_np)
 
 
@@ -82,18 +104,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="256,512,1024,2048", help="comma-separated square sizes")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per size (median reported)")
     parser.add_argument("--trans", default="nn", help="transpose combos to time, e.g. nn,tn,nt,tt (default nn)")
+    parser.add_argument("--flavour", choices=("cpu", "gpu"), help="force the kernel flavour of every device")
+    parser.add_argument("--kernel", choices=("auto", "xgemm", "tiled"), default="auto",
+                        help="GPU kernel: the table's (auto, xgemm) or the previous gemm_tiled")
+    parser.add_argument("--shapes", default="", help="extra comma-separated MxNxK problems")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.flavour:
+        os.environ["HETERO_KERNEL_FLAVOUR"] = args.flavour  # read when a device opens
+    use_kernel(args.kernel)
+    shapes = [(int(s), int(s), int(s)) for s in args.sizes.split(",") if s.strip()]
+    shapes += [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",") if s.strip()]
     combos = [c.strip().lower() for c in args.trans.split(",") if c.strip()]
-    print(f"{'device':<34} {'op':>3} {'size':>6} {'variant':>8} {'GFLOP/s':>9} {'numpy':>9} {'ratio':>6}")
+    print(f"{'device':<34} {'op':>3} {'m x n x k':>17} {'variant':>8} {'splits':>6} {'GFLOP/s':>9} {'numpy':>9} "
+          f"{'ratio':>6}")
     for dev in hetero.select_devices(args.devices):
         for combo in combos:
             ta, tb = combo[0] == "t", combo[1] == "t"
-            for n in sizes:
-                ours, ref = bench(dev, n, args.repeats, ta, tb)
-                variant = gemm_config(dev, n, n, n, ta, tb)["variant"]
-                print(f"{dev.label[:34]:<34} {combo:>3} {n:>6} {variant:>8} {ours:>9.1f} {ref:>9.1f} "
-                      f"{ours / ref:>6.2f}", flush=True)
+            for shape in shapes:
+                ours, ref = bench(dev, shape, args.repeats, ta, tb)
+                splits = config.k_splits(dev, *shape)
+                sliced = (shape[0], shape[1], shape[2] // splits)
+                variant = config.gemm_config(dev, *sliced, ta, tb)["variant"]
+                print(f"{dev.label[:34]:<34} {combo:>3} {'x'.join(map(str, shape)):>17} {variant:>8} {splits:>6} "
+                      f"{ours:>9.1f} {ref:>9.1f} {ours / ref:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@
 // (so PyTorch's asymmetric padding="same" needs nothing extra).
 //
 // Defines:
-//   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64).
+//   REDUCE_WG  work-group size of the reduction kernels (a power of two; tuning knob, default 64): the
+//              depthwise weight gradient runs with exactly this many work-items, bias_grad with at most.
+//   CHUNK_TAPS taps per work-group of the depthwise weight gradient (whole kernel rows), from the device's
+//              local memory; that kernel is compiled only when it is given.
 //   COL_KH, COL_KW, COL_SH, COL_SW, COL_PH, COL_PW, COL_DH, COL_DW: window geometry, required by (and
 //              only by) im2col, col2im and the depthwise kernels, which are compiled only
 //              when it is given (and then alone, so each geometry's build stays small).
@@ -187,14 +190,16 @@ __kernel void col2im(__global const float *cols, const int row_stride, const int
     }
     dx[(size_t)(n0 + nl) * C * H * W + idx] = acc;
 }
-// Depthwise (groups == C, OC = C * mult) forward: grid (OW, OH, N * OC), the window compile-time.
+// Depthwise (groups == C, OC = C * mult) forward: grid (OW, OH, planes) rounded up to the work-group, plane z
+// of this launch being z0 + z (planes n * OC + o: launches of at most 65535 planes), the window compile-time.
 __kernel void depthwise_fwd(__global const float *x, __global const float *wt, __global const float *bias,
                             const int has_bias, __global float *y, const int C, const int H, const int W,
-                            const int mult, const int OH, const int OW)
+                            const int mult, const int OH, const int OW, const int z0)
 {
     const int ow = get_global_id(0);
     const int oh = get_global_id(1);
-    const int z = get_global_id(2);  // n * OC + o
+    const int z = z0 + get_global_id(2);  // n * OC + o
+    if (ow >= OW || oh >= OH) return;
     const int OC = C * mult;
     const int n = z / OC;
     const int o = z - n * OC;
@@ -216,13 +221,16 @@ __kernel void depthwise_fwd(__global const float *x, __global const float *wt, _
     y[((size_t)z * OH + oh) * OW + ow] = acc;
 }
 
-// Depthwise input gradient: grid (W, H, N * C); each pixel gathers from the outputs whose window holds it.
+// Depthwise input gradient: grid (W, H, planes) rounded up to the work-group, plane z0 + z = n * C + c; each
+// pixel gathers from the outputs whose window holds it.
 __kernel void depthwise_bw_input(__global const float *dy, __global const float *wt, __global float *dx,
-                                 const int C, const int H, const int W, const int mult, const int OH, const int OW)
+                                 const int C, const int H, const int W, const int mult, const int OH, const int OW,
+                                 const int z0)
 {
     const int w = get_global_id(0);
     const int h = get_global_id(1);
-    const int z = get_global_id(2);  // n * C + c
+    const int z = z0 + get_global_id(2);  // n * C + c
+    if (w >= W || h >= H) return;
     const int n = z / C;
     const int c = z - n * C;
     const int OC = C * mult;
@@ -250,54 +258,74 @@ __kernel void depthwise_bw_input(__global const float *dy, __global const float 
     dx[((size_t)z * H + h) * W + w] = acc;
 }
 
-// Depthwise weight gradient: one work-group of REDUCE_WG per output channel o; each work-item sums
-// dy * x over its share of (image, output pixel) for every tap at once, then the taps are reduced across
-// the work-group. Grid (REDUCE_WG, OC).
+// Depthwise weight gradient, CHUNK_TAPS taps at a time (CHUNK_TAPS / COL_KW whole kernel rows): the
+// work-items' partial sums of every tap of a chunk meet in __local part[CHUNK_TAPS][REDUCE_WG], which for a
+// large window is more local memory than devices have (13x13 taps: 43 KiB; Intel and AMD have 32 KiB, NVIDIA
+// 48), so the host picks CHUNK_TAPS from the device's local memory (hetero/ops/conv2d/algorithms.py). Built
+// only when CHUNK_TAPS is given. Grid (REDUCE_WG, output channels, chunks): one work-group per (output
+// channel o0 + group 1, chunk group 2); its work-items sum dy * x over their share of the (image, output
+// pixel) range [q0, q1) (images times OH*OW flattened; the host splits long sums into several launches, see
+// depthwise.py), then reduce across the work-group and store dw (accumulate: add to it).
+#ifdef CHUNK_TAPS
+#if CHUNK_TAPS < COL_KW || CHUNK_TAPS % COL_KW != 0 || CHUNK_TAPS > COL_KH * COL_KW
+#error "CHUNK_TAPS must be whole kernel rows: a multiple of COL_KW, at most COL_KH * COL_KW"
+#endif
+#if REDUCE_WG < 1 || (REDUCE_WG & (REDUCE_WG - 1)) != 0
+#error "REDUCE_WG must be a power of two"
+#endif
+#define CHUNK_ROWS (CHUNK_TAPS / COL_KW)
 __kernel void depthwise_bw_weight(__global const float *dy, __global const float *x, __global float *dw,
-                                  const int N, const int C, const int H, const int W, const int mult,
-                                  const int OH, const int OW)
+                                  const int C, const int H, const int W, const int mult, const int OH, const int OW,
+                                  const int o0, const int q0, const int q1, const int accumulate)
 {
-    __local float part[COL_KH * COL_KW][REDUCE_WG];
+    __local float part[CHUNK_TAPS][REDUCE_WG];
     const int lid = get_local_id(0);
-    const int o = get_group_id(1);
+    const int o = o0 + get_group_id(1);
+    const int kh0 = get_group_id(2) * CHUNK_ROWS;  // the chunk's first kernel row
     const int c = o / mult;
     const int OC = C * mult;
     const int P = OH * OW;
-    float acc[COL_KH * COL_KW];
+    float acc[CHUNK_TAPS];
 #pragma unroll
-    for (int t = 0; t < COL_KH * COL_KW; ++t) acc[t] = 0.0f;
-    for (int n = 0; n < N; ++n) {
+    for (int t = 0; t < CHUNK_TAPS; ++t) acc[t] = 0.0f;
+    for (int n = q0 / P; n * P < q1; ++n) {
+        const int p_end = min(q1 - n * P, P);
         __global const float *g = dy + ((size_t)n * OC + o) * P;
         __global const float *img = x + ((size_t)n * C + c) * H * W;
-        for (int p = lid; p < P; p += REDUCE_WG) {
+        for (int p = max(q0 - n * P, 0) + lid; p < p_end; p += REDUCE_WG) {
             const int oh = p / OW;
-            const int h0 = oh * COL_SH - COL_PH;
+            const int h0 = oh * COL_SH - COL_PH + kh0 * COL_DH;
             const int w0 = (p - oh * OW) * COL_SW - COL_PW;
             const float gv = g[p];
 #pragma unroll
-            for (int kh = 0; kh < COL_KH; ++kh) {
-                const int ih = h0 + kh * COL_DH;
-                const bool row_in = ih >= 0 && ih < H;
+            for (int r = 0; r < CHUNK_ROWS; ++r) {
+                const int ih = h0 + r * COL_DH;
+                const bool row_in = kh0 + r < COL_KH && ih >= 0 && ih < H;  // rows past the window: 0
                 __global const float *row = img + clamp(ih, 0, H - 1) * W;
 #pragma unroll
                 for (int kw = 0; kw < COL_KW; ++kw) {
-                    acc[kh * COL_KW + kw] = fma(gv, row_tap(row, row_in, w0 + kw * COL_DW, W), acc[kh * COL_KW + kw]);
+                    acc[r * COL_KW + kw] = fma(gv, row_tap(row, row_in, w0 + kw * COL_DW, W), acc[r * COL_KW + kw]);
                 }
             }
         }
     }
 #pragma unroll
-    for (int t = 0; t < COL_KH * COL_KW; ++t) part[t][lid] = acc[t];
+    for (int t = 0; t < CHUNK_TAPS; ++t) part[t][lid] = acc[t];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
         if (lid < s) {
 #pragma unroll
-            for (int t = 0; t < COL_KH * COL_KW; ++t) part[t][lid] += part[t][lid + s];
+            for (int t = 0; t < CHUNK_TAPS; ++t) part[t][lid] += part[t][lid + s];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    for (int t = lid; t < COL_KH * COL_KW; t += REDUCE_WG) dw[(size_t)o * COL_KH * COL_KW + t] = part[t][0];
+    const int t0 = kh0 * COL_KW;
+    for (int t = lid; t < CHUNK_TAPS && t0 + t < COL_KH * COL_KW; t += REDUCE_WG) {
+        __global float *d = dw + (size_t)o * COL_KH * COL_KW + t0 + t;
+        *d = (accumulate ? *d : 0.0f) + part[t][0];
+    }
 }
+#endif  // CHUNK_TAPS
 
 #else  // the other kernels: a program built for one window geometry holds only im2col and col2im
 
@@ -340,17 +368,18 @@ __kernel void swap01(__global const float *src, const int src_offset, __global f
 
 // xp[plane][hp][wp] = x[plane][hp - PT][wp - PL], 0 outside x: planes of H x W into zero-padded planes of
 // HP x WP (HP >= H + PT, WP >= W + PL) for the direct convolution (conv2d_direct.cl). Global
-// (HP rounded up, planes): a work-item writes one padded row, the image row copied 16 floats at a time
-// (per-pixel clamped gathers ran at a third of the speed). The xp_offset floats before the planes and as
-// many after them (slack the direct convolution's vector loads may touch) are zeroed too.
+// (HP rounded up, C, N): a work-item writes one padded row of plane n * C + c, the image row copied 16 floats
+// at a time (per-pixel clamped gathers ran at a third of the speed); channels and images in dimensions of
+// their own, as a GPU allows 65535 work-groups in each. The xp_offset floats before the planes and as many
+// after them (slack the direct convolution's vector loads may touch) are zeroed too.
 __kernel void pad2d(__global const float *x, __global float *xp, const int xp_offset, const int H, const int W,
                     const int HP, const int WP, const int PT, const int PL)
 {
     const int hp = get_global_id(0);
-    const size_t plane = get_global_id(1);
+    const size_t plane = get_global_id(2) * get_global_size(1) + get_global_id(1);
     if (hp >= HP) return;
     if (hp == 0 && plane == 0) {
-        const size_t end = xp_offset + get_global_size(1) * HP * WP;
+        const size_t end = xp_offset + get_global_size(1) * get_global_size(2) * HP * WP;
         for (int i = 0; i < xp_offset; ++i) xp[i] = xp[end + i] = 0.0f;
     }
     __global float *dst = xp + xp_offset + (plane * HP + hp) * WP;
@@ -367,24 +396,29 @@ __kernel void pad2d(__global const float *x, __global float *xp, const int xp_of
     for (int i = PL + W; i < WP; ++i) dst[i] = 0.0f;
 }
 
-// db[o] = sum over n, p of dy[n][o][p] for dy [N, OC, P]: one work-group of REDUCE_WG per channel.
-__kernel void bias_grad(__global const float *dy, const int N, const int OC, const int P, __global float *db)
+// db[o] = sum over (n, p) in [q0, q1) of dy[n][o][p] for dy [N, OC, P] (images times pixels flattened; the
+// host splits long sums into several launches, accumulate adding to db): one work-group per channel, of any
+// power of two up to REDUCE_WG work-items (what the device allows for this kernel).
+__kernel void bias_grad(__global const float *dy, const int OC, const int P, __global float *db, const int q0,
+                        const int q1, const int accumulate)
 {
     __local float part[REDUCE_WG];
     const int o = get_group_id(0);
     const int lid = get_local_id(0);
+    const int wg = get_local_size(0);
     float acc = 0.0f;
-    for (int n = 0; n < N; ++n) {
+    for (int n = q0 / P; n * P < q1; ++n) {
         __global const float *row = dy + ((size_t)n * OC + o) * P;
-        for (int p = lid; p < P; p += REDUCE_WG) acc += row[p];
+        const int p_end = min(q1 - n * P, P);
+        for (int p = max(q0 - n * P, 0) + lid; p < p_end; p += wg) acc += row[p];
     }
     part[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
+    for (int s = wg / 2; s > 0; s >>= 1) {
         if (lid < s) part[lid] += part[lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lid == 0) db[o] = part[0];
+    if (lid == 0) db[o] = (accumulate ? db[o] : 0.0f) + part[0];
 }
 
 #endif  // COL_KH

@@ -128,12 +128,10 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
                 const int tap = (t / COL_KW) * COL_DH * geo_w + (t % COL_KW) * COL_DW;
                 const floatNR bv = select(VLOADNR(0, bc + n1 + tap), VLOADNR(0, bc + f1 + tap), m1);
                 const floatNR bv2 = select(VLOADNR(0, bc + n2 + tap), VLOADNR(0, bc + f2 + tap), m2);
-#pragma unroll
-                for (int r = 0; r < MR; ++r) {
-                    const floatNR av = (floatNR)(arow[r][p]);
-                    acc[r] = fma(av, bv, acc[r]);
-                    acc2[r] = fma(av, bv2, acc2[r]);
-                }
+#define ROW_TWO(r) { const floatNR av = (floatNR)(arow[r][p]); acc[r] = fma(av, bv, acc[r]); \
+                     acc2[r] = fma(av, bv2, acc2[r]); }
+                FOR_EACH_ROW(ROW_TWO)  // no row loop (see gemm_tile.h)
+#undef ROW_TWO
             }
         }
     } else
@@ -145,15 +143,13 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
             const floatNR bv = direct_load(b, &d1, tap);
 #if PANELS == 2
             const floatNR bv2 = direct_load(b, &d2, tap);
+#define ROW_FMA(r) { const floatNR av = (floatNR)(arow[r][p]); acc[r] = fma(av, bv, acc[r]); \
+                     acc2[r] = fma(av, bv2, acc2[r]); }
+#else
+#define ROW_FMA(r) acc[r] = fma((floatNR)(arow[r][p]), bv, acc[r]);
 #endif
-#pragma unroll
-            for (int r = 0; r < MR; ++r) {
-                const floatNR av = (floatNR)(arow[r][p]);
-                acc[r] = fma(av, bv, acc[r]);
-#if PANELS == 2
-                acc2[r] = fma(av, bv2, acc2[r]);
-#endif
-            }
+            FOR_EACH_ROW(ROW_FMA)
+#undef ROW_FMA
         }
     }
     store_block(acc, m, n, i0, j0, j0, c, ldc, alpha, beta, bias C_GEO_ARGS);
@@ -164,15 +160,18 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
 #endif  // forward
 
 #if C_TRANS  // the weight gradient
-// A convolution's weight gradient with no column matrix: dW^T = cols . dY^T, the tile's rows of cols (taps
-// (channel, kh, kw)) read as scalars straight from a zero-padded copy of the input (conv2d.cl's pad2d;
-// COL_PH = COL_PW = 0 then, any stride and dilation), dY^T from packed panels ([ceil(n/NR)][k][NR]),
-// the tile stored transposed into dW [n][ldc]. m = channels * KH * KW, n = output channels, k = images *
-// OH * OW (walked image by image, row by row). One MR x (NR * PANELS) tile per work-item (gemm_cpu's order).
-// The im2col it replaces wrote and re-read the whole column matrix.
+// A convolution's weight gradient with no column matrix: dW^T = beta * dW^T + cols . dY^T, the tile's rows of
+// cols (taps (channel, kh, kw)) read as scalars straight from a zero-padded copy of the input (conv2d.cl's
+// pad2d; COL_PH = COL_PW = 0 then, any stride and dilation), dY^T from packed panels ([ceil(n/NR)][k][NR]),
+// the tile stored transposed into dW [n][ldc]. m = channels * KH * KW, n = output channels, k = the columns
+// of k / geo_ow whole output rows from output row row0 (rows counted over all images, geo_p / geo_ow per
+// image), walked row by row: the host runs long sums as several launches (beta = 1 after the first) so that
+// no work-item's loops run past the budget in hetero/ops/gemm/cpu.py. One MR x (NR * PANELS) tile per
+// work-item (gemm_cpu's order). The im2col it replaces wrote and re-read the whole column matrix.
 __kernel void gemm_cpu_dw_direct(const int m, const int n, const int k,
                                  __global const float *xp, const int xp_offset, __global const float *bp,
-                                 __global float *c, const int ldc, const int band, const int geo_h, const int geo_w, const int geo_ow, const int geo_p, const int geo_img)
+                                 __global float *c, const int ldc, const int band, const float beta, const int row0,
+                                 const int geo_h, const int geo_w, const int geo_ow, const int geo_p, const int geo_img)
 {
     int it, jt;
     if (!tile_at(get_global_id(0), m, n, band, &it, &jt)) return;
@@ -193,30 +192,29 @@ __kernel void gemm_cpu_dw_direct(const int m, const int n, const int k,
     __global const float *bt2 = second ? bt + (size_t)k * NR : bt;
 #endif
     const int oh_count = geo_p / geo_ow;
+    const int row_end = row0 + k / geo_ow;
     int p = 0;
-    for (int img = 0; img < k / geo_p; ++img) {
-        for (int oh = 0; oh < oh_count; ++oh) {
-            __global const float *xrow = xp + (size_t)img * geo_img + oh * COL_SH * geo_w;
-            for (int ow = 0; ow < geo_ow; ++ow, ++p) {
-                __global const float *xa = xrow + ow * COL_SW;
-                const floatNR bv = VLOADNR(0, bt + (size_t)p * NR);
+    for (int row = row0; row < row_end; ++row) {
+        const int img = row / oh_count;  // one division per output row
+        const int oh = row - img * oh_count;
+        __global const float *xrow = xp + (size_t)img * geo_img + oh * COL_SH * geo_w;
+        for (int ow = 0; ow < geo_ow; ++ow, ++p) {
+            __global const float *xa = xrow + ow * COL_SW;
+            const floatNR bv = VLOADNR(0, bt + (size_t)p * NR);
 #if PANELS == 2
-                const floatNR bv2 = VLOADNR(0, bt2 + (size_t)p * NR);
+            const floatNR bv2 = VLOADNR(0, bt2 + (size_t)p * NR);
+#define ROW_FMA(r) { const floatNR av = (floatNR)(xa[off[r]]); acc[r] = fma(av, bv, acc[r]); \
+                     acc2[r] = fma(av, bv2, acc2[r]); }
+#else
+#define ROW_FMA(r) acc[r] = fma((floatNR)(xa[off[r]]), bv, acc[r]);
 #endif
-#pragma unroll
-                for (int r = 0; r < MR; ++r) {
-                    const floatNR av = (floatNR)(xa[off[r]]);
-                    acc[r] = fma(av, bv, acc[r]);
-#if PANELS == 2
-                    acc2[r] = fma(av, bv2, acc2[r]);
-#endif
-                }
-            }
+            FOR_EACH_ROW(ROW_FMA)  // no row loop (see gemm_tile.h)
+#undef ROW_FMA
         }
     }
-    store_block(acc, m, n, i0, j0, j0, c, ldc, 1.0f, 0.0f, c);
+    store_block(acc, m, n, i0, j0, j0, c, ldc, 1.0f, beta, c);
 #if PANELS == 2
-    if (second) store_block(acc2, m, n, i0, j0 + NR, j0 + NR, c, ldc, 1.0f, 0.0f, c);
+    if (second) store_block(acc2, m, n, i0, j0 + NR, j0 + NR, c, ldc, 1.0f, beta, c);
 #endif
 }
 #endif  // weight gradient

@@ -18,8 +18,11 @@
 //                     NR-wide vector accumulators; no local memory and no barriers, so PoCL's
 //                     work-group loop stays a plain loop and LLVM keeps the tile in registers.
 //   gemm_cpu_strip    the same tiles, a work-item per NR-column strip that packs its own B panel.
-//   gemm_tiled        GPU local-memory tiling: TSM x TSN tiles per work-group, TSK-deep slices
-//                     staged in local memory, WPTM x WPTN outputs per work-item.
+//   gemm_xgemm        the GPU GEMM (gemm_xgemm.h, built with MWG): CLBlast-style tiles, vector widths
+//                     and local-memory staging as defines, chosen per vendor class by config.py.
+//   gemm_tiled        the previous GPU kernel, kept for comparison (benchmarks/gemm.py --kernel tiled):
+//                     TSM x TSN tiles per work-group, TSK-deep slices staged in local memory, WPTM x WPTN
+//                     outputs per work-item.
 //   gemm_sum_rows     out[j] = sum_i g[i, j] (the bias gradient of linear); built alone with -DSUM_ROWS=1.
 // The tile code these kernels share with the direct convolution (conv2d_direct.cl) is in gemm_tile.h.
 
@@ -265,8 +268,9 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
 #pragma unroll UNROLL
     for (int p = 0; p < k; ++p) {
         LOAD_B(p)
-#pragma unroll
-        for (int r = 0; r < MR; ++r) FMA_ROW(r, a[p * MR + r], p)
+#define ROW_PACKED(r) FMA_ROW(r, a[p * MR + r], p)
+        FOR_EACH_ROW(ROW_PACKED)  // no row loop: one loop iteration per k step (see gemm_tile.h)
+#undef ROW_PACKED
     }
 #else
 #if TRANS_A
@@ -278,8 +282,9 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
 #pragma unroll UNROLL
     for (int p = 0; p < k; ++p) {
         LOAD_B(p)
-#pragma unroll
-        for (int r = 0; r < MR; ++r) FMA_ROW(r, arow[r][p], p)
+#define ROW_IN_PLACE(r) FMA_ROW(r, arow[r][p], p)
+        FOR_EACH_ROW(ROW_IN_PLACE)
+#undef ROW_IN_PLACE
     }
 #endif
 #undef B_ROW
@@ -436,4 +441,8 @@ void gemm_tiled(const int m, const int n, const int k,
     }
 }
 #endif  // TSM
+
+#ifdef MWG
+#include "gemm_xgemm.h"
+#endif
 #endif  // SUM_ROWS

@@ -57,6 +57,34 @@ inline void store_one(__global float *c, size_t idx, float acc, float alpha, flo
 #endif
 // the NR-wide vector types (and, given the window geometry, the implicit B columns)
 #include "col_block.h"
+
+// F(0) F(1) ... F(MR - 1), written out: the tile's rows in the k loops without a loop of their own. Mesa's
+// llvmpipe (rusticl) ignores `#pragma unroll` on those loops, and it ends every loop of a work-item once the
+// work-item has run 65535 loop iterations in all (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS), silently: an
+// 8-row loop per k step made that 10 iterations per k step, so a tile with k > 6553 lost the rest of its sum.
+// Written out, a k step is one iteration (the budget the launchers keep to: hetero/ops/gemm/cpu.py).
+#define ROWS_1(F) F(0)
+#define ROWS_2(F) ROWS_1(F) F(1)
+#define ROWS_3(F) ROWS_2(F) F(2)
+#define ROWS_4(F) ROWS_3(F) F(3)
+#define ROWS_5(F) ROWS_4(F) F(4)
+#define ROWS_6(F) ROWS_5(F) F(5)
+#define ROWS_7(F) ROWS_6(F) F(6)
+#define ROWS_8(F) ROWS_7(F) F(7)
+#define ROWS_9(F) ROWS_8(F) F(8)
+#define ROWS_10(F) ROWS_9(F) F(9)
+#define ROWS_11(F) ROWS_10(F) F(10)
+#define ROWS_12(F) ROWS_11(F) F(11)
+#define ROWS_13(F) ROWS_12(F) F(12)
+#define ROWS_14(F) ROWS_13(F) F(13)
+#define ROWS_15(F) ROWS_14(F) F(14)
+#define ROWS_16(F) ROWS_15(F) F(15)
+#if MR < 1 || MR > 16
+#error "MR must be between 1 and 16"
+#endif
+#define ROWS_CAT(a, b) a##b
+#define ROWS_N(n, F) ROWS_CAT(ROWS_, n)(F)
+#define FOR_EACH_ROW(F) ROWS_N(MR, F)
 // The epilogue of one MR x NR block of C: rows from i0, the NR columns from jb (<= j0) of which those
 // from j0 are stored (see gemm_cpu for the shifted last block of an in-place B).
 // C_TRANS: the host swapped the operands (C^T = op(B)^T op(A)^T); m, n and the block are those of C^T,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -14,10 +16,13 @@ from hetero.ops.conv2d import (
     conv2d_backward,
     conv2d_forward,
     conv2d_geometry,
+    depthwise,
     direct,
     function,
 )
 from hetero.ops.conv2d.kernels import REDUCE_WG
+from hetero.ops.gemm import config as gemm_config
+from hetero.ops.gemm import cpu as gemm_cpu
 from hetero.reference.conv2d import conv2d_backward as ref_backward
 from hetero.reference.conv2d import conv2d_forward as ref_forward
 from tests.helpers import assert_close, numeric_grad, shapes
@@ -435,6 +440,133 @@ def test_bad_grad_shape_raises(dev):
 
 def test_depthwise_window_larger_than_the_reduction_group(dev, rng):
     # 11x11 = 121 taps > the weight-gradient kernel's 64-wide work-group: every tap still written
-    case = ((2, 3, 13, 13), (3, 1, 11, 11), 1, 2, 1, 3, True)
+    case = shapes([((2, 3, 13, 13), (3, 1, 11, 11), 1, 2, 1, 3, True)], [((1, 2, 5, 5), (2, 1, 11, 11), 1, 5, 1, 2,
+                                                                          True)])[0]
     assert conv2d_geometry(*case[:2], *case[2:6]).taps > REDUCE_WG
     _run_case(dev, rng, case)
+
+
+# --- (4) within the devices' limits ----------------------------------------------------------------------------
+
+# Depthwise windows from 3x3 to 13x13. The weight gradient's partial sums of 13x13 taps by 64 work-items would be
+# 43 KiB of local memory, more than Intel and AMD (32 KiB) or NVIDIA (48) have: it reduces the taps in chunks of
+# whole kernel rows that fit what the device has (under Oclgrind, 32 KiB: two chunks).
+DEPTHWISE_WINDOWS = shapes(
+    [((2, 3, 9, 9), (3, 1, 3, 3), 1, 1, 1, 3, True), ((2, 3, 11, 10), (6, 1, 5, 5), 1, 2, 1, 3, True),
+     ((2, 4, 12, 12), (4, 1, 7, 7), 1, 3, 1, 4, False), ((2, 3, 16, 15), (3, 1, 13, 13), 1, 6, 1, 3, True)],
+    [((1, 2, 5, 5), (2, 1, 3, 3), 1, 1, 1, 2, True), ((1, 2, 6, 6), (2, 1, 5, 5), 1, 2, 1, 2, False),
+     ((1, 2, 7, 7), (2, 1, 7, 7), 1, 3, 1, 2, True), ((1, 2, 4, 5), (2, 1, 13, 13), 1, 6, 1, 2, True)],
+)
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_WINDOWS, ids=_case_id)
+def test_depthwise_windows(dev, rng, case):
+    _run_case(dev, rng, case)
+    defines, wg = depthwise.kernel_plan(dev, conv2d_geometry(*case[:2], *case[2:6]))
+    assert 4 * wg * defines["CHUNK_TAPS"] <= algorithms.local_budget(dev.info.local_mem_bytes, dev.strict_limits)
+
+
+@pytest.mark.parametrize("rows", [1, 4])
+def test_depthwise_weight_gradient_in_chunks(dev, rng, monkeypatch, rows):
+    """A 13x13 window's taps reduced `rows` kernel rows at a time, as on a device with little local memory: 13
+    chunks, or 4 with a last one of one row."""
+    budget = 4 * algorithms.DEPTHWISE_REDUCE_WG * 13 * rows
+    monkeypatch.setattr(algorithms, "local_budget", lambda _local, _strict: budget)
+    case = shapes([((2, 3, 16, 15), (6, 1, 13, 13), 1, 6, 1, 3, True)], [((1, 2, 4, 5), (2, 1, 13, 13), 1, 6, 1, 2,
+                                                                          False)])[0]
+    defines, _ = depthwise.kernel_plan(dev, conv2d_geometry(*case[:2], *case[2:6]))
+    assert defines["CHUNK_TAPS"] == 13 * rows
+    _run_case(dev, rng, case)
+
+
+def test_depthwise_within_the_strict_limits(dev, rng, monkeypatch):
+    """HETERO_STRICT_LIMITS=1: 32 KiB of local memory whatever the device has; Device.launch checks every launch."""
+    monkeypatch.setattr(dev, "strict_limits", True)
+    case = shapes([((2, 3, 16, 15), (3, 1, 13, 13), 1, 6, 1, 3, True)], [((1, 2, 4, 5), (2, 1, 13, 13), 1, 6, 1, 2,
+                                                                          True)])[0]
+    _run_case(dev, rng, case)
+    defines, wg = depthwise.kernel_plan(dev, conv2d_geometry(*case[:2], *case[2:6]))
+    assert 4 * wg * defines["CHUNK_TAPS"] <= 32 * 1024
+
+
+@pytest.mark.parametrize("planes", shapes([70000], []))
+def test_more_planes_than_a_grid_dimension_holds(dev, rng, monkeypatch, planes):
+    """A depthwise 1x1 over 70000 channels: more planes and weight-gradient work-groups than the 65535 groups a
+    GPU allows in grid dimensions 1 and 2, so the kernels run in launches of at most 65535 (strictly checked)."""
+    monkeypatch.setattr(dev, "strict_limits", True)
+    x, w, b, gy = (rng.standard_normal(s).astype(np.float32) for s in ((2, planes, 1, 1), (planes, 1, 1, 1),
+                                                                       (planes,), (2, planes, 1, 1)))
+    xt, wt = hetero.tensor(x, dev), hetero.tensor(w, dev)
+    y = conv2d_forward(xt, wt, hetero.tensor(b, dev), 1, 0, 1, planes)
+    assert_close(y, x * w.reshape(1, planes, 1, 1) + b.reshape(1, planes, 1, 1), RTOL, ATOL, "forward")
+    dx, dw, db = conv2d_backward(hetero.tensor(gy, dev), xt, wt, 1, 0, 1, planes)
+    assert_close(dx, gy * w.reshape(1, planes, 1, 1), RTOL, ATOL, "input grad")
+    assert_close(dw, (gy * x).sum(axis=0).reshape(planes, 1, 1, 1), RTOL, ATOL, "weight grad")
+    assert_close(db, gy.sum(axis=(0, 2, 3)), RTOL, ATOL, "bias grad")
+
+
+@pytest.mark.parametrize("case", shapes([((2, 33000, 1, 12), (2, 33000, 1, 3), 1, (0, 1), 1, 1, True)], []),
+                         ids=_case_id)
+def test_direct_convolution_with_more_planes_than_a_grid_dimension_holds(dev, rng, monkeypatch, case):
+    """The direct convolution's padded copy of 2 x 33000 planes, strictly checked: channels and images in grid
+    dimensions of their own."""
+    monkeypatch.setattr(dev, "strict_limits", True)
+    _force(monkeypatch, forward="direct")
+    _run_case_forward_only(dev, rng, case)
+
+
+def _count_launches(monkeypatch, dev) -> Counter:
+    """The kernels dev launches from here on, by name."""
+    counts: Counter = Counter()
+    real = dev.launch
+
+    def launch(kernel, *args):
+        counts[kernel.function_name] += 1
+        return real(kernel, *args)
+
+    monkeypatch.setattr(dev, "launch", launch)
+    return counts
+
+
+# Work-items that loop long. Mesa's llvmpipe (rusticl) ends every loop of a work-item once it has run 65535 loop
+# iterations in all, silently; an implicit-GEMM strip of 12 tile rows at k = 2304 (a 96-channel 3x3 convolution
+# over 256 channels) came out wrong there (max error 4.1), and so did a single tile at k > 6553.
+@pytest.mark.parametrize("case", shapes([((2, 256, 12, 12), (96, 256, 3, 3), 1, 1, 1, 1, True)], []), ids=_case_id)
+def test_implicit_gemm_strip_of_many_tile_rows(dev, rng, monkeypatch, case):
+    m, k, n = 96, 256 * 9, 2 * 144
+    assert gemm_config.gemm_config(dev, m, n, k, False, False, implicit_b=True)["strip"]
+    assert gemm_cpu.strip_fits(m, k, gemm_config.CPU_MR)  # the strip really runs
+    _force(monkeypatch, forward=_implicit, input_grad="flipped_conv")
+    _run_case(dev, rng, case)
+
+
+@pytest.mark.parametrize("forward", ["implicit", "direct"])
+@pytest.mark.parametrize("case", shapes([((1, 7300, 2, 12), (8, 7300, 3, 3), 1, 1, 1, 1, True)], []), ids=_case_id)
+def test_tiles_summing_more_than_65535_steps(dev, rng, monkeypatch, case, forward):
+    """k = 65700 column rows: the tile kernels sum them in slices, each within the loop budget."""
+    counts = _count_launches(monkeypatch, dev)
+    _force(monkeypatch, forward=_implicit if forward == "implicit" else "direct")
+    _run_case_forward_only(dev, rng, case)
+    assert counts["gemm_cpu" if forward == "implicit" else "gemm_cpu_direct"] >= 2
+
+
+# With the loop budget lowered (and no allowance for the loops outside the sums), every path that splits its
+# sums does so at small sizes: (case, forward, weight gradient, a kernel that must run more than once, budget).
+SLICED = [
+    (((1, 30, 2, 2), (8, 30, 3, 3), 1, 1, 1, 1, True), _implicit, "dw_direct", "gemm_cpu", 200),
+    (((1, 30, 1, 12), (8, 30, 3, 3), 1, 1, 1, 1, True), "direct", "dw_direct", "gemm_cpu_direct", 200),
+    (((1, 1, 12, 12), (2, 1, 3, 3), 1, 1, 1, 1, False), "direct", "dw_direct", "gemm_cpu_dw_direct", 100),
+    (((2, 2, 8, 8), (2, 1, 3, 3), 1, 1, 1, 2, True), None, None, "depthwise_bw_weight", 150),
+]
+BIAS_SLICED = (((1, 1, 190, 190), (2, 1, 1, 1), 1, 0, 1, 1, True), None, None, "bias_grad", 600)
+
+
+@pytest.mark.parametrize("case, forward, weight_grad, sliced, budget", shapes(SLICED + [BIAS_SLICED], SLICED),
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_long_sums_run_in_slices(dev, rng, monkeypatch, case, forward, weight_grad, sliced, budget):
+    monkeypatch.setattr(gemm_cpu, "MAX_LOOP_STEPS", budget)
+    monkeypatch.setattr(gemm_cpu, "TILE_OVERHEAD_STEPS", 0)
+    counts = _count_launches(monkeypatch, dev)
+    _force(monkeypatch, forward=forward, weight_grad=weight_grad)
+    _run_case(dev, rng, case)
+    assert counts[sliced] >= 2, counts

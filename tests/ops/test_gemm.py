@@ -16,7 +16,7 @@ SENTINEL = 1234.5  # C elements outside the output window must keep this value
 
 # (m, n, k): single elements, odd primes, exact and off-by-one tile multiples (MR=6, NR=16, TSM/TSN=32)
 # Reduced (Oclgrind, a GPU-type device): m and n >= NR so the CPU kernel reads an operand in place when not
-# forced to pack it (swapped too), and min(m, n) > 32 so "auto" runs the large GPU tile config once.
+# forced to pack it (swapped too), and min(m, n) > 32 so "auto" runs a GPU tile wider than the problem.
 SHAPES = shapes(
     [(1, 1, 1), (1, 7, 3), (5, 1, 9), (17, 33, 65), (6, 16, 8), (7, 17, 5), (12, 32, 33), (13, 100, 7),
      (100, 13, 129), (31, 37, 300), (64, 65, 16)],
@@ -43,7 +43,56 @@ FORCED = {
                                                    "local": 3, "band": 2},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
                                            "WPTN": 2},
+    "xgemm": lambda dev, m, n, k, ta, tb: _xgemm(config.GPU_TABLE["generic"].large),
+    "xgemm_small": lambda dev, m, n, k, ta, tb: _xgemm(config.GPU_TABLE["generic"].small),
 }
+
+
+def _xgemm(row: config.Xgemm) -> dict:
+    return {"variant": "xgemm", **row.defines()}
+
+
+def _table_rows() -> dict[config.Xgemm, str]:
+    """Every distinct xgemm row of the table and its fallbacks, named after the (class.shape) entries that use it."""
+    rows: dict[config.Xgemm, list[str]] = {}
+    for cls in config.GPU_CLASSES:
+        for shape in config.GPU_SHAPES:
+            rows.setdefault(getattr(config.GPU_TABLE[cls], shape), []).append(f"{cls}.{shape}")
+    for row in config.GPU_FALLBACK:
+        rows.setdefault(row, []).append(f"fallback{row.threads}")
+    return {row: "+".join(names) if len(names) < 3 else f"{names[0]}+{len(names) - 1}" for row, names in rows.items()}
+
+
+TABLE_ROWS = _table_rows()
+# Kernel paths the table does not use (yet): A or B read from global memory in the inner loop (SA / SB = 0),
+# vectors of 8 and 2, KWG 8.
+EXTRA_ROWS = {
+    config.Xgemm(mwg=32, nwg=64, kwg=16, mdimc=4, ndimc=8, vwm=2, vwn=8, sa=0, sb=0): "sa0-sb0-vwn8",
+    config.Xgemm(mwg=64, nwg=32, kwg=8, mdimc=8, ndimc=8, vwm=8, vwn=2, sa=1, sb=0): "sb0-vwm8",
+    config.Xgemm(mwg=32, nwg=32, kwg=16, mdimc=8, ndimc=8, vwm=2, vwn=4, sa=0, sb=1): "sa0",
+}
+XGEMM_ROWS = shapes(list({**TABLE_ROWS, **EXTRA_ROWS}.items()),
+                    [(config.GPU_TABLE["generic"].large, "generic.large"), (config.GPU_FALLBACK[2], "fallback32"),
+                     *EXTRA_ROWS.items()])
+# Edges of every tile in the table: 1 x 1, primes, exact tile multiples (16, 32, 64) and one past them, k
+# shorter than, equal to and past KWG (8 .. 32), narrow sides on either operand.
+XGEMM_SHAPES = shapes(
+    [(1, 1, 1), (7, 17, 5), (17, 33, 65), (64, 64, 32), (65, 63, 33), (100, 13, 129), (13, 100, 7),
+     (128, 64, 64), (31, 37, 300)],
+    [(1, 1, 1), (17, 19, 5), (33, 35, 9)],
+)
+
+
+def _skip_tiled_if_refused(dev, variant: str, ta: bool, tb: bool, epi: tuple) -> None:
+    """The previous GPU kernel (kept for comparisons) has no fallback: skip it where its build refuses its
+    work-group (rusticl allows 32 work-items)."""
+    if variant == "tiled":
+        cfg = FORCED["tiled"](dev, 0, 0, 0, ta, tb)
+        defines = {"TRANS_A": int(ta), "TRANS_B": int(tb), "BIAS": {None: 0, "m": 1, "n": 2}[epi[0]],
+                   **{key: cfg[key] for key in ("TSM", "TSN", "TSK", "WPTM", "WPTN")}}
+        items = cfg["TSM"] // cfg["WPTM"] * (cfg["TSN"] // cfg["WPTN"])
+        if items > dev.local_size_limit("gemm.cl", "gemm_tiled", defines):
+            pytest.skip(f"gemm_tiled's {items} work-items are more than its build allows on {dev.label}")
 
 
 def _force(monkeypatch, variant: str) -> None:
@@ -139,6 +188,9 @@ CASES = [
     ("tiled", False, False, ("n", 0.7, -0.5)),
     ("tiled", True, True, ("m", 1.0, 0.0)),
     ("tiled", True, False, E_TN), ("tiled", False, True, E_NT),
+    ("xgemm", False, False, ("n", 0.7, -0.5)), ("xgemm", True, True, ("m", 1.0, 0.0)),
+    ("xgemm", True, False, E_TN), ("xgemm", False, True, E_NT),
+    ("xgemm_small", False, False, E_NN), ("xgemm_small", True, True, E_TT),
     ("naive", False, False, E_NN), ("naive", True, True, E_TT),
 ]
 CASE_IDS = [f"{v}-{'t' if ta else 'n'}{'t' if tb else 'n'}" for v, ta, tb, _ in CASES]
@@ -154,6 +206,7 @@ def _epilogue(epi: tuple) -> dict:
 def test_shapes_transposes_and_epilogues(dev, rng, monkeypatch, variant, ta, tb, epi, m, n, k):
     if variant == "naive" and m * n * k > 20000:
         pytest.skip("the naive kernel is checked on small shapes only")
+    _skip_tiled_if_refused(dev, variant, ta, tb, epi)
     _force(monkeypatch, variant)
     _run(dev, rng, m, n, k, ta, tb, **_epilogue(epi))
 
@@ -161,6 +214,7 @@ def test_shapes_transposes_and_epilogues(dev, rng, monkeypatch, variant, ta, tb,
 @pytest.mark.parametrize("variant,ta,tb,epi", [c for c in CASES if c[0] != "naive"],
                          ids=[i for i in CASE_IDS if not i.startswith("naive")])
 def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb, epi):
+    _skip_tiled_if_refused(dev, variant, ta, tb, epi)
     _force(monkeypatch, variant)
     epi = _epilogue(epi)
     # reduced: m * n * k > 4096 so "auto" runs the small GPU tile config on the simulator
@@ -168,6 +222,72 @@ def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb, epi):
         _run(dev, rng, m, n, k, ta, tb, batch=3, **epi)
         _run(dev, rng, m, n, k, ta, tb, batch=2, shared_a=True, **{**epi, "beta": 1.0})  # stride 0: one A
         _run(dev, rng, m, n, k, ta, tb, batch=2, shared_b=True, **epi)
+
+
+# A's and B's loads do not depend on each other's transpose: nn and tt run every load path of a row (a build
+# each, and builds dominate a cold run); the generic row runs all four.
+XGEMM_CASES = [(row, ta, tb) for row, name in XGEMM_ROWS for ta, tb in TRANS
+               if ta == tb or name == "generic.large"]
+XGEMM_IDS = [f"{name}-{'t' if ta else 'n'}{'t' if tb else 'n'}" for row, name in XGEMM_ROWS for ta, tb in TRANS
+             if ta == tb or name == "generic.large"]
+
+
+@pytest.mark.parametrize("row,ta,tb", XGEMM_CASES, ids=XGEMM_IDS)
+def test_xgemm_table_rows(dev, rng, monkeypatch, row, ta, tb):
+    """Every xgemm configuration of the table (and the kernel paths it does not use) against numpy, forced on
+    any device: edges, transposes, offsets and leading dimensions (_run), an epilogue and a batch. A row the
+    device's build does not allow runs as the fallback the table gives for what it allows."""
+    monkeypatch.setattr(config, "gemm_config", lambda *a, **kw: _xgemm(row))
+    epi = _epilogue(AUTO[(ta, tb)])
+    for m, n, k in XGEMM_SHAPES:
+        _run(dev, rng, m, n, k, ta, tb, **epi)
+    _run(dev, rng, 9, 20, 13, ta, tb, batch=2, **epi)
+
+
+def _launches(monkeypatch) -> list:
+    """(kernel name, local size, defines) of every gemm.cl launch from now on."""
+    seen = []
+    real = launch.run
+    monkeypatch.setattr(launch, "run", lambda dev, name, defines, g, loc, *a: (seen.append((name, loc, defines)),
+                                                                              real(dev, name, defines, g, loc, *a)))
+    return seen
+
+
+@pytest.mark.parametrize("allowed,expected", [(32, config.GPU_FALLBACK[2]), (16, config.GPU_FALLBACK[3]), (8, None)])
+def test_xgemm_falls_back_to_what_the_build_allows(dev, rng, monkeypatch, allowed, expected):
+    """A build that allows fewer work-items than its row needs (rusticl reports 32 for every kernel) runs the
+    table's fallback for that limit, or the naive kernel with a local size within it."""
+    monkeypatch.setattr(config, "gemm_config", lambda *a, **kw: _xgemm(config.GPU_TABLE["nvidia"].large))
+    asked = []  # the builds whose work-group limit was asked
+    monkeypatch.setattr(launch, "_allowed_items", lambda dev_, name, defines: asked.append(defines) or allowed)
+    monkeypatch.setattr(launch, "_refused", {})  # what this device is taken to refuse, for this test only
+    seen = _launches(monkeypatch)
+    _run(dev, rng, 33, 70, 40, False, True, **_epilogue(E_NT))
+    (name, local, defines), = seen
+    assert local[0] * local[1] <= allowed
+    if expected is None:
+        assert name == "gemm_naive"
+    else:
+        assert name == "gemm_xgemm" and {k: defines[k] for k in expected.defines()} == expected.defines()
+    # another row over the limit is not even built: the device refused as much before
+    asked.clear()
+    monkeypatch.setattr(config, "gemm_config", lambda *a, **kw: _xgemm(config.GPU_TABLE["generic"].large))
+    _run(dev, rng, 33, 70, 40, False, True, **_epilogue(E_NT))
+    assert seen[-1][0] == name and all(d["MDIMC"] * d["NDIMC"] <= allowed for d in asked if "MDIMC" in d)
+
+
+@pytest.mark.parametrize("tiles,message", [
+    ({"MWG": 64}, "NWG, KWG, MDIMC and NDIMC must be defined with MWG"),
+    ({"MWG": 64, "NWG": 64, "KWG": 32, "MDIMC": 8, "NDIMC": 8}, "VWM, VWN, SA and SB must be defined with MWG"),
+    ({**config.GPU_TABLE["generic"].large.defines(), "MDIMC": 32}, "MWG must be a multiple of MDIMC * VWM"),
+    ({**config.GPU_TABLE["generic"].large.defines(), "KWG": 2}, "KWG must be a multiple"),
+])
+def test_xgemm_missing_or_bad_defines_fail_to_build(dev, tiles, message):
+    from hetero.errors import BuildError
+
+    with pytest.raises(BuildError) as e:
+        dev.program("gemm.cl", {"TRANS_A": 0, "TRANS_B": 0, "BIAS": 0, **tiles})
+    assert message in e.value.log
 
 
 def _im2col(x: np.ndarray, geo) -> np.ndarray:
@@ -261,10 +381,12 @@ def test_image_split_c_needs_an_implicit_b_and_room(dev):
 
 @pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "tn", "nt", "tt"])
 @pytest.mark.parametrize("m,n,k,splits",
-                         shapes([(6, 25, 512, 32), (16, 9, 510, 3)], [(6, 25, 512, 32), (16, 9, 48, 3)]))
+                         shapes([(6, 25, 512, 32), (16, 9, 510, 3), (6, 25, 515, 4), (40, 70, 2053, 8)],
+                                [(6, 25, 512, 32), (16, 9, 48, 3), (6, 25, 43, 4)]))
 def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
-    """A GEMM run as equal k slices side by side (batch entries with strided A and B), then summed; the
-    split is forced so that every device, the simulator too, runs it."""
+    """A GEMM run as k slices of k // splits side by side (batch entries with strided A and B), the rest of k
+    as one more, then summed; the split is forced so that every device, the simulator too, runs it, with
+    whichever kernel the device's table gives the slices."""
     monkeypatch.setattr(config, "k_splits", lambda dev, m_, n_, k_: splits)
     sums = []
     real_sum = launch.launch_sum_rows
@@ -278,18 +400,22 @@ def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
     out = c.numpy()
     assert np.all(out[:2] == SENTINEL) and np.all(out[-2:] == SENTINEL)
     assert_close(out[2:-2].reshape(m, n), expected, what=f"split-k gemm {m}x{n}x{k}")
-    assert sums == [splits]
+    assert sums == [splits + (k % splits > 0)]
 
 
 def test_when_k_is_split(dev, monkeypatch):
-    """Only thin GEMMs with a long k on CPUs, in equal slices; beta, a bias or a strided C keep the GEMM in
-    one piece (they apply to the whole sum)."""
-    cpu = dev.flavour == "cpu"
-    assert k_splits(dev, 6, 25, 50176) == (64 if cpu else 1)  # LeNet-5's conv1 weight gradient
-    assert k_splits(dev, 150, 16, 6400) == (5 if cpu else 1)  # 10 tiles: 7 slices wanted, 5 divide k
-    assert k_splits(dev, 6, 25, 2053) == 1  # prime: no equal slices
+    """Only thin GEMMs with a long k (equal slices on CPUs, any on GPUs); beta, a bias or a strided C keep the
+    GEMM in one piece (they apply to the whole sum)."""
+    if dev.flavour == "cpu":
+        assert k_splits(dev, 6, 25, 50176) == 64  # LeNet-5's conv1 weight gradient
+        assert k_splits(dev, 150, 16, 6400) == 5  # 10 tiles: 7 slices wanted, 5 divide k
+        assert k_splits(dev, 6, 25, 2053) == 1  # prime: no equal slices
+        assert k_splits(dev, 64, 128, 8192) == 1  # enough tiles to keep the cores busy
+    else:  # the slice count follows the device's compute units (tests/unit/test_gemm_config.py has figures)
+        assert k_splits(dev, 6, 25, 50176) > 1
+        assert k_splits(dev, 6, 25, 2053) > 1  # prime: the rest is one more slice
+        assert k_splits(dev, 4096, 4096, 8192) == 1  # enough tiles to keep the device busy
     assert k_splits(dev, 6, 25, 1024) == 1  # k too short
-    assert k_splits(dev, 64, 128, 8192) == 1  # enough tiles to keep the cores busy
     monkeypatch.setattr(config, "k_splits", lambda *a: 4)
     sums = []
     monkeypatch.setattr(launch, "launch_sum_rows", lambda *a: sums.append(a))

@@ -112,3 +112,64 @@ def test_choose_takes_a_real_device(dev):
     for _, args, _, _ in CASES:
         geo = conv2d_geometry(*args)
         assert choose(dev, geo) == choose(dev.flavour, geo)
+
+
+KIB = 1024
+
+
+def test_depthwise_weight_gradient_chunks_fit_the_local_memory():
+    """Whole kernel rows of taps whose partial sums (4 bytes x 64 work-items each) fit: 13x13 needs 43 KiB at once."""
+    assert table.depthwise_chunk_taps(32 * KIB, 64, 13, 13) == 9 * 13  # Intel, AMD: 29.25 KiB at a time
+    assert table.depthwise_chunk_taps(48 * KIB, 64, 13, 13) == 13 * 13  # NVIDIA: all of it
+    assert table.depthwise_chunk_taps(48 * KIB, 64, 14, 14) == 13 * 14
+    assert table.depthwise_chunk_taps(32 * KIB, 64, 12, 12) == 10 * 12
+    assert table.depthwise_chunk_taps(32 * KIB, 32, 13, 13) == 13 * 13  # a narrower group (rusticl's 32)
+    for k in (3, 5, 7, 11):
+        assert table.depthwise_chunk_taps(32 * KIB, 64, k, k) == k * k
+    assert table.depthwise_chunk_taps(2 << 20, 64, 13, 13) == 169  # PoCL's 2 MiB
+
+
+def test_the_local_budget_and_the_group_width():
+    assert table.local_budget(2 << 20, strict=False) == 2 << 20
+    assert table.local_budget(2 << 20, strict=True) == 32 * KIB
+    assert table.local_budget(16 * KIB, strict=True) == 16 * KIB
+    assert table.depthwise_reduce_wg(32 * KIB, 13) == table.DEPTHWISE_REDUCE_WG
+    assert table.depthwise_reduce_wg(32 * KIB, 200) == 32  # one row of 200 taps by 64 work-items: 50 KiB
+    with pytest.raises(ValueError, match="kernel row of 30 taps"):
+        table.depthwise_reduce_wg(100, 30)
+
+
+def _slice_steps(q0: int, q1: int, p: int, wg: int, per_pixel: int, overhead: int) -> int:
+    """The most loop iterations a work-item of depthwise_bw_weight / bias_grad runs over [q0, q1), nothing unrolled."""
+    steps = overhead
+    for n in range(q0 // p, (q1 - 1) // p + 1):
+        count = min(q1, (n + 1) * p) - max(q0, n * p)
+        steps += 1 + -(-count // wg) * per_pixel
+    return steps
+
+
+@pytest.mark.parametrize("total, p, wg, per_pixel, overhead", [
+    (32 * 112 * 112, 112 * 112, 64, 13, 346),  # MobileNet's 3x3 depthwise at 112x112, batch 32
+    (128 * 9, 9, 32, 127, 1400),  # 13x13 taps in chunks of 9 rows, tiny images
+    (7 * 1000003, 1000003, 64, 1, 64),  # bias gradient over large images
+    (5, 1, 64, 1, 64),
+])
+def test_pixel_slices_keep_each_work_item_within_the_loop_budget(total, p, wg, per_pixel, overhead):
+    from hetero.ops.conv2d.kernels import pixel_slices
+    from hetero.ops.gemm.cpu import MAX_LOOP_STEPS
+
+    slices = pixel_slices(total, p, wg, per_pixel, overhead)
+    assert slices[0][0] == 0 and slices[-1][1] == total
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))  # contiguous
+    assert all(_slice_steps(q0, q1, p, wg, per_pixel, overhead) <= MAX_LOOP_STEPS for q0, q1 in slices)
+    assert pixel_slices(0, p, wg, per_pixel, overhead) == [(0, 0)]  # no images: one launch still writes dW
+
+
+def test_tile_kernels_sum_within_the_loop_budget():
+    from hetero.ops.gemm import cpu
+
+    assert cpu.k_slice(2304, 9) == 2304
+    ks = cpu.k_slice(7300 * 9, 9)
+    assert ks % 9 == 0 and ks + cpu.TILE_OVERHEAD_STEPS <= cpu.MAX_LOOP_STEPS < ks + 9 + cpu.TILE_OVERHEAD_STEPS
+    assert cpu.strip_fits(96, 2304, 8)  # 12 tile rows at k = 2304: lost most of its sums on llvmpipe before
+    assert not cpu.strip_fits(128, 4096, 8)  # 16 tile rows at k = 4096: packed, then gemm_cpu

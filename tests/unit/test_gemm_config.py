@@ -15,12 +15,101 @@ def test_tiny_problems_and_k_zero_run_naive(device):
     assert gemm_config(device, 4, 4, 4, False, False, implicit_b=True)["variant"] == "cpu"  # never naive
 
 
+def _gpu(vendor: str = "NVIDIA Corporation", name: str = "NVIDIA H200", device_type: str = "gpu",
+         max_work_group_size: int = 1024, local_mem_bytes: int = 48 * 1024, compute_units: int = 132):
+    """A fake device with what gemm_config reads of a real one."""
+    info = SimpleNamespace(vendor=vendor, name=name, type=device_type, max_work_group_size=max_work_group_size,
+                           local_mem_bytes=local_mem_bytes, compute_units=compute_units)
+    return SimpleNamespace(flavour="gpu", type=device_type, info=info)
+
+
+def _xgemm(row: cfg.Xgemm) -> dict:
+    return {"variant": "xgemm", **row.defines()}
+
+
 def test_gpu_tiles():
-    assert gemm_config("gpu", 256, 256, 256, False, False) == {"variant": "tiled", **cfg.GPU_TILE}
-    assert gemm_config("gpu", 32, 512, 512, False, True) == {"variant": "tiled", **cfg.GPU_SMALL_TILE}
-    assert gemm_config(SimpleNamespace(type="accelerator"), 256, 256, 256, False, False)["variant"] == "tiled"
+    generic = cfg.GPU_TABLE["generic"]
+    assert gemm_config("gpu", 256, 256, 256, False, False) == _xgemm(generic.large)
+    assert gemm_config("gpu", 32, 512, 512, False, True) == _xgemm(generic.small)
+    assert gemm_config(SimpleNamespace(type="accelerator"), 256, 256, 256, False, False) == _xgemm(generic.large)
+    assert gemm_config(_gpu(), 256, 256, 256, True, True) == _xgemm(cfg.GPU_TABLE["nvidia"].large)
+    assert gemm_config(_gpu(), 6, 50176, 25, False, False) == _xgemm(cfg.GPU_TABLE["nvidia"].narrow_m)
     # an implicit B is only read by the CPU kernels, which are plain OpenCL
     assert gemm_config("gpu", 64, 4096, 576, False, False, implicit_b=True)["variant"] == "cpu"
+    # the previous GPU kernel stays available for comparisons, never chosen by the table
+    assert cfg.tiled_config(256, 256) == {"variant": "tiled", **cfg.GPU_TILE}
+    assert cfg.tiled_config(32, 512) == {"variant": "tiled", **cfg.GPU_SMALL_TILE}
+
+
+@pytest.mark.parametrize("vendor,name,device_type,expected", [
+    ("NVIDIA Corporation", "NVIDIA H200", "gpu", "nvidia"),
+    ("NVIDIA Corporation", "GeForce GTX 1080", "gpu", "nvidia"),
+    ("Advanced Micro Devices, Inc.", "gfx90a:sramecc+:xnack-", "gpu", "amd"),
+    ("AMD", "AMD Radeon RX 6800 (radeonsi, navi21, LLVM 15.0.6)", "gpu", "amd"),
+    ("Mesa/X.org", "AMD Radeon RX 6800 (radeonsi, navi21)", "gpu", "amd"),  # rusticl: the hardware is in the name
+    ("Intel(R) Corporation", "Intel(R) UHD Graphics 630", "gpu", "intel"),
+    ("Intel(R) Corporation", "Intel(R) Arc(TM) A770 Graphics", "gpu", "intel"),
+    ("Apple", "Apple M1", "gpu", "apple"),
+    ("ARM", "Mali-G78", "gpu", "mobile"),
+    ("QUALCOMM", "QUALCOMM Adreno(TM) 740", "gpu", "mobile"),
+    ("Mesa/X.org", "llvmpipe (LLVM 15.0.6, 256 bits)", "gpu", "generic"),
+    ("Imagination Technologies", "PowerVR B-Series BXE-4-32", "gpu", "generic"),
+    # not a GPU: a CPU run with the GPU kernels gets no GPU vendor's tiles
+    ("GenuineIntel", "pthread-skylake-avx512-Intel(R) Xeon(R) Processor", "cpu", "generic"),
+    ("Intel(R) Corporation", "Intel(R) Core(TM) i7-8700 CPU", "cpu", "generic"),
+    ("AuthenticAMD", "pthread-znver3-AMD Ryzen 9 5950X", "cpu", "generic"),
+])
+def test_gpu_class(vendor, name, device_type, expected):
+    assert cfg.gpu_class(vendor, name, device_type) == expected
+    assert cfg.class_of(_gpu(vendor, name, device_type)) == expected
+
+
+def test_gpu_class_of_a_type_string_is_generic():
+    assert cfg.class_of("gpu") == "generic"
+    assert cfg.class_of(SimpleNamespace(type="gpu")) == "generic"
+
+
+def _all_rows() -> list[cfg.Xgemm]:
+    return [getattr(rows, shape) for rows in cfg.GPU_TABLE.values() for shape in cfg.GPU_SHAPES] + list(
+        cfg.GPU_FALLBACK)
+
+
+@pytest.mark.parametrize("row", sorted(set(_all_rows()), key=repr), ids=repr)
+def test_every_row_builds_and_fits_the_strict_limits(row):
+    assert row.problems() == []
+    assert row.threads <= 256 and max(row.mdimc, row.ndimc) <= 64  # work-items per group, per dim
+    assert row.local_bytes <= 32 * 1024
+    # the kernel's exact __local use, the bound above with padding on one operand each at most
+    assert 4 * row.kwg * (row.mwg * row.sa + (row.nwg + 1) * row.sb) <= row.local_bytes
+
+
+def test_a_bad_row_says_what_is_wrong():
+    assert cfg.Xgemm(64, 64, 32, 8, 16, 3, 4, 1, 1).problems()  # VWM 3
+    assert "MWG must be a multiple" in cfg.Xgemm(64, 64, 32, 16, 16, 8, 4, 1, 1).problems()[0]  # 16 * 8 > 64
+    assert any("KWG" in p for p in cfg.Xgemm(64, 64, 4, 8, 8, 8, 1, 1, 1).problems())
+
+
+@pytest.mark.parametrize("m,n,expected", [
+    (6, 50176, "narrow_m"),  # LeNet-5's first convolution (6 channels)
+    (50176, 10, "narrow_n"),  # a 10-class classifier's weight gradient at a large batch
+    (16, 16, "small"), (32, 512, "small"), (512, 32, "small"), (100, 100, "small"),  # under four 64 x 64 tiles
+    (17, 512, "small"), (128, 128, "large"), (33, 512, "large"), (2048, 2048, "large"),
+])
+def test_gpu_shapes(m, n, expected):
+    assert cfg.gpu_shape(m, n) == expected
+
+
+def test_rows_that_do_not_fit_the_device_fall_back():
+    nvidia = cfg.GPU_TABLE["nvidia"].large
+    assert gemm_config(_gpu(max_work_group_size=64), 512, 512, 512, False, False) == _xgemm(cfg.GPU_FALLBACK[1])
+    # rusticl reports 32 work-items for every kernel build: launch_gemm asks the fallback for that limit
+    assert cfg.xgemm_fallback(_gpu(), 32) == _xgemm(cfg.GPU_FALLBACK[2])
+    assert cfg.xgemm_fallback(_gpu(), 16) == _xgemm(cfg.GPU_FALLBACK[3])
+    assert cfg.xgemm_fallback(_gpu(), 15) == {"variant": "naive"}
+    # too little __local for the 16.6 KiB of 64 x 64 tiles: the first fallback that fits
+    small_local = _gpu(local_mem_bytes=16 * 1024)
+    assert nvidia.local_bytes > 16 * 1024
+    assert gemm_config(small_local, 512, 512, 512, False, False) == _xgemm(cfg.GPU_FALLBACK[0])
 
 
 def test_cpu_large_square():
@@ -52,4 +141,17 @@ def test_k_splits():
     assert k_splits("cpu", 6, 25, 2053) == 1  # prime: no equal slices
     assert k_splits("cpu", 6, 25, cfg.SPLIT_K_MIN_K - 1) == 1  # k too short
     assert k_splits("cpu", 64, 128, 8192) == 1  # enough tiles to keep the cores busy
-    assert k_splits("gpu", 6, 25, 50176) == 1
+
+
+def test_gpu_k_splits():
+    # a type string: the generic class (2 groups per compute unit) on ASSUMED_COMPUTE_UNITS (16): 32 groups
+    assert k_splits("gpu", 6, 25, 50176) == 32  # LeNet-5's conv1 weight gradient: one 32 x 32 tile
+    assert k_splits("gpu", 150, 16, 6400) == 11  # three 64 x 16 tiles: 11 slices (the rest is a twelfth)
+    assert k_splits("gpu", 6, 25, 2053) == 8  # k // 256: no slice under min_slice
+    assert k_splits("gpu", 64, 128, 8192) == 4  # eight 32 x 32 tiles
+    assert k_splits("gpu", 512, 512, 8192) == 1  # 64 tiles: more than half the 32 wanted
+    assert k_splits("gpu", 6, 25, cfg.GPU_TABLE["generic"].split_k.min_k - 1) == 1  # k too short
+    # an H200 (132 SMs, 4 groups each): as many slices as k allows
+    assert k_splits(_gpu(), 6, 25, 50176) == 50176 // 256
+    assert k_splits(_gpu(), 512, 512, 8192) == 9  # 64 tiles of the 528 wanted: 9 slices (k allows 32)
+    assert k_splits(_gpu(compute_units=8), 512, 512, 8192) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ...limits import STRICT
 from ...validate import INT_MAX
 from ..gemm.config import CPU_NR, flavour_of
 from .geometry import ConvGeometry
@@ -37,11 +38,17 @@ DIRECT_MAX_CHANNELS = 128
 DIRECT_MIN_OW = 12
 DIRECT_MIN_K = 64
 DIRECT_FEW_CHANNELS = 16
+# Work-groups a launch may have in dimensions 1 and 2 (GPUs allow 65535; dimension 0 2^31 - 1): grids whose
+# dimension 1 or 2 counts images or planes run in chunks of at most this many.
+MAX_GRID_GROUPS = 65535
 # Readable floats either side of the padded input copy (a vector's width).
 DIRECT_SLACK = 16
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
 # C rows); below it the GEMM + col2im is faster.
 FLIPPED_MIN_CHANNELS = 64
+# The depthwise weight gradient's work-group (REDUCE_WG in conv2d.cl), at most: its work-items' partial sums of
+# a chunk of taps meet in local memory, 4 bytes per tap per work-item.
+DEPTHWISE_REDUCE_WG = 64
 
 
 class Algorithms(NamedTuple):
@@ -167,8 +174,39 @@ WEIGHT_GRAD: tuple[tuple[str, Predicate], ...] = (
 
 
 def images_per_chunk(geo: ConvGeometry, rows: int) -> int:
-    """Images per chunk so that a [rows, images * P] float matrix fits COLS_BUDGET (at least one image)."""
-    return max(1, min(geo.n, COLS_BUDGET // max(rows * geo.p * 4, 1)))
+    """Images per chunk so that a [rows, images * P] float matrix fits COLS_BUDGET (at least one image), and at
+    most MAX_GRID_GROUPS: the window kernels' grids have a dimension of images."""
+    return max(1, min(geo.n, COLS_BUDGET // max(rows * geo.p * 4, 1), MAX_GRID_GROUPS))
+
+
+# --- the depthwise weight gradient within the device's local memory ---------------------------------------
+
+def local_budget(local_mem_bytes: int, strict: bool) -> int:
+    """The __local bytes a work-group may use: the device's (CL_DEVICE_LOCAL_MEM_SIZE), at most the strict
+    limits' 32 KiB (hetero.limits.STRICT: Intel's and AMD's; NVIDIA has 48) under HETERO_STRICT_LIMITS=1."""
+    return min(local_mem_bytes, STRICT.local_mem_bytes) if strict else local_mem_bytes
+
+
+def depthwise_reduce_wg(budget: int, kw: int, cap: int = DEPTHWISE_REDUCE_WG) -> int:
+    """The depthwise weight gradient's work-group width before the device is asked: cap, or the largest power
+    of two whose partial sums of one kernel row (the smallest chunk) fit the budget."""
+    wg = cap
+    while wg > 1 and 4 * wg * kw > budget:
+        wg //= 2
+    if 4 * wg * kw > budget:
+        raise ValueError(f"conv2d: a depthwise kernel row of {kw} taps needs {4 * kw} bytes of local memory per "
+                         f"work-item, over the device's {budget}; use a narrower kernel or another grouping")
+    return wg
+
+
+def depthwise_chunk_taps(budget: int, wg: int, kh: int, kw: int) -> int:
+    """Taps per work-group of the depthwise weight gradient (CHUNK_TAPS): the most whole kernel rows whose
+    partial sums (4 bytes per tap and work-item) fit the budget; the whole window when it fits."""
+    rows = budget // (4 * wg * kw)
+    if rows < 1:
+        raise ValueError(f"conv2d: one depthwise kernel row of {kw} taps by {wg} work-items needs "
+                         f"{4 * wg * kw} bytes of local memory, over {budget}")
+    return min(kh, rows) * kw
 
 
 def _first(table: tuple[tuple[str, Predicate], ...], q: Problem) -> str:

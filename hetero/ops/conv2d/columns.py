@@ -19,10 +19,10 @@ from ..gemm import Epilogue, Operand, Output, launch_gemm
 from ..gemm.config import up
 from . import algorithms as table
 from .geometry import ConvGeometry
-from .kernels import Mat, empty_mat, nchw_view, run, run_rows, swap01
+from .kernels import Mat, empty_mat, group_width, nchw_view, run, run_rows, swap01
 
 # im2col_block / col2im_block (the vector variants): columns or pixels (NR in conv2d.cl) and rows
-# (IM2COL_ROWS) per work-item, work-group width.
+# (IM2COL_ROWS) per work-item, work-group width (at most).
 BLOCK_COLS = 16
 BLOCK_ROWS = 32
 BLOCK_WG = 16
@@ -48,8 +48,9 @@ def unfold(x: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: str) -> Mat:
     if layout == "batch" and table.reads_image(dev):
         # NR columns x BLOCK_ROWS rows per work-item, as vectors (see conv2d.cl)
         blocks = -(-nb * geo.p // BLOCK_COLS)
-        run(dev, "im2col_block", geo.col_defines(), (up(blocks, BLOCK_WG), -(-rows // BLOCK_ROWS)),
-            (BLOCK_WG, 1), x, np.int32(n0 * geo.c * geo.h * geo.w), np.int32(geo.c), np.int32(geo.h),
+        wg = group_width(dev, "im2col_block", geo.col_defines(), BLOCK_WG)
+        run(dev, "im2col_block", geo.col_defines(), (up(blocks, wg), -(-rows // BLOCK_ROWS)), (wg, 1),
+            x, np.int32(n0 * geo.c * geo.h * geo.w), np.int32(geo.c), np.int32(geo.h),
             np.int32(geo.w), np.int32(geo.ow), np.int32(geo.p), np.int32(nb * geo.p), cols.buf, np.int32(cols.ld))
         return cols
     run_rows(dev, "im2col", geo.col_defines(), geo.c * geo.p, nb, x, np.int32(n0), np.int32(geo.c),
@@ -76,7 +77,8 @@ def fold(dcols: Mat, dx: Tensor, geo: ConvGeometry, n0: int, nb: int, layout: st
     if layout == "batch" and table.reads_image(dev):
         # NR pixels of a dx row per work-item, no per-pixel branches (see conv2d.cl)
         items = geo.h * -(-geo.w // BLOCK_COLS)
-        run(dev, "col2im_block", geo.col_defines(), (up(items, BLOCK_WG), geo.c, nb), (BLOCK_WG, 1, 1),
+        wg = group_width(dev, "col2im_block", geo.col_defines(), BLOCK_WG)
+        run(dev, "col2im_block", geo.col_defines(), (up(items, wg), geo.c, nb), (wg, 1, 1),
             dcols.buf, np.int32(dcols.ld), np.int32(geo.c * geo.taps * dcols.ld), np.int32(n0), np.int32(geo.c),
             np.int32(geo.h), np.int32(geo.w), np.int32(geo.oh), np.int32(geo.ow), dx)
         return

@@ -12,12 +12,12 @@ from ...tensor import Tensor, empty
 from ...validate import int32_range
 from ..gemm import ImplicitB, gemm_config
 from ..gemm.config import up
-from ..gemm.cpu import PACK_WG, tile_defines, tile_grid
+from ..gemm.cpu import PACK_WG, k_slice, tile_defines, tile_grid
 from ..gemm.kernels import buffer
 from ..gemm.kernels import run as run_gemm
 from . import algorithms as table
 from .geometry import ConvGeometry
-from .kernels import Mat, empty_mat, run, swap01
+from .kernels import Mat, empty_mat, group_width, run, swap01
 
 PAD_WG = 16  # padded rows per pad2d work-group
 
@@ -35,7 +35,8 @@ def padded_input(x: Tensor, geo: ConvGeometry) -> ImplicitB:
     wp = max(geo.w + geo.pad_l, (geo.ow - 1) * sw + (geo.kw - 1) * dw + 1)
     slack = table.DIRECT_SLACK
     xp = empty((slack + geo.n * geo.c * hp * wp + slack,), np.float32, dev)
-    run(dev, "pad2d", {}, (up(hp, PAD_WG), geo.n * geo.c), (PAD_WG, 1),
+    wg = group_width(dev, "pad2d", {}, PAD_WG)
+    run(dev, "pad2d", {}, (up(hp, wg), geo.c, geo.n), (wg, 1, 1),
         x, xp, np.int32(slack), np.int32(geo.h), np.int32(geo.w), np.int32(hp), np.int32(wp),
         np.int32(geo.pad_t), np.int32(geo.pad_l))
     window = {**geo.col_defines(), "COL_PH": 0, "COL_PW": 0}
@@ -56,15 +57,24 @@ def launch_conv_direct(dev: Device, m: int, n: int, k: int, a: Any, a_offset: in
         raise ValueError(f"gemm: k={k} is not a whole number of channels of {win['COL_KH']}x{win['COL_KW']} taps")
     if m == 0 or n == 0:
         return
+    taps = win["COL_KH"] * win["COL_KW"]
     cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
-    defines = {"BIAS": 0 if bias is None else 1, **tile_defines(cfg), "C_TRANS": 0, "C_IMAGES": 1, **win}
     i32, f32 = np.int32, np.float32
     grid, local, band = tile_grid(cfg, m, n)
     c_buf = buffer(c)
-    _run(dev, "gemm_cpu_direct", defines, grid, local,
-         i32(m), i32(n), i32(k), buffer(a), i32(a_offset), i32(lda), buffer(padded.buf), i32(padded.offset),
-         c_buf, i32(c_offset), i32(c_images[0]), f32(1.0), f32(0.0), c_buf if bias is None else buffer(bias),
-         i32(bias_offset), i32(band), *padded.geometry_args(), *(i32(v) for v in c_images))
+    plane = padded.h * padded.w
+    # Work-items whose blocks take different paths run both of them (llvmpipe): two k loops, each with a loop
+    # over the channels, so long windows of channels run as slices summed into C.
+    ks = k_slice(k, taps, 2.0 + 2.0 / taps)
+    for k0 in range(0, k, ks):
+        kc, first = min(ks, k - k0), k0 == 0
+        defines = {"BIAS": 0 if bias is None or not first else 1, **tile_defines(cfg), "C_TRANS": 0, "C_IMAGES": 1,
+                   **win}
+        _run(dev, "gemm_cpu_direct", defines, grid, local,
+             i32(m), i32(n), i32(kc), buffer(a), i32(a_offset + k0), i32(lda), buffer(padded.buf),
+             i32(padded.offset + k0 // taps * plane), c_buf, i32(c_offset), i32(c_images[0]), f32(1.0),
+             f32(0.0 if first else 1.0), c_buf if bias is None else buffer(bias), i32(bias_offset), i32(band),
+             *padded.geometry_args(), *(i32(v) for v in c_images))
 
 
 def launch_conv_weight_direct(dev: Device, m: int, n: int, k: int, padded: ImplicitB, dy: Any, dy_offset: int,
@@ -86,17 +96,23 @@ def launch_conv_weight_direct(dev: Device, m: int, n: int, k: int, padded: Impli
     cfg = gemm_config(dev, m, n, k, False, False, implicit_b=True)
     nr = cfg["NR"]
     base = {"BIAS": 0, **tile_defines(cfg), "C_TRANS": 1, "C_IMAGES": 0}
-    i32 = np.int32
+    i32, f32 = np.int32, np.float32
     nt = -(-n // nr)
-    bp = empty((nt * nr * k,), np.float32, dev)
-    # op(B) = dY^T, stored n x k: packed transposed, as launch_gemm packs a TRANS_B operand
-    run_gemm(dev, "gemm_pack_b", {"TRANS_A": 0, **base, "TRANS_B": 1, "IMPLICIT_B": 0},
-             (up(-(-k // nr), PACK_WG), nt, 1), (PACK_WG, 1, 1),
-             i32(n), i32(k), buffer(dy), i32(dy_offset), i32(ld_dy), i32(0), bp, i32(0))
     grid, local, band = tile_grid(cfg, m, n)
-    _run(dev, "gemm_cpu_dw_direct", {**base, **win}, grid, local,
-         i32(m), i32(n), i32(k), buffer(padded.buf), i32(padded.offset), bp, buffer(dw), i32(m), i32(band),
-         *padded.geometry_args())
+    # Output rows per launch: a work-item loops over each row's pixels and over the rows (k_slice's budget);
+    # longer sums run as launches adding into dW.
+    ow = padded.ow
+    rows = k_slice(k // ow, 1, ow + 1.0)
+    bp = empty((nt * nr * rows * ow,), np.float32, dev)
+    for r0 in range(0, k // ow, rows):
+        kc = min(rows, k // ow - r0) * ow
+        # op(B) = dY^T for these columns, stored n x k: packed transposed, as launch_gemm packs a TRANS_B operand
+        run_gemm(dev, "gemm_pack_b", {"TRANS_A": 0, **base, "TRANS_B": 1, "IMPLICIT_B": 0},
+                 (up(-(-kc // nr), PACK_WG), nt, 1), (PACK_WG, 1, 1),
+                 i32(n), i32(kc), buffer(dy), i32(dy_offset + r0 * ow), i32(ld_dy), i32(0), bp, i32(0))
+        _run(dev, "gemm_cpu_dw_direct", {**base, **win}, grid, local,
+             i32(m), i32(n), i32(kc), buffer(padded.buf), i32(padded.offset), bp, buffer(dw), i32(m), i32(band),
+             f32(0.0 if r0 == 0 else 1.0), i32(r0), *padded.geometry_args())
 
 
 def forward(x: Tensor, w: Tensor, b: Tensor | None, geo: ConvGeometry, out: Tensor) -> None:

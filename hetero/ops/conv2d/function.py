@@ -11,7 +11,7 @@ from ...tensor import Tensor, empty, zeros
 from ...validate import same_device, tensor_arg
 from . import algorithms, columns, depthwise, direct, implicit
 from .geometry import ConvGeometry, conv2d_geometry
-from .kernels import REDUCE_WG, run, run_rows
+from .kernels import REDUCE_WG, group_width, pixel_slices, run, run_rows
 
 # the column-matrix layout of each GEMM algorithm
 _FORWARD_LAYOUT = {"pointwise": "image", "columns_per_image": "image", "columns_batch": "batch"}
@@ -49,9 +49,12 @@ def conv2d_forward(x: Tensor, w: Tensor, b: Tensor | None = None, stride: Any = 
 
 
 def _bias_grad(g: Tensor, geo: ConvGeometry) -> Tensor:
-    db = empty((geo.oc,), np.float32, g.device)
-    run(g.device, "bias_grad", {}, (geo.oc * REDUCE_WG,), (REDUCE_WG,),
-        g, np.int32(geo.n), np.int32(geo.oc), np.int32(geo.p), db)
+    dev = g.device
+    db = empty((geo.oc,), np.float32, dev)
+    wg = group_width(dev, "bias_grad", {}, REDUCE_WG)
+    for i, (q0, q1) in enumerate(pixel_slices(geo.n * geo.p, geo.p, wg, 1, 64)):
+        run(dev, "bias_grad", {}, (geo.oc * wg,), (wg,), g, np.int32(geo.oc), np.int32(geo.p), db, np.int32(q0),
+            np.int32(q1), np.int32(i > 0))
     return db
 
 

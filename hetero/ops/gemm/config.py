@@ -1,11 +1,14 @@
 """Which GEMM kernel variant and tile defines a shape gets on a device: the per-device decision table.
 
-Everything here is plain data and arithmetic on the device's type string (or anything with a `.type`), so
-the table is unit-tested without a device and an autotuner can replace it.
+Everything here is plain data and arithmetic on the device's type string (or anything with a `.type`, and for
+GPUs its `.info`: vendor, name, limits), so the table is unit-tested without a device and an autotuner can
+replace it.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 # Problems up to this many multiply-adds run on the naive kernel: packing would cost more than it saves.
@@ -34,11 +37,151 @@ SPLIT_K_MAX_TILES = 32
 SPLIT_K_MIN_K = 2048
 SPLIT_K_MIN_SLICE = 256
 SPLIT_K_WORK_ITEMS = 64
-# GPU local-memory tiles: a small tile when either side is thin, so fewer of its elements are padding.
+# ---------------------------------------------------------------------------------------------------------
+# GPU: gemm_xgemm (kernels_cl/gemm_xgemm.h). CLBlast's database is column-major; hetero's C is row-major, so
+# CLBlast's M (C's contiguous dimension) is our n: a CLBlast entry (MWG, NWG, MDIMC, NDIMC, VWM, VWN, SA, SB)
+# reads here as (NWG, MWG, NDIMC, MDIMC, VWN, VWM, SB, SA). Entries below name where they come from; the
+# CLBlast ones are the per-vendor "default" entries of its xgemm_32 database (src/database/kernels/xgemm; the
+# version read has nothing newer than NVIDIA Pascal and no Apple GPU), a starting point for a tuner, not a
+# tuned result.
+
+
+@dataclass(frozen=True)
+class Xgemm:
+    """One gemm_xgemm configuration: its required defines (see kernels_cl/gemm_xgemm.h)."""
+
+    mwg: int
+    nwg: int
+    kwg: int
+    mdimc: int
+    ndimc: int
+    vwm: int
+    vwn: int
+    sa: int
+    sb: int
+
+    @property
+    def threads(self) -> int:
+        """Work-items per work-group."""
+        return self.mdimc * self.ndimc
+
+    @property
+    def local_bytes(self) -> int:
+        """__local bytes of the staged slices at most (a transposed operand's rows carry one float of padding)."""
+        return 4 * self.kwg * ((self.mwg + 1) * self.sa + (self.nwg + 1) * self.sb)
+
+    def problems(self) -> list[str]:
+        """What makes this configuration unbuildable (gemm_xgemm.h's #error conditions); [] when it is valid."""
+        out = []
+        if self.mwg % (self.mdimc * self.vwm) or self.nwg % (self.ndimc * self.vwn):
+            out.append("MWG must be a multiple of MDIMC * VWM and NWG of NDIMC * VWN")
+        if self.kwg % self.vwm or self.kwg % self.vwn:
+            out.append("KWG must be a multiple of VWM and VWN (operands stored with k contiguous load along k)")
+        if self.vwm not in (1, 2, 4, 8) or self.vwn not in (1, 2, 4, 8):
+            out.append("VWM and VWN must be 1, 2, 4 or 8")
+        if self.sa not in (0, 1) or self.sb not in (0, 1):
+            out.append("SA and SB must be 0 or 1")
+        return out
+
+    def defines(self) -> dict:
+        """The kernel's -D defines."""
+        return {"MWG": self.mwg, "NWG": self.nwg, "KWG": self.kwg, "MDIMC": self.mdimc, "NDIMC": self.ndimc,
+                "VWM": self.vwm, "VWN": self.vwn, "SA": self.sa, "SB": self.sb}
+
+
+@dataclass(frozen=True)
+class SplitK:
+    """When a thin GEMM (few tiles, long k) runs as k slices side by side, summed afterwards (split-k)."""
+
+    groups_per_cu: int  # aim at this many work-groups per compute unit in all
+    min_k: int = 2048  # shorter: one slice's launch and partial C cost more than the idle units
+    min_slice: int = 256  # each slice's k at least this (a slice's partial C is written and read once)
+
+
+@dataclass(frozen=True)
+class GpuRows:
+    """A vendor class's xgemm rows, by shape (see gpu_shape), and its split-k rule."""
+
+    large: Xgemm
+    small: Xgemm
+    narrow_m: Xgemm
+    narrow_n: Xgemm
+    split_k: SplitK
+
+
+# Shapes: "small" when the smaller side is at most SMALL_SIDE or C has fewer than SMALL_MAX_OUTPUTS elements
+# (under four 64 x 64 tiles: a 32 x 32 tile gives the device four times as many groups); "narrow_m" /
+# "narrow_n" when one side is at most NARROW_SIDE and the other beyond SMALL_SIDE (a convolution with few
+# output channels, a linear layer with few outputs): a 16-wide tile on that side wastes less of each group.
+SMALL_SIDE = 32
+SMALL_MAX_OUTPUTS = 128 * 128
+NARROW_SIDE = 16
+GPU_SHAPES = ("large", "small", "narrow_m", "narrow_n")
+
+# CLBlast's AMD, Intel-GPU and NVIDIA Pascal (SM6.1) defaults, all the same entry (KWG 32, 16 x 8 work-items,
+# 64 x 64 tiles, vectors of 4, both operands staged): 128 work-items, 8 x 4 outputs each, 16.6 KiB __local.
+_CLBLAST_64 = Xgemm(mwg=64, nwg=64, kwg=32, mdimc=8, ndimc=16, vwm=4, vwn=4, sa=1, sb=1)
+# CLBlast's architecture-independent default (its "Default" device entry): 32 x 32 tiles of 128 work-items,
+# 2 x 4 outputs each. Kept as the 128-work-item fallback, not as the generic row: see _GENERIC.
+_CLBLAST_DEFAULT = Xgemm(mwg=32, nwg=32, kwg=32, mdimc=16, ndimc=8, vwm=2, vwn=4, sa=1, sb=1)
+# Unknown GPUs: the 64 x 64 tile of _CLBLAST_64 with 8 x 8 work-items, 8 x 8 outputs each (as several of
+# CLBlast's Kepler and AMD entries): more work per work-item than _CLBLAST_DEFAULT, which ran at under half its
+# speed with PoCL's GPU flavour (the one GPU-type device here that takes 64 work-items; rusticl allows 32 and
+# gets GPU_FALLBACK). Figures: the commit message.
+_GENERIC = Xgemm(mwg=64, nwg=64, kwg=32, mdimc=8, ndimc=8, vwm=4, vwn=4, sa=1, sb=1)
+# CLBlast's ARM Mali default: 32 x 64 (ours) tiles, 128 work-items, 4 x 4 outputs each.
+_CLBLAST_MALI = Xgemm(mwg=32, nwg=64, kwg=32, mdimc=8, ndimc=16, vwm=2, vwn=4, sa=1, sb=1)
+# CLBlast's Qualcomm Adreno default: 32 x 32 tiles, 64 work-items, C vectors of 4.
+_CLBLAST_ADRENO = Xgemm(mwg=32, nwg=32, kwg=32, mdimc=8, ndimc=8, vwm=1, vwn=4, sa=1, sb=1)
+# CLBlast's XgemmDirect default (its kernel for small problems): 32 x 32 tiles, 8 x 8 work-items, scalars.
+_CLBLAST_DIRECT = Xgemm(mwg=32, nwg=32, kwg=32, mdimc=8, ndimc=8, vwm=1, vwn=1, sa=1, sb=1)
+# Not CLBlast's (it pads every side to its tile): the direct kernel's 64 work-items and 4 x 4 outputs each,
+# reshaped to a 16-wide side, for GEMMs with up to 16 rows (columns).
+_NARROW_M = Xgemm(mwg=16, nwg=64, kwg=32, mdimc=4, ndimc=16, vwm=1, vwn=4, sa=1, sb=1)
+_NARROW_N = Xgemm(mwg=64, nwg=16, kwg=32, mdimc=16, ndimc=4, vwm=4, vwn=4, sa=1, sb=1)
+
+# THE GPU table: the vendor class (gpu_class) -> its rows. Split-k's groups per compute unit: NVIDIA SMs and
+# AMD CUs hold many 128-work-item groups at once, Apple's and Mali's cores several; Intel reports execution
+# units (hundreds on a discrete card), so one group each is plenty; Adreno reports one or two very wide CUs.
+GPU_TABLE: dict[str, GpuRows] = {
+    "nvidia": GpuRows(_CLBLAST_64, _CLBLAST_DIRECT, _NARROW_M, _NARROW_N, SplitK(groups_per_cu=4)),
+    "amd": GpuRows(_CLBLAST_64, _CLBLAST_DIRECT, _NARROW_M, _NARROW_N, SplitK(groups_per_cu=4)),
+    "intel": GpuRows(_CLBLAST_64, _CLBLAST_DIRECT, _NARROW_M, _NARROW_N, SplitK(groups_per_cu=1)),
+    # Apple: no CLBlast entry; the 64 x 64 row fits its 32 KiB of threadgroup memory and 32-wide SIMD groups.
+    "apple": GpuRows(_CLBLAST_64, _CLBLAST_DIRECT, _NARROW_M, _NARROW_N, SplitK(groups_per_cu=4)),
+    "mobile": GpuRows(_CLBLAST_MALI, _CLBLAST_ADRENO, _NARROW_M, _NARROW_N, SplitK(groups_per_cu=4)),
+    "generic": GpuRows(_GENERIC, _CLBLAST_DIRECT, _NARROW_M, _NARROW_N, SplitK(groups_per_cu=2)),
+}
+GPU_CLASSES = tuple(GPU_TABLE)
+# Work-group sizes below a row's threads (rusticl reports CL_KERNEL_WORK_GROUP_SIZE 32 for every kernel;
+# register-hungry builds may allow less than the device's maximum): the first of these that fits, largest
+# first; none fitting: the naive kernel. The 32 and 16 rows keep 32 outputs per work-item.
+GPU_FALLBACK: tuple[Xgemm, ...] = (
+    _CLBLAST_DEFAULT,
+    _CLBLAST_DIRECT,
+    Xgemm(mwg=32, nwg=32, kwg=16, mdimc=4, ndimc=8, vwm=1, vwn=2, sa=1, sb=1),
+    Xgemm(mwg=16, nwg=32, kwg=16, mdimc=4, ndimc=4, vwm=1, vwn=4, sa=1, sb=1),
+)
+# The limits a device object that states none is assumed to have: the strict ones of common GPUs.
+ASSUMED_MAX_THREADS = 256
+ASSUMED_LOCAL_BYTES = 32 * 1024
+ASSUMED_COMPUTE_UNITS = 16  # a GPU given as a type string only
+
+# Vendor class by words in the device's vendor string, then its name (rusticl and other Mesa drivers report
+# "Mesa/X.org" as the vendor and the hardware in the name).
+_CLASS_WORDS = (
+    ("nvidia", r"\bnvidia\b|\bgeforce\b|\bquadro\b|\btesla\b"),
+    ("amd", r"\bamd\b|advanced micro devices|\bradeon\b|\bgfx\d"),
+    ("intel", r"\bintel\b"),
+    ("apple", r"\bapple\b"),
+    ("mobile", r"\barm\b|\bmali\b|\bqualcomm\b|\badreno\b"),
+)
+
+# The previous GPU kernel (gemm_tiled), kept so benchmarks/gemm.py --kernel tiled can compare: a small tile
+# when either side is thin, so fewer of its elements are padding.
 GPU_SMALL_SIDE = 32
 GPU_SMALL_TILE = {"TSM": 32, "TSN": 32, "TSK": 16, "WPTM": 2, "WPTN": 2}
 GPU_TILE = {"TSM": 64, "TSN": 64, "TSK": 16, "WPTM": 4, "WPTN": 4}
-
 
 # What gemm_config returns, by variant:
 # "naive": one work-item per element (tiny problems, k == 0).
@@ -47,11 +190,12 @@ GPU_TILE = {"TSM": 64, "TSN": 64, "TSK": 16, "WPTM": 4, "WPTN": 4}
 #   work-items share a B panel), pack_a / pack_b (copy the operand into panels first; a transposed operand is
 #   always packed), strip (a work-item per column of tiles packs its own B panel: no separate packing pass),
 #   swap (compute C^T = op(B)^T op(A)^T so the smaller operand is the packed one).
-# "tiled": local-memory tiles for GPUs; keys TSM, TSN, TSK, WPTM, WPTN.
+# "xgemm": the GPU kernel (gemm_xgemm.h), keys MWG, NWG, KWG, MDIMC, NDIMC, VWM, VWN, SA, SB from GPU_TABLE.
+# "tiled": the previous GPU kernel, only when asked for (tiled_config); keys TSM, TSN, TSK, WPTM, WPTN.
 # An implicit B (a convolution's columns read from the image) is only read by the "cpu" variant, packed and
 # unswapped, so it gets that variant on every device: its kernels are plain OpenCL, and whether an implicit B
 # pays off on a device is the caller's choice.
-VARIANTS = ("naive", "cpu", "tiled")
+VARIANTS = ("naive", "cpu", "xgemm", "tiled")
 
 
 def flavour_of(device: Any) -> str:
@@ -75,6 +219,69 @@ def gemm_config(device: Any, m: int, n: int, k: int, trans_a: bool, trans_b: boo
         return {"variant": "naive"}
     if flavour_of(device) == "cpu" or implicit_b:
         return _cpu_config(m, n, k, trans_a, trans_b, implicit_b)
+    max_threads, local_bytes, _ = gpu_limits(device)
+    row = gpu_row(device, m, n)
+    if row.threads > max_threads or row.local_bytes > local_bytes:
+        return xgemm_fallback(device, max_threads)
+    return {"variant": "xgemm", **row.defines()}
+
+
+def gpu_class(vendor: str, name: str = "", device_type: str = "gpu") -> str:
+    """The GPU_TABLE class of a device from its OpenCL vendor and name strings; "generic" for anything else,
+    and for any device that is not a GPU (a CPU run with GPU kernels gets no GPU vendor's tiles)."""
+    if device_type != "gpu":
+        return "generic"
+    for text in (vendor.lower(), name.lower()):
+        for cls, words in _CLASS_WORDS:
+            if re.search(words, text):
+                return cls
+    return "generic"
+
+
+def class_of(device: Any) -> str:
+    """gpu_class of a Device (or anything with .info.vendor / .name / .type); "generic" for a type string."""
+    info = getattr(device, "info", None)
+    if info is None:
+        return "generic"
+    return gpu_class(info.vendor, info.name, info.type)
+
+
+def gpu_limits(device: Any) -> tuple[int, int, int]:
+    """(work-items per group, __local bytes, compute units) a device states, else the ASSUMED_* values."""
+    info = getattr(device, "info", None)
+    if info is None:
+        return ASSUMED_MAX_THREADS, ASSUMED_LOCAL_BYTES, ASSUMED_COMPUTE_UNITS
+    return info.max_work_group_size, info.local_mem_bytes, max(1, info.compute_units)
+
+
+def gpu_shape(m: int, n: int) -> str:
+    """Which of a class's rows (GPU_SHAPES) a GEMM with C of m x n gets."""
+    if m <= NARROW_SIDE and n > SMALL_SIDE:
+        return "narrow_m"
+    if n <= NARROW_SIDE and m > SMALL_SIDE:
+        return "narrow_n"
+    if min(m, n) <= SMALL_SIDE or m * n < SMALL_MAX_OUTPUTS:
+        return "small"
+    return "large"
+
+
+def gpu_row(device: Any, m: int, n: int) -> Xgemm:
+    """The GPU_TABLE row of this device's class for C of m x n (before any work-group size fallback)."""
+    return getattr(GPU_TABLE[class_of(device)], gpu_shape(m, n))
+
+
+def xgemm_fallback(device: Any, max_threads: int) -> dict:
+    """The config for a device or kernel build that allows only max_threads work-items per group: the first
+    GPU_FALLBACK row that fits, else the naive kernel."""
+    _, local_bytes, _ = gpu_limits(device)
+    for row in GPU_FALLBACK:
+        if row.threads <= max_threads and row.local_bytes <= local_bytes:
+            return {"variant": "xgemm", **row.defines()}
+    return {"variant": "naive"}
+
+
+def tiled_config(m: int, n: int) -> dict:
+    """The previous GPU kernel's config (gemm_tiled), for comparisons: gemm_config never returns it."""
     return {"variant": "tiled", **(GPU_SMALL_TILE if min(m, n) <= GPU_SMALL_SIDE else GPU_TILE)}
 
 
@@ -104,8 +311,11 @@ def _cpu_config(m: int, n: int, k: int, trans_a: bool, trans_b: bool, implicit_b
 
 
 def k_splits(device: Any, m: int, n: int, k: int) -> int:
-    """How many equal slices of k a plain CPU GEMM with few tiles runs side by side (1: none)."""
-    if flavour_of(device) != "cpu" or k < SPLIT_K_MIN_K:
+    """Into how many slices of k // splits a thin GEMM (few tiles, long k) is cut, run side by side and summed
+    (1: none). On CPUs the slices divide k; on GPUs the rest, k % splits, is one more short slice."""
+    if flavour_of(device) != "cpu":
+        return _gpu_k_splits(device, m, n, k)
+    if k < SPLIT_K_MIN_K:
         return 1
     wide = 2 * CPU_NR  # a tile's two blocks; either orientation
     tiles = min(-(-m // CPU_MR) * -(-n // wide), -(-n // CPU_MR) * -(-m // wide))
@@ -113,3 +323,18 @@ def k_splits(device: Any, m: int, n: int, k: int) -> int:
         return 1
     want = min(-(-SPLIT_K_WORK_ITEMS // tiles), k // SPLIT_K_MIN_SLICE)
     return next((s for s in range(want, 1, -1) if k % s == 0), 1)
+
+
+def _gpu_k_splits(device: Any, m: int, n: int, k: int) -> int:
+    # as many slices as bring the GEMM's work-groups up to the class's target for the device, each at least
+    # min_slice long; none when the tiles alone reach half the target
+    rule = GPU_TABLE[class_of(device)].split_k
+    if k < rule.min_k:
+        return 1
+    row = gpu_row(device, m, n)
+    tiles = -(-m // row.mwg) * -(-n // row.nwg)
+    target = rule.groups_per_cu * gpu_limits(device)[2]
+    if 2 * tiles > target:
+        return 1
+    splits = min(-(-target // tiles), k // rule.min_slice)
+    return splits if splits >= 2 else 1

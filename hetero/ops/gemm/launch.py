@@ -16,10 +16,17 @@ from .kernels import buffer, run
 
 _BIAS_IDS = {None: 0, "m": 1, "n": 2}
 _TILE_KEYS = ("MR", "NR", "UNROLL", "TSM", "TSN", "TSK", "WPTM", "WPTN")
+_XGEMM_KEYS = ("MWG", "NWG", "KWG", "MDIMC", "NDIMC", "VWM", "VWN", "SA", "SB")
 # Fixed local sizes everywhere: PoCL compiles a kernel once per local size, and letting it choose one per
-# global size would recompile for every new shape.
+# global size would recompile for every new shape. The naive kernel's shrinks where the kernel allows less.
 _NAIVE_WG = 8
 _SUM_WG = 16
+# (device, kernel, defines) -> what the build allows: the most work-items of its work-group
+_allowed: dict[tuple, int] = {}
+# device -> the fewest work-items an xgemm build of it allowed when it refused a row: later rows needing more
+# go straight to the fallback instead of being compiled only to be refused (rusticl refuses every row of over
+# 32 work-items, each refusal a compile of its own)
+_refused: dict[Device, int] = {}
 
 
 class Operand(NamedTuple):
@@ -124,7 +131,7 @@ def launch_gemm(dev: Device, m: int, n: int, k: int, a: Operand, b: Operand | Im
     if (not implicit and c.images is None and batch == 1 and epilogue.beta == 0.0 and epilogue.bias is None
             and c.ld == n):
         splits = config.k_splits(dev, m, n, k)
-        if splits > 1:
+        if 1 < splits <= k:
             _launch_split_k(dev, m, n, k, a, b, c, epilogue.alpha, splits)
             return
     trans_a, trans_b = bool(a.trans), (False if implicit else bool(b.trans))
@@ -139,12 +146,19 @@ def launch_gemm(dev: Device, m: int, n: int, k: int, a: Operand, b: Operand | Im
             i32(epilogue.bias_offset))
     a_args = (buffer(a.buf), i32(a.offset), i32(a.ld), i32(a.stride))
     b_args = (buffer(b.buf), i32(b.offset), i32(0 if implicit else b.ld), i32(b.stride))
+    if implicit and cfg["variant"] != "cpu":
+        raise ValueError(f"gemm: gemm_config gave variant {cfg['variant']!r} for an implicit B operand")
+    if cfg["variant"] == "xgemm":
+        cfg, defines = _fitting_xgemm(dev, cfg, defines)
     variant = cfg["variant"]
-    if implicit and variant != "cpu":
-        raise ValueError(f"gemm: gemm_config gave variant {variant!r} for an implicit B operand")
     if variant == "naive":
-        run(dev, "gemm_naive", defines, (up(n, _NAIVE_WG), up(m, _NAIVE_WG), batch), (_NAIVE_WG, _NAIVE_WG, 1),
+        wx, wy = _naive_local(dev, defines)
+        run(dev, "gemm_naive", defines, (up(n, wx), up(m, wy), batch), (wx, wy, 1),
             i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
+    elif variant == "xgemm":
+        mdimc, ndimc = cfg["MDIMC"], cfg["NDIMC"]
+        gsize = (-(-n // cfg["NWG"]) * ndimc, -(-m // cfg["MWG"]) * mdimc, batch)
+        run(dev, "gemm_xgemm", defines, gsize, (ndimc, mdimc, 1), i32(m), i32(n), i32(k), *a_args, *b_args, *tail)
     elif variant == "cpu":
         launch_cpu(dev, cfg, defines, m, n, k, a_args, b_args, tail, batch, b if implicit else None, c.images)
     elif variant == "tiled":
@@ -155,15 +169,61 @@ def launch_gemm(dev: Device, m: int, n: int, k: int, a: Operand, b: Operand | Im
         raise ValueError(f"gemm: gemm_config gave an unknown variant {variant!r}")
 
 
+def _allowed_items(dev: Device, name: str, defines: dict) -> int:
+    """The most work-items of a work-group of kernel `name` so built on dev (memoised: it is asked per launch)."""
+    key = (dev, name, *defines.items())
+    allowed = _allowed.get(key)
+    if allowed is None:
+        allowed = _allowed[key] = dev.local_size_limit("gemm.cl", name, defines)
+    return allowed
+
+
+def _fitting_xgemm(dev: Device, cfg: dict, defines: dict) -> tuple[dict, dict]:
+    """(cfg, its kernel's defines), or the table's fallback for what the build allows (CL_KERNEL_WORK_GROUP_SIZE,
+    the device's work-item sizes per dim): the build is asked, never assumed to take the row's work-group."""
+    while cfg["variant"] == "xgemm":
+        mdimc, ndimc = cfg["MDIMC"], cfg["NDIMC"]
+        if mdimc * ndimc > _refused.get(dev, mdimc * ndimc):
+            cfg = config.xgemm_fallback(dev, _refused[dev])
+            continue
+        xg = {**defines, **{key: cfg[key] for key in _XGEMM_KEYS}}
+        allowed = _allowed_items(dev, "gemm_xgemm", xg)
+        if mdimc * ndimc <= allowed and max(mdimc, ndimc) <= min(dev.limits.max_work_item_sizes[:2]):
+            return cfg, xg
+        allowed = min(allowed, mdimc * ndimc - 1)  # fewer work-items each time round
+        _refused[dev] = min(allowed, _refused.get(dev, allowed))
+        cfg = config.xgemm_fallback(dev, allowed)
+    return cfg, defines
+
+
+def _naive_local(dev: Device, defines: dict) -> tuple[int, int]:
+    """gemm_naive's local size: 8 x 8, halved (y first) until its build allows it."""
+    allowed = _allowed_items(dev, "gemm_naive", defines)
+    wx, wy = _NAIVE_WG, _NAIVE_WG
+    while wx * wy > allowed and wx > 1:
+        if wy > 1:
+            wy //= 2
+        else:
+            wx //= 2
+    return wx, wy
+
+
 def _launch_split_k(dev: Device, m: int, n: int, k: int, a: Operand, b: Operand, c: Output, alpha: float,
                     splits: int) -> None:
-    """C = alpha * op(A) @ op(B) as `splits` slices of k run as batch entries into partial Cs, then summed."""
+    """C = alpha * op(A) @ op(B) as `splits` slices of k // splits run as batch entries into partial Cs (and the
+    rest of k, if any, as one more), then summed."""
     ks = k // splits  # slice s: A's columns / B's rows from s * ks on
-    partial = empty((splits * m * n,), np.float32, dev)
-    launch_gemm(dev, m, n, ks, a._replace(stride=ks * a.ld if a.trans else ks),
-                b._replace(stride=ks if b.trans else ks * b.ld), Output(partial, 0, n, m * n),
+    rest = k - splits * ks
+    slices = splits + (rest > 0)
+    partial = empty((slices * m * n,), np.float32, dev)
+    a_step, b_step = (ks * a.ld if a.trans else ks), (ks if b.trans else ks * b.ld)
+    launch_gemm(dev, m, n, ks, a._replace(stride=a_step), b._replace(stride=b_step), Output(partial, 0, n, m * n),
                 Epilogue(alpha=alpha), batch=splits)
-    launch_sum_rows(dev, splits, m * n, partial, 0, m * n, c.buf, c.offset)
+    if rest:
+        launch_gemm(dev, m, n, rest, a._replace(offset=a.offset + splits * a_step, stride=0),
+                    b._replace(offset=b.offset + splits * b_step, stride=0),
+                    Output(partial, splits * m * n, n), Epilogue(alpha=alpha))
+    launch_sum_rows(dev, slices, m * n, partial, 0, m * n, c.buf, c.offset)
 
 
 def launch_sum_rows(dev: Device, rows: int, cols: int, g: Any, g_offset: int, ld: int, out: Any,
