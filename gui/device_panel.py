@@ -2,18 +2,40 @@
 
 A device that OpenCL can split (CPU device fission) also offers its two halves as sub-devices, so two
 runs can share a CPU without fighting over its cores. Checked rows are the selection.
+
+"Check devices" (or a row's context menu) runs `hetero doctor` on the devices in a worker thread and shows
+the verdict in the Status column. It runs on demand, not at start: a check costs seconds per device (minutes
+on a driver that builds slowly the first time) and would compete with a run started right away for the same
+device. The verdicts are shared by every panel of the session (the Train and Compare tabs each have one).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QGroupBox, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QGroupBox,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .slots import slot
 
 COLUMNS = ("Device", "Type", "CUs", "Memory", "fp16", "Status")
+STATUS = len(COLUMNS) - 1
 ID_ROLE = Qt.ItemDataRole.UserRole
+BAD = "#b00020"
+GOOD = "#1b7f3b"
+_TIP_FAILURES = 8  # failed checks listed in a row's tooltip
 
 
 def gib(n: int) -> str:
@@ -30,16 +52,144 @@ def list_devices() -> tuple[list, str]:
         return [], str(e)
 
 
+def run_doctor(device_id: str, cancel: threading.Event | None = None) -> list:
+    """hetero.doctor on one device (imported here: the GUI starts without building anything)."""
+    from hetero.doctor import doctor
+
+    return doctor(device_id, cancel=cancel)
+
+
+class DoctorWorker(QThread):
+    """Runs the doctor on each device in turn; never touches widgets, reports through signals."""
+
+    sigStarted = Signal(str)          # device id
+    sigDone = Signal(str, object)     # (device id, the doctor's rows)
+    sigFailed = Signal(str, str)      # (device id, why the doctor could not run)
+
+    def __init__(self, ids: list[str], doctor: Callable = run_doctor):
+        super().__init__()
+        self.ids = list(ids)
+        self.doctor = doctor
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        for device_id in self.ids:
+            if self.cancel.is_set():
+                self.sigFailed.emit(device_id, "cancelled")
+                continue
+            self.sigStarted.emit(device_id)
+            try:
+                rows = self.doctor(device_id, cancel=self.cancel)
+            except Exception as e:  # a device that does not open, say: the row says so, the app goes on
+                self.sigFailed.emit(device_id, f"{type(e).__name__}: {' '.join(str(e).split())}")
+                continue
+            self.sigDone.emit(device_id, rows)
+
+
+class DoctorResults(QObject):
+    """The doctor's verdict per device id — ("checking", None), ("done", rows) or ("failed", message) — and the
+    workers computing them. Lives in the GUI thread; sigChanged(device id) tells the panels to redraw."""
+
+    sigChanged = Signal(str)
+
+    def __init__(self, doctor: Callable = run_doctor, parent=None):
+        super().__init__(parent)
+        self.doctor = doctor
+        self.state: dict[str, tuple[str, object]] = {}
+        self.workers: list[DoctorWorker] = []
+        app = QApplication.instance()
+        if app is not None:  # a thread still running when Qt tears down aborts the process
+            app.aboutToQuit.connect(slot(self.stop))
+
+    def checking(self, device_id: str) -> bool:
+        return self.state.get(device_id, ("", None))[0] == "checking"
+
+    def check(self, ids: list[str]) -> DoctorWorker | None:
+        """Start one worker for the ids not being checked already; None when there is nothing to start."""
+        ids = [i for i in ids if not self.checking(i)]
+        if not ids:
+            return None
+        worker = DoctorWorker(ids, self.doctor)
+        worker.sigDone.connect(self._on_done)
+        worker.sigFailed.connect(self._on_failed)
+        worker.finished.connect(self._reap)
+        self.workers.append(worker)
+        for i in ids:
+            self._set(i, ("checking", None))
+        worker.start()
+        return worker
+
+    def busy(self) -> bool:
+        return any(w.isRunning() for w in self.workers)
+
+    def stop(self, wait_ms: int | None = None) -> bool:
+        """Cancel the workers between two checks and wait for them (None: as long as a check lasts)."""
+        for w in self.workers:
+            w.cancel.set()
+        return all(w.wait() if wait_ms is None else w.wait(wait_ms) for w in list(self.workers))
+
+    def _set(self, device_id: str, value: tuple[str, object]) -> None:
+        self.state[device_id] = value
+        self.sigChanged.emit(device_id)
+
+    def _on_done(self, device_id: str, rows: object) -> None:
+        self._set(device_id, ("done", rows))
+
+    def _on_failed(self, device_id: str, message: str) -> None:
+        self._set(device_id, ("failed", message))
+
+    def _reap(self) -> None:
+        # queued from the worker's last moments: wait() returns as soon as its thread has ended
+        worker = self.sender()
+        if worker in self.workers:
+            worker.wait()
+            self.workers.remove(worker)
+
+
+_shared: DoctorResults | None = None
+
+
+def shared_results() -> DoctorResults:
+    """The session's DoctorResults, created on first use (in the GUI thread, by the first panel)."""
+    global _shared
+    if _shared is None:
+        _shared = DoctorResults()
+    return _shared
+
+
+def doctor_status(state: tuple[str, object] | None) -> tuple[str, str, str | None]:
+    """(status suffix, tooltip addition, colour or None) for a usable device's doctor state."""
+    if state is None:
+        return "", "", None
+    kind, value = state
+    if kind == "checking":
+        return " · checking…", "\n\nhetero doctor is running on this device", None
+    if kind == "failed":
+        return f" · doctor failed: {value}", f"\n\nhetero doctor could not run: {value}", BAD
+    from hetero.doctor import failures, summary, verdict
+
+    rows = list(value)
+    bad = failures(rows)
+    tip = f"\n\nhetero doctor: {summary(rows)}"
+    for r in bad[:_TIP_FAILURES]:
+        tip += f"\n  {r.op}: {r.error}"
+    if len(bad) > _TIP_FAILURES:
+        tip += f"\n  (+{len(bad) - _TIP_FAILURES} more; run `hetero doctor --device ID` for all)"
+    return f" · {verdict(rows)}", tip, BAD if bad else GOOD
+
+
 class DevicePanel(QWidget):
     """A checkable tree of devices; `selected_ids()` are the specs to open with hetero.device()."""
 
     sigSelectionChanged = Signal()
 
-    def __init__(self, infos=None, error: str = "", split: bool = True, parent=None):
+    def __init__(self, infos=None, error: str = "", split: bool = True, results: DoctorResults | None = None,
+                 parent=None):
         super().__init__(parent)
         if infos is None:
             infos, error = list_devices()
         self.infos = list(infos)
+        self.results = results if results is not None else shared_results()
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
@@ -50,11 +200,20 @@ class DevicePanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #b00020;")
         self.message.setVisible(bool(error))
+        self.check_button = QPushButton("Check devices")
+        self.check_button.setToolTip("Run hetero doctor on every usable device: each op at small shapes against "
+                                     "the numpy reference, in the background (seconds per device; longer the "
+                                     "first time, while kernels build). Right-click a device to check only it.")
+        self.check_button.clicked.connect(slot(self.check_all))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree)
+        layout.addWidget(self.check_button)
         layout.addWidget(self.message)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._tips: dict[str, str] = {}  # each row's tooltip before the doctor's lines
         for info in self.infos:
             item = self._add(info, None)
             if split and info.usable and info.max_sub_devices >= 2:
@@ -65,6 +224,8 @@ class DevicePanel(QWidget):
             self.tree.resizeColumnToContents(k)
         self.tree.setColumnWidth(0, 165)  # long names are elided; the tooltip has them whole
         self.tree.itemChanged.connect(slot(self.sigSelectionChanged.emit))
+        self.check_button.setEnabled(any(info.usable for info in self.infos))
+        self.results.sigChanged.connect(self._show_doctor)
         best = self._best_id()
         if best is not None:
             self.select([best])
@@ -83,16 +244,64 @@ class DevicePanel(QWidget):
             item.setCheckState(0, Qt.CheckState.Unchecked)
         else:
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-            item.setForeground(len(COLUMNS) - 1, QBrush(QColor("#b00020")))
+            item.setForeground(STATUS, QBrush(QColor(BAD)))
             tip += f"\n\nhetero cannot use this device: {info.reason}"
-        for k in range(len(COLUMNS)):
-            item.setToolTip(k, tip)
         if parent is None:
             self.tree.addTopLevelItem(item)
         else:
             parent.addChild(item)
         self._items[info.id] = item
+        self._tips[info.id] = tip
+        self._show_doctor(info.id)
         return item
+
+    # ---- the doctor's verdicts ------------------------------------------------------------------------------
+    def check_all(self) -> None:
+        """Run the doctor on every usable device (sub-devices share their parent's driver and hardware)."""
+        self.check([info.id for info in self.infos if info.usable])
+
+    def check(self, ids: list[str]) -> None:
+        self.results.check(ids)
+
+    def status(self, device_id: str) -> str:
+        """The Status column's text of a row."""
+        return self._items[device_id].text(STATUS)
+
+    def _show_doctor(self, device_id: str) -> None:
+        item = self._items.get(device_id)
+        if item is None:
+            return
+        info = self.info(device_id)
+        tip = self._tips[device_id]
+        if not info.usable:
+            item.setText(STATUS, f"unusable: {info.reason}")
+        else:
+            suffix, extra, colour = doctor_status(self.results.state.get(device_id))
+            item.setText(STATUS, "ready" + suffix)
+            tip += extra
+            if colour is None:
+                item.setData(STATUS, Qt.ItemDataRole.ForegroundRole, None)
+            else:
+                item.setForeground(STATUS, QBrush(QColor(colour)))
+        for k in range(len(COLUMNS)):
+            item.setToolTip(k, tip)
+
+    def _context_menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        menu = None if item is None else self.context_menu(item.data(0, ID_ROLE))
+        if menu is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(pos))
+            menu.deleteLater()
+
+    def context_menu(self, device_id: str) -> QMenu | None:
+        """A row's context menu: "Check ID with hetero doctor" (None for an unusable device)."""
+        if not self.info(device_id).usable:
+            return None
+        menu = QMenu(self)
+        action = menu.addAction(f"Check {device_id} with hetero doctor")
+        action.setEnabled(not self.results.checking(device_id))
+        action.triggered.connect(slot(self.check, [device_id]))
+        return menu
 
     def _best_id(self) -> str | None:
         from hetero.selection import choose_base

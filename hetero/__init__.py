@@ -5,6 +5,7 @@ from ._version import __version__
 from .autograd import no_grad
 from .checkpoint import CheckpointError, load, save
 from .device import Device, device, devices, memory_stats, select_devices, synchronize
+from .doctor import doctor
 from .errors import BuildError, DeviceNotFoundError, HeteroError, NoPlatformError, OutOfMemoryError
 from .graph import compile, compile_step
 from .selection import DeviceInfo
@@ -39,6 +40,7 @@ __all__ = [
     "save",
     "select_devices",
     "summary",
+    "doctor",
     "synchronize",
     "tensor",
     "train",

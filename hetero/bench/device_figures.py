@@ -12,6 +12,7 @@ import pyopencl as cl
 from ..device import Device
 from ..ops.gemm import Operand, Output, launch_gemm
 from ..tensor import empty, tensor
+from . import clblast
 from .timing import Settings, duration, rate, sample
 
 
@@ -100,7 +101,16 @@ def gemm_fp16(dev: Device, settings: Settings, out: dict) -> None:
     raise Unsupported("hetero's GEMM kernels are float32 only (no fp16 variant yet)")
 
 
-# (test, metrics [(metric, unit)], function); the test name takes the settings for its sizes
+def gemm_fp32_clblast(dev: Device, settings: Settings, out: dict) -> None:
+    """CLBlast's SGEMM on the same device and queue (hetero/bench/clblast.py); unsupported without pyclblast."""
+    try:
+        clblast.gemm_fp32(dev, settings, out)
+    except clblast.NotInstalled as e:
+        raise Unsupported(str(e)) from None
+
+
+# (test, metrics [(metric, unit)], function); the test name takes the settings for its sizes. The CLBlast
+# peer comes last: hetero.bench's reference tasks pick the entries before it by position.
 def figures(settings: Settings) -> list[tuple[str, list[tuple[str, str]], object]]:
     mib = settings.copy_bytes >> 20
     n = settings.gemm_n
@@ -110,4 +120,5 @@ def figures(settings: Settings) -> list[tuple[str, list[tuple[str, str]], object
         ("kernel launch", [("round trip", "us"), ("queued", "us")], launch_latency),
         (f"gemm {n}", [("fp32", "GFLOP/s")], gemm_fp32),
         (f"gemm {n}", [("fp16", "GFLOP/s")], gemm_fp16),
+        (f"gemm {n}", [(clblast.METRIC, "GFLOP/s")], gemm_fp32_clblast),
     ]
