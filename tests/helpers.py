@@ -10,12 +10,13 @@ import numpy as np
 
 
 def oclgrind() -> bool:
-    """True under `make oclgrind`: tests use their reduced shapes (the simulator is ~1000x slower)."""
-    return os.environ.get("HETERO_OCLGRIND") == "1"
+    """True when tests use their reduced shapes: under `make oclgrind` (the simulator is ~1000x slower), or with
+    HETERO_TEST_REDUCED=1 on a slow driver (scripts/gpu_flavour_tests.sh on Mesa's rusticl)."""
+    return os.environ.get("HETERO_OCLGRIND") == "1" or os.environ.get("HETERO_TEST_REDUCED") == "1"
 
 
 def shapes(full: list, reduced: list) -> list:
-    """The full shape list normally; the reduced one under Oclgrind."""
+    """The full shape list normally; the reduced one under Oclgrind (or HETERO_TEST_REDUCED=1)."""
     return reduced if oclgrind() else full
 
 
