@@ -20,6 +20,9 @@ elif RUSTICL_ENABLE=llvmpipe "$VENV/bin/hetero" devices 2>/dev/null | grep -q ll
     echo "[gpu-flavour] Mesa rusticl as a GPU, reduced shapes: tests/ops"
     RUSTICL_ENABLE=llvmpipe RUSTICL_DEVICE_TYPE=gpu HETERO_TEST_DEVICES=llvmpipe HETERO_TEST_REDUCED=1 \
         "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/ops || status=1
+    echo "[gpu-flavour] one model trained over PoCL + rusticl"
+    HETERO_RUSTICL_TESTS=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/train/test_data_parallel.py \
+        -k platforms || status=1
     echo "[gpu-flavour] rusticl done in ${SECONDS} s"
 else
     echo "[gpu-flavour] Mesa's rusticl is not installed (apt-get install mesa-opencl-icd): skipped" >&2

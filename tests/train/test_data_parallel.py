@@ -4,6 +4,7 @@ identical, checkpoints that move between one device and several, and bad device 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -241,9 +242,10 @@ def test_cli_refuses_duplicate_devices_before_anything_starts(data_dir, tmp_path
     assert not (tmp_path / "ck.safetensors").exists()
 
 
+@pytest.mark.skipif(os.environ.get("HETERO_RUSTICL_TESTS") != "1",
+                    reason="rusticl builds each program in 30-380 s cold here; HETERO_RUSTICL_TESTS=1 runs it")
 def test_cli_trains_over_two_opencl_platforms_pocl_and_rusticl(data_dir, tmp_path):
     """PoCL's CPU device and Mesa's rusticl (llvmpipe) in one run: separate contexts, host-staged gradients."""
-    import os
     import subprocess
     import sys
 
