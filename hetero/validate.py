@@ -10,6 +10,9 @@ import numpy as np
 from .tensor import Tensor
 
 INT_MAX = 2**31 - 1  # kernel sizes, offsets and strides are int32 arguments
+# The largest size a kernel taking it as an int argument accepts when its int loop indices may step up to one
+# grid (fewer than 2^24 work-items) past their end (batch_norm.cl, softmax.cl).
+INT_INDEX_MAX = INT_MAX - 2**24
 
 
 def is_int(v: Any) -> bool:

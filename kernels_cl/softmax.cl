@@ -182,6 +182,25 @@ inline float class_weight(__global const float *weight, const int t)
 #endif
 }
 
+#if REDUCTION != 0
+// One work-group's last step of a reduced loss: the group's sums of the rows' losses (acc) and weights (wacc)
+// added up, then loss[0] (their mean or sum) and denom[0] (the mean's denominator, or 1) written once.
+inline void finish_loss(__local float *s, float acc, float wacc, __global float *loss, __global float *denom)
+{
+    acc = wg_sum(s, acc);
+    wacc = wg_sum(s, wacc);
+    if (get_local_id(0) == 0) {
+#if REDUCTION == 1
+        loss[0] = acc / wacc;  // all rows ignored: 0/0 = NaN, as in PyTorch
+        denom[0] = wacc;
+#else
+        loss[0] = acc;
+        denom[0] = 1.0f;
+#endif
+    }
+}
+#endif
+
 // The forward's rows: work-item lid of group g takes rows g * WG + lid, then a whole grid further on each
 // step. MULTI_GROUP 0 runs ONE work-group of WG work-items (global = local = WG): OpenCL 1.2 has no float
 // atomics nor a safe grid-wide barrier, so one group reduces the whole batch; MULTI_GROUP 1 runs as many
@@ -275,17 +294,7 @@ __kernel void cross_entropy_fw(__global const float *x, __global const int *targ
 #else
     if (lid == 0 && bad[0] > 0) bad[4] = target[bad[1]];
 #if REDUCTION != 0
-    acc = wg_sum(s, acc);
-    wacc = wg_sum(s, wacc);
-    if (lid == 0) {
-#if REDUCTION == 1
-        loss[0] = acc / wacc;  // all rows ignored: 0/0 = NaN, as in PyTorch
-        denom[0] = wacc;
-#else
-        loss[0] = acc;
-        denom[0] = 1.0f;
-#endif
-    }
+    finish_loss(s, acc, wacc, loss, denom);
 #endif
 #endif  // MULTI_GROUP
 }
@@ -335,17 +344,7 @@ __kernel void loss_finish(__global const float *part, __global const int *bad_pa
         bad[4] = r[0] > 0 ? target[r[WG]] : 0;
     }
 #if REDUCTION != 0
-    acc = wg_sum(s, acc);
-    wacc = wg_sum(s, wacc);
-    if (lid == 0) {
-#if REDUCTION == 1
-        loss[0] = acc / wacc;  // all rows ignored: 0/0 = NaN, as in PyTorch
-        denom[0] = wacc;
-#else
-        loss[0] = acc;
-        denom[0] = 1.0f;
-#endif
-    }
+    finish_loss(s, acc, wacc, loss, denom);
 #endif
 }
 #endif  // MULTI_GROUP

@@ -7,16 +7,16 @@ import numpy as np
 import pyopencl.cltypes as cltypes
 
 from ..tensor import Tensor, empty
+from ..validate import INT_MAX
 
 ADD, MUL = 0, 1  # elementwise.cl's OP ids
 RANK = 8  # elementwise.cl's largest rank (its shapes and strides are int8 / long8 vectors)
-INT_INDEX_MAX = 2**31 - 1  # elements an int index of elementwise.cl reaches (LONG_INDEX=0)
 
 
 def long_index(elements: int) -> bool:
     """elementwise.cl's LONG_INDEX for a launch whose largest tensor has this many elements: 64-bit indices
     only past what int reaches (the broadcast decode's 64-bit divisions cost 10-35% on PoCL, see index_args)."""
-    return elements > INT_INDEX_MAX
+    return elements > INT_MAX  # what an int index reaches (LONG_INDEX=0)
 
 
 def index_args(long: bool) -> tuple[type, object]:

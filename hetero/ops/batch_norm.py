@@ -17,7 +17,7 @@ from ..autograd import Context, Function
 from ..device import Device
 from ..limits import STRICT
 from ..tensor import Tensor, empty, zeros
-from ..validate import INT_MAX, tensor_arg
+from ..validate import INT_INDEX_MAX, INT_MAX, tensor_arg
 from .gemm.config import flavour_of
 
 _FILE = "batch_norm.cl"
@@ -41,9 +41,7 @@ GPU_MIN_CHUNK = 4096
 GPU_MAX_SPLITS = 256
 _GPU_REDUCTIONS = ("bn_stats_partial", "bn_backward_partial")  # built with reqd_work_group_size(WG_SIZE)
 _GPU_ELEMENTWISE = ("bn_apply", "bn_backward_dx", "bn_backward_dx_eval")
-# batch_norm.cl takes N, C, S and the products N*S, C*S, N*C as int arguments, and its int loop indices step
-# up to one grid (fewer than 2^24 work-items) past their end.
-INT_INDEX_MAX = INT_MAX - 2**24
+# batch_norm.cl takes N, C, S and the products N*S, C*S, N*C as int arguments (at most INT_INDEX_MAX).
 
 
 class ReduceSplit(NamedTuple):

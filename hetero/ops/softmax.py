@@ -19,9 +19,9 @@ _OPS = {"softmax": 0, "log_softmax": 1, "nll_loss": 2, "cross_entropy": 3}
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 # Rows at least this long (and contiguous) get a work-group each; shorter ones one work-item each.
 _ROW_KERNEL_MIN_D = 128
-# softmax.cl takes sizes (D, rows, N, C) as int arguments, and its int loop indices step up to one grid
-# (fewer than 2^24 work-items) past their end; offsets are size_t, so a tensor may pass 2^31 elements.
-INT_INDEX_MAX = validate.INT_MAX - 2**24
+# softmax.cl takes sizes (D, rows, N, C) as int arguments (at most validate.INT_INDEX_MAX); offsets are size_t,
+# so a tensor may pass 2^31 elements.
+INT_INDEX_MAX = validate.INT_INDEX_MAX
 # The loss table (loss_layout). GPUs: the batch's rows spread over work-groups (one row per work-item
 # first), up to LOSS_GROUPS_PER_CU groups per compute unit (several resident groups hide memory latency) and
 # LOSS_MAX_GROUPS in all (loss_finish, one work-group, adds their partial sums). Starting points chosen

@@ -38,7 +38,7 @@ class _ParallelFit(_Fit):
         self.comm = dp.comm
         root = self.comm.rank == 0
         if not root:
-            callbacks, options = (), _without_checkpoint(options)
+            callbacks, options = (), replace(options, checkpoint=None)
         self.user_control = control if control is not None else TrainingControl()
         # Under MPI a stop must happen at the same step on every rank: a local request is a vote carried by
         # the next step's reduction, and the loop sees it only once every rank has it.
@@ -106,16 +106,8 @@ class _ParallelFit(_Fit):
         self.dp.sync_buffers()
         extra = dict(self.options.checkpoint_extra or {})
         extra["data_parallel"] = {"devices": self.dp.labels, "shares": list(self.dp.balancer.shares)}
-        self.options = _with_extra(self.options, extra)
+        self.options = replace(self.options, checkpoint_extra=extra)
         super().save(reason)
-
-
-def _without_checkpoint(options: FitOptions) -> FitOptions:
-    return replace(options, checkpoint=None)
-
-
-def _with_extra(options: FitOptions, extra: dict) -> FitOptions:
-    return replace(options, checkpoint_extra=extra)
 
 
 def fit_parallel(model, optimizer, devices: Sequence[Device | str | int] | DataParallel, train_loader,

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..device import Device
 from ..graph import CompiledGradients, CompiledUpdate
-from ..nn.module import Module, Parameter, model_device
+from ..nn.module import Module, Parameter
 from ..optim import Optimizer
 from ..tensor import Tensor, empty, raise_failed_checks
 
@@ -122,7 +122,3 @@ class Replica:
             for k, v in theirs.items():
                 if k != "params":
                     mine[k] = v
-
-
-def primary_device(model: Module) -> Device:
-    return model_device(model, "data parallel")

@@ -22,12 +22,13 @@ from .. import random as hrandom
 from ..device import Device, select_devices
 from ..errors import HeteroError
 from ..nn import functional as F
-from ..nn.module import Module
+from ..nn.module import Module, model_device
 from ..optim import Optimizer
+from ..selection import parse_split
 from ..tensor import Tensor
 from .balance import Balancer
 from .comm import Comm
-from .replica import Replica, clone_model, clone_optimizer, primary_device
+from .replica import Replica, clone_model, clone_optimizer
 
 # Shard sizes select traced plans (and shapes kernels are built for): shares move in steps of this
 # fraction of the batch, so a run meets only a few shard sizes per device.
@@ -67,9 +68,9 @@ def check_devices(devices: Sequence[Device]) -> None:
             raise DataParallelError(f"data parallel: {d.id} is part of {parent}, which is also listed: their "
                                     f"compute units overlap; list either {parent} or its parts")
         if parent is not None:
-            split = d.id.rsplit("/", 1)[1].split(".")[0]
+            split = parse_split(d.id)[1]
             for other in devices:
-                if other.info.parent == parent and other.id.rsplit("/", 1)[1].split(".")[0] != split:
+                if other.info.parent == parent and parse_split(other.id)[1] != split:
                     raise DataParallelError(f"data parallel: {d.id} and {other.id} split {parent} in different "
                                             f"ways and overlap; use one split, e.g. {parent}/2")
 
@@ -101,7 +102,7 @@ class DataParallel:
         if not devs:
             raise DataParallelError("data parallel: no devices given")
         check_devices(devs)
-        primary = primary_device(model)
+        primary = model_device(model, "data parallel")
         if devs[0] is not primary:
             raise DataParallelError(f"data parallel: the model is on {primary.id}; build it on the first device "
                                     f"listed ({devs[0].id})")

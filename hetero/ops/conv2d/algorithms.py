@@ -40,7 +40,7 @@ DIRECT_MIN_K = 64
 DIRECT_FEW_CHANNELS = 16
 # Work-groups a launch may have in dimensions 1 and 2 (GPUs allow 65535; dimension 0 2^31 - 1): grids whose
 # dimension 1 or 2 counts images or planes run in chunks of at most this many.
-MAX_GRID_GROUPS = 65535
+MAX_GRID_GROUPS = STRICT.max_groups[1]
 # Readable floats either side of the padded input copy (a vector's width).
 DIRECT_SLACK = 16
 # The input gradient as a flipped-weight convolution pays off from this many input channels (its GEMM has
