@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from ._version import __version__
-from .commands import bench, devices, doctor, evaluate, gui, run, summary, train
+from .commands import bench, devices, doctor, evaluate, export, gui, run, summary, train
 from .errors import HeteroError
 
 # Each subcommand module registers its own parser; the order here is the order in `--help`.
-COMMANDS = [devices, train, evaluate, run, summary, gui, bench, doctor]
+COMMANDS = [devices, train, evaluate, run, export, summary, gui, bench, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:
