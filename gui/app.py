@@ -76,7 +76,10 @@ def run_app(args: argparse.Namespace) -> int:
         view.dataset_box.setCurrentText("mnist")
         view.epochs_box.setValue(args.epochs or 3)
         QTimer.singleShot(0, slot(view.start))
-    window.show()
+    if free.width() < 1560 or free.height() < 960:
+        window.showMaximized()  # the frame fits the screen too: resized, its title bar pushes the status bar off
+    else:
+        window.show()
     result = {"code": 0}
     if args.screenshot:
         def shoot() -> None:

@@ -200,6 +200,10 @@ class DevicePanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #b00020;")
         self.message.setVisible(bool(error))
+        self.note = QLabel()  # why a tick just unticked another row
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #b26a00;")
+        self.note.setVisible(False)
         self.check_button = QPushButton("Check devices")
         self.check_button.setToolTip("Run hetero doctor on every usable device: each op at small shapes against "
                                      "the numpy reference, in the background (seconds per device; longer the "
@@ -209,11 +213,16 @@ class DevicePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree)
         layout.addWidget(self.check_button)
+        layout.addWidget(self.note)
         layout.addWidget(self.message)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._tips: dict[str, str] = {}  # each row's tooltip before the doctor's lines
+        self._fitted = False  # fit_tree_to_rows() was asked for: keep it fitted as rows are added
+        # Ticking a device unticks its sub-devices and the other way round: for the Train tab, whose runs go at
+        # once. (The Compare tab measures one device after another, a CPU beside its half is a fair question.)
+        self.exclusive_parts = False
         for info in self.infos:
             item = self._add(info, None)
             if split and info.usable and info.max_sub_devices >= 2:
@@ -223,7 +232,7 @@ class DevicePanel(QWidget):
         for k in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(k)
         self.tree.setColumnWidth(0, 165)  # long names are elided; the tooltip has them whole
-        self.tree.itemChanged.connect(slot(self.sigSelectionChanged.emit))
+        self.tree.itemChanged.connect(self._item_changed)
         self.check_button.setEnabled(any(info.usable for info in self.infos))
         self.results.sigChanged.connect(self._show_doctor)
         best = self._best_id()
@@ -320,6 +329,50 @@ class DevicePanel(QWidget):
                 return info
         return choose(self.infos, device_id)[0]
 
+    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        """A device and its sub-devices share the same compute units: ticking one unticks the other(s), so two
+        runs never fight over the same cores unseen (the note under the list says what was unticked)."""
+        if self.exclusive_parts and column == 0 and item.checkState(0) == Qt.CheckState.Checked:
+            others = [item.child(k) for k in range(item.childCount())]
+            if item.parent() is not None:
+                others.append(item.parent())
+            unticked = [o for o in others if o.checkState(0) == Qt.CheckState.Checked]
+            if unticked:
+                self.tree.blockSignals(True)
+                for o in unticked:
+                    o.setCheckState(0, Qt.CheckState.Unchecked)
+                self.tree.blockSignals(False)
+                ids = ", ".join(o.data(0, ID_ROLE) for o in unticked)
+                self.note.setText(f"Unticked {ids}: it shares the cores of {item.data(0, ID_ROLE)} (runs on both "
+                                  f"would slow each other down).")
+                self.note.setToolTip("A device and its halves (sub-devices) run on the same compute units: tick "
+                                     "the whole device, or one or both halves.")
+                self.note.setVisible(True)
+            else:
+                self.note.setVisible(False)
+        self.sigSelectionChanged.emit()
+
+    def fit_tree_to_rows(self) -> None:
+        """At most as tall as the rows (and the header and scroll bar): the room below goes to what follows."""
+        tree = self.tree
+        rows = sum(1 for item in self._items.values() if item.parent() is None or item.parent().isExpanded())
+        row = tree.sizeHintForRow(0) if rows else 20
+        tree.setMaximumHeight(tree.header().sizeHint().height() + rows * max(row, 1)
+                              + tree.horizontalScrollBar().sizeHint().height() + 2 * tree.frameWidth() + 4)
+        self._fitted = True
+
+    def overlapping(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(device, sub-device) pairs among ids that share compute units: a CPU and one of its halves."""
+        chosen = set(ids)
+        pairs = []
+        for i in ids:
+            parent = self.info(i).parent
+            while parent:
+                if parent in chosen:
+                    pairs.append((parent, i))
+                parent = self.info(parent).parent
+        return pairs
+
     def selected_ids(self) -> list[str]:
         return [i for i, item in self._items.items() if item.checkState(0) == Qt.CheckState.Checked]
 
@@ -331,6 +384,8 @@ class DevicePanel(QWidget):
                 info = self.info(i)
                 parent = self._items.get(info.parent) if info.parent else None
                 self._add(info, parent)
+                if self._fitted:
+                    self.fit_tree_to_rows()
         for i, item in self._items.items():
             if item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
                 item.setCheckState(0, Qt.CheckState.Checked if i in ids else Qt.CheckState.Unchecked)

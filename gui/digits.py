@@ -28,6 +28,13 @@ class ConfusionMatrix(QTableWidget):
         self.setToolTip("rows: true class, columns: predicted class")
         self.matrix: np.ndarray | None = None
 
+    def clear_matrix(self) -> None:
+        """No matrix, no header: an empty table keeps Qt's own column numbers (1..10), not the classes 0..9."""
+        self.clear()
+        self.setRowCount(0)
+        self.setColumnCount(0)
+        self.matrix = None
+
     def show_matrix(self, matrix, classes: list[str]) -> None:
         m = np.asarray(matrix, dtype=np.int64)
         self.matrix = m

@@ -150,8 +150,9 @@ class RunHistory:
         return ev.epoch + 1, ev.test_accuracy
 
     def fraction(self) -> float:
-        """How much of the planned training is done, 0..1."""
-        if self.done is not None:
+        """How much of the planned training is done, 0..1: all of it once finished, what its last step reached
+        for a run stopped or failed on the way."""
+        if self.state == "finished":
             return 1.0
         if not self.batches:
             return 0.0
@@ -160,9 +161,9 @@ class RunHistory:
         return min(done / (self.epochs * self.batches), 1.0)
 
     def eta(self) -> float | None:
-        """Seconds left, from the time taken so far; None until it can be estimated."""
+        """Seconds left, from the time taken so far; None until it can be estimated and once stopped or failed."""
         if self.done is not None:
-            return 0.0
+            return 0.0 if self.state == "finished" else None
         f = self.fraction()
         if f <= 0 or not self.seconds:
             return None

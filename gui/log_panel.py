@@ -11,6 +11,15 @@ from PySide6.QtWidgets import QPlainTextEdit
 LEVEL_COLOURS = {"info": "#333333", "warning": "#b26a00", "error": "#b00020"}
 
 
+def as_html(text: str) -> str:
+    """Escaped text whose line breaks and indentation show (HTML would run a "Looked in:" list together)."""
+    lines = []
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        lines.append("&nbsp;" * (len(line) - len(stripped)) + html.escape(stripped))
+    return "<br>".join(lines)
+
+
 class LogPanel(QPlainTextEdit):
     """Read-only, newest line last. `entries` keeps (level, message) for whoever needs to check them."""
 
@@ -34,7 +43,7 @@ class LogPanel(QPlainTextEdit):
         weight = "bold" if level == "error" else "normal"
         self.appendHtml(f'<span style="color:#888888">{stamp}</span> {where}'
                         f'<span style="color:{LEVEL_COLOURS[level]}; font-weight:{weight}">'
-                        f"{html.escape(prefix + message)}</span>")
+                        f"{as_html(prefix + message)}</span>")
 
     def count(self, level: str) -> int:
         return sum(1 for lv, _ in self.entries if lv == level)

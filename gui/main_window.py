@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
 from . import qtfix
 from .compare_view import CompareView
 from .device_panel import DevicePanel, list_devices
+from .inference_view import InferenceView
 from .log_panel import LogPanel
 from .train_view import TrainView
 from .workers import run_training
@@ -31,9 +32,11 @@ class MainWindow(QMainWindow):
         self.log = LogPanel()
         self.train_view = TrainView(self.log, DevicePanel(infos, error), runner, control_factory)
         self.compare_view = CompareView(self.log, DevicePanel(infos, error), bench_run)
+        self.inference_view = InferenceView(self.log, DevicePanel(infos, error, split=False))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.train_view, "Train")
         self.tabs.addTab(self.compare_view, "Compare devices")
+        self.tabs.addTab(self.inference_view, "Inference")
         self.setCentralWidget(self.tabs)
         dock = QDockWidget("Log", self)
         dock.setObjectName("log")
@@ -51,6 +54,7 @@ class MainWindow(QMainWindow):
                 if not d.usable:
                     self.log.add("warning", f"{d.id} {d.name} cannot be used: {d.reason}")
         self.statusBar().showMessage("Tick devices, pick a model and press Start. Hover a device for details.")
+        self.train_view.sigStatus.connect(self.statusBar().showMessage)
 
     def closeEvent(self, event) -> None:
         if not self.demo and not self._close_asked and self.train_view.has_model():
@@ -71,6 +75,7 @@ class MainWindow(QMainWindow):
         # we should block the window for, so after a short wait the close is tried again until they end.
         done = self.train_view.stop_all(wait_ms=2000)
         done = self.compare_view.stop_all(wait_ms=2000) and done
+        done = self.inference_view.stop_all(wait_ms=2000) and done
         if not done:
             self.statusBar().showMessage("Stopping the workers: the window closes as soon as they end…")
             event.ignore()

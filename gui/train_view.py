@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import threading
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -36,12 +39,35 @@ from . import qtfix
 from .device_panel import DevicePanel
 from .digits import ConfusionMatrix, DigitGrid
 from .history import COLOURS, RunHistory, format_duration
-from .log_panel import LogPanel
+from .log_panel import LEVEL_COLOURS, LogPanel, as_html
 from .plots import TrainPlots
 from .slots import slot
-from .workers import APP_RECIPE, DATASETS, R, TrainConfig, TrainWorker, explain, run_training
+from .workers import APP_RECIPE, DATASETS, R, TrainConfig, TrainWorker, checkpoint_name, explain, run_training
 
+TRAIN_IMAGES = 60000  # both data sets (MNIST, Fashion-MNIST): the largest batch there is
+LARGE_BATCH = 8192
+FIELD_TIPS = {
+    "model": "The network to train. lenet5 is small and trains MNIST in seconds on a CPU; alexnet_mnist, the "
+             "ResNets and MobileNet are larger and want a GPU.",
+    "dataset": "The images to train on: mnist (handwritten digits) or fashion-mnist (clothes), each 60,000 "
+               "training and 10,000 test images of 28x28 pixels.",
+    "data": "The folder that holds the data set's IDX files (train-images-idx3-ubyte.gz and the others). Empty: "
+            "$HETERO_DATA_DIR, the cache (~/.cache/hetero/datasets), or a download.",
+    "epochs": "How many times training goes through all 60,000 training images; the test set is scored after "
+              "each.",
+    "batch": "Images per training step, 1 to 60,000. Larger batches run faster per image but need more "
+             "device memory and fewer, larger steps; 32-512 is usual.",
+    "optimizer": "How the gradients update the weights. Changing it (or the model) sets the learning rate that "
+                 "suits the pair.",
+    "lr": "The step size of each update, above 0. Too high and the loss explodes (NaN) or stays high; too low "
+          "and training crawls. Adam: about 0.001; SGD: about 0.01-0.05.",
+    "schedule": "cosine: the learning rate falls to 0 over the run, step by step (hetero train's default); "
+                "constant: it stays as set",
+    "seed": "Seeds the initial weights and the shuffling: the same seed, settings and device give the same "
+            "run.",
+}
 REDRAW_MS = 100  # plots are redrawn on this timer, not per event: events can come faster than drawing
+TABLE_ROWS = 6  # the run table shows this many rows, then scrolls
 RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train acc", "Test acc", "Best", "Images/s", "ETA")
 PARALLEL_TIP = ("<p>One model for all the ticked devices: each batch is split across them in proportion to their "
                 "measured speed (images/s), their gradients are summed, and every device applies the same "
@@ -71,6 +97,7 @@ class TrainView(QWidget):
     the GUI thread."""
 
     sigRunsFinished = Signal()
+    sigStatus = Signal(str)  # a line for the window's status bar: what is going on, what to do next
 
     def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, runner=run_training,
                  control_factory=None, parent=None):
@@ -88,16 +115,32 @@ class TrainView(QWidget):
         self.base_recipe = APP_RECIPE  # what the form leaves out (momentum, weight decay, ...) comes from here
         self._dirty = False
         self._paused = False
+        self._data_failure = ""  # why the last run found no data set in the Data folder (marks the field)
 
         self.devices = device_panel or DevicePanel()
+        self.devices.exclusive_parts = True  # runs go at once: a CPU and its halves would share its cores
         self._build_form()
         self._build_centre()
         self._build_results()
         self.devices.sigSelectionChanged.connect(slot(self._update_parallel))
         self._update_parallel()
 
-        left, lv = self.devices.column("Devices (tick one or more)", 2)
-        lv.addWidget(self.form_box, 0)
+        # The device list as tall as its rows, the form under it, both scrolled when the form's messages and the
+        # list's note need more room than the window has (1280x800 is tight); the buttons always in sight.
+        self.devices.fit_tree_to_rows()
+        settings, sv = self.devices.column("Devices (tick one or more)", 0)
+        sv.addWidget(self.form_box, 0)
+        sv.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.settings_scroll = scroll
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(scroll, 1)
         lv.addLayout(self.button_row)
         lv.addLayout(self.checkpoint_row)
 
@@ -117,7 +160,7 @@ class TrainView(QWidget):
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(slot(self.redraw))
         self.timer.start()
-        self._update_buttons()
+        self._check_form()
 
     # ----- layout -----
 
@@ -133,19 +176,23 @@ class TrainView(QWidget):
         browse.setToolTip("choose the folder that holds the IDX files")
         browse.clicked.connect(slot(self._browse_data))
         data_row = QHBoxLayout()
+        data_row.setContentsMargins(0, 0, 0, 0)
         data_row.addWidget(self.data_edit)
         data_row.addWidget(browse)
+        # The spin boxes take more than what trains, so a value typed is kept and the message under the field
+        # says what is wrong with it; a narrower range would change it silently (0 -> the old value).
         self.epochs_box = QSpinBox()
-        self.epochs_box.setRange(1, 1000)
+        self.epochs_box.setRange(0, 100000)
         self.epochs_box.setValue(self.config.recipe.epochs)
         self.batch_box = QSpinBox()
-        self.batch_box.setRange(1, 8192)
+        self.batch_box.setRange(0, 10_000_000)
+        self.batch_box.setGroupSeparatorShown(True)
         self.batch_box.setValue(self.config.recipe.batch_size)
         self.optimizer_box = QComboBox()
         self.optimizer_box.addItems(["adam"] + [o for o in R.OPTIMIZER_NAMES if o != "adam"])
         self.lr_box = QDoubleSpinBox()
         self.lr_box.setDecimals(5)
-        self.lr_box.setRange(1e-5, 10.0)
+        self.lr_box.setRange(0.0, 1000.0)
         self.lr_box.setSingleStep(1e-4)
         self.lr_box.setValue(self.config.recipe.lr)
         self.model_box.currentTextChanged.connect(slot(self._suggest_lr))
@@ -153,21 +200,24 @@ class TrainView(QWidget):
         self.schedule_box = QComboBox()
         self.schedule_box.addItems(list(R.LR_SCHEDULES))
         self.schedule_box.setCurrentText(self.config.recipe.lr_schedule)
-        self.schedule_box.setToolTip("cosine: the learning rate falls to 0 over the run, step by step "
-                                     "(hetero train's default); constant: it stays as set")
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2**31 - 1)
         self.form_box = QGroupBox("Training")
         form = QFormLayout(self.form_box)
-        form.addRow("Model", self.model_box)
-        form.addRow("Dataset", self.dataset_box)
-        form.addRow("Data folder", data_row)
-        form.addRow("Epochs", self.epochs_box)
-        form.addRow("Batch size", self.batch_box)
-        form.addRow("Optimizer", self.optimizer_box)
-        form.addRow("Learning rate", self.lr_box)
-        form.addRow("LR schedule", self.schedule_box)
-        form.addRow("Seed", self.seed_box)
+        self.field_messages: dict[str, QLabel] = {}
+        for key, label, field in (("model", "Model", self.model_box), ("dataset", "Dataset", self.dataset_box),
+                                  ("data", "Data folder", data_row), ("epochs", "Epochs", self.epochs_box),
+                                  ("batch", "Batch size", self.batch_box),
+                                  ("optimizer", "Optimizer", self.optimizer_box),
+                                  ("lr", "Learning rate", self.lr_box), ("schedule", "LR schedule", self.schedule_box),
+                                  ("seed", "Seed", self.seed_box)):
+            self._add_field(form, key, label, field)
+        for box in (self.epochs_box, self.batch_box, self.lr_box):
+            box.valueChanged.connect(slot(self._check_form))
+        self.data_edit.textChanged.connect(slot(self._data_changed))
+        self.dataset_box.currentTextChanged.connect(slot(self._data_changed))
+        self.model_box.currentTextChanged.connect(slot(self._check_form))
+        self.optimizer_box.currentTextChanged.connect(slot(self._check_form))
         # two lines: on one, this label alone would set the column's width and squeeze the run table
         self.parallel_box = QCheckBox("Train one model on the ticked devices\n(data-parallel)")
         self.parallel_box.toggled.connect(slot(self._update_parallel))
@@ -182,6 +232,8 @@ class TrainView(QWidget):
         self.start_button.setStyleSheet("font-weight: bold;")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
+        self.pause_button.setToolTip("Pause after the current step (the plots stay; Resume goes on)")
+        self.stop_button.setToolTip("Stop after the current step; the model stays for Save checkpoint")
         self.start_button.clicked.connect(slot(self.start))
         self.pause_button.clicked.connect(slot(self.toggle_pause))
         self.stop_button.clicked.connect(slot(self.stop))
@@ -190,6 +242,10 @@ class TrainView(QWidget):
             self.button_row.addWidget(b)
         self.save_button = QPushButton("Save checkpoint…")
         self.load_button = QPushButton("Load checkpoint…")
+        self.save_button.setToolTip("Save the weights, optimizer state and settings of the run shown under "
+                                    "\"After each epoch\"; a running training pauses for it and goes on")
+        self.load_button.setToolTip("Read a checkpoint (from here or hetero train): its settings fill the form "
+                                    "and Start continues training from it")
         self.save_button.clicked.connect(slot(self.save_checkpoint))
         self.load_button.clicked.connect(slot(self.load_checkpoint))
         self.checkpoint_row = QHBoxLayout()
@@ -197,6 +253,24 @@ class TrainView(QWidget):
         self.checkpoint_row.addWidget(self.load_button)
 
     def _build_centre(self) -> None:
+        # a run's failure, in full and in sight (the log has it too, among everything else)
+        self.error_box = QFrame()
+        self.error_box.setObjectName("error_box")
+        self.error_box.setStyleSheet("#error_box { background: #fdecee; border: 1px solid #b00020; }")
+        self.error_text = QLabel()
+        self.error_text.setWordWrap(True)
+        self.error_text.setTextFormat(Qt.TextFormat.RichText)
+        self.error_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_text.setStyleSheet("color: #b00020;")
+        hide = QToolButton()
+        hide.setText("✕")
+        hide.setToolTip("Hide this message (the log keeps it)")
+        hide.clicked.connect(slot(self.error_box.hide))
+        row = QHBoxLayout(self.error_box)
+        row.setContentsMargins(6, 4, 4, 4)
+        row.addWidget(self.error_text, 1)
+        row.addWidget(hide, 0, Qt.AlignmentFlag.AlignTop)
+        self.error_box.setVisible(False)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("idle")
@@ -207,18 +281,22 @@ class TrainView(QWidget):
         self.run_table.verticalHeader().setVisible(False)
         self.run_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.run_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.run_table.setMaximumHeight(100)
+        self._fit_table_height()
         self.run_table.horizontalScrollBar().rangeChanged.connect(slot(self._fit_table_height))
         # a narrow window keeps both ends: "0:0/2.0…0:0/2.1", "NVIDIA…RTX 3080"
         self.run_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.run_table.setWordWrap(False)
         self.x_box = QComboBox()
         self.x_box.addItems(["steps", "seconds"])
+        self.x_box.setToolTip("x axis of the plots: optimizer steps, or seconds since training started (devices "
+                              "side by side compare best in seconds)")
         self.x_box.currentTextChanged.connect(self._set_x_mode)
         self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
         self.smooth_slider.setRange(0, 99)
         self.smooth_slider.setValue(90)
         self.smooth_slider.setMaximumWidth(160)
+        self.smooth_slider.setToolTip("How much the thick curves average over recent steps (an exponential moving "
+                                      "average, as TensorBoard's); 0 shows each step's value")
         self.smooth_label = QLabel()
         self.smooth_slider.valueChanged.connect(self._set_smoothing)
         self._set_smoothing(self.smooth_slider.value())
@@ -229,12 +307,16 @@ class TrainView(QWidget):
         controls.addWidget(QLabel("smoothing"))
         controls.addWidget(self.smooth_slider)
         controls.addWidget(self.smooth_label)
-        controls.addStretch(1)
         self.plots = TrainPlots()
+        self.plots.sigFollowChanged.connect(slot(self._mark_dirty))  # refit at once, not at the next step
+        controls.addWidget(self.plots.follow_hint, 1)  # the row's room while zoomed; the stretch's when hidden
+        controls.addStretch(0)
+        controls.addWidget(self.plots.follow_button)
         self.centre = QWidget()
         cv = QVBoxLayout(self.centre)
         cv.setContentsMargins(0, 0, 0, 0)
         cv.addWidget(self.progress)
+        cv.addWidget(self.error_box)
         cv.addWidget(self.run_table)
         cv.addLayout(controls)
         cv.addWidget(self.plots, 1)
@@ -253,6 +335,8 @@ class TrainView(QWidget):
         self.digits_caption = QLabel("")
         self.digits_caption.setWordWrap(True)  # a long caption would widen the panel and squeeze the run table
         self.mistakes_box = QCheckBox("mistakes only")
+        self.mistakes_box.setToolTip("Show only the test images the model got wrong")
+        self.result_device.setToolTip("The run whose epoch results are shown (and saved by Save checkpoint)")
         self.mistakes_box.toggled.connect(self._set_mistakes_only)
         rv = QVBoxLayout(self.results_box)
         rv.addWidget(self.result_device)
@@ -268,6 +352,69 @@ class TrainView(QWidget):
         rv.addWidget(self.digits, 4)
 
     # ----- form -----
+
+    def _add_field(self, form: QFormLayout, key: str, label: str, field) -> None:
+        """A form row: the field with its tooltip (on its label too), and under it, the form's width wide, a
+        message shown while the value is wrong (red) or unlikely to train well (orange)."""
+        form.addRow(label, field)
+        first = field.itemAt(0).widget() if isinstance(field, QHBoxLayout) else field
+        tip = FIELD_TIPS[key]
+        form.labelForField(field).setToolTip(tip)
+        first.setToolTip(tip)
+        message = QLabel()
+        message.setWordWrap(True)
+        form.addRow(message)
+        form.setRowVisible(message, False)
+        self.field_messages[key] = message
+
+    def form_problems(self) -> dict[str, tuple[str, str]]:
+        """What is wrong with the form ("error": Start refuses it) or unusual ("warning"), per field."""
+        out: dict[str, tuple[str, str]] = {}
+        epochs, batch, lr = self.epochs_box.value(), self.batch_box.value(), self.lr_box.value()
+        if epochs < 1:
+            out["epochs"] = ("error", "Train for at least 1 epoch.")
+        if batch < 1:
+            out["batch"] = ("error", "A batch holds at least 1 image.")
+        elif batch > TRAIN_IMAGES:
+            out["batch"] = ("error", f"At most {TRAIN_IMAGES:,}: a batch of {batch:,} is more than the "
+                                     f"training images.")
+        elif batch > LARGE_BATCH:
+            out["batch"] = ("warning", f"Very large: needs much device memory, {math.ceil(TRAIN_IMAGES / batch)} "
+                                       f"steps per epoch, a first step of minutes. 32-512 is usual.")
+        usual = R.default_lr(self.model_box.currentText(), self.optimizer_box.currentText())
+        if lr <= 0:
+            out["lr"] = ("error", f"Must be above 0 (0 never changes the weights); try {usual:g} for "
+                                  f"{self.model_box.currentText()} with {self.optimizer_box.currentText()}.")
+        elif lr > 1:
+            out["lr"] = ("warning", f"Very high: above 1 the loss usually explodes; try {usual:g} for "
+                                    f"{self.model_box.currentText()} with {self.optimizer_box.currentText()}.")
+        folder = self.data_edit.text().strip()
+        if folder and not os.path.isdir(os.path.expanduser(folder)):
+            out["data"] = ("error", "No such folder: choose the one with the IDX files, or leave it empty.")
+        elif self._data_failure:  # the last run looked here in vain; Start may try again (files copied since)
+            out["data"] = ("failed", self._data_failure)
+        return out
+
+    def _check_form(self) -> None:
+        """Show each field's message, mark the data folder, and allow Start only for a form that can train."""
+        problems = self.form_problems()
+        for key, message in self.field_messages.items():
+            level, text = problems.get(key, ("", ""))
+            message.setText(text)
+            message.setStyleSheet(f"color: {LEVEL_COLOURS.get(level, LEVEL_COLOURS['error'])};")
+            self.form_box.layout().setRowVisible(message, bool(text))
+        self._mark_data_field("data" in problems and problems["data"][0] in ("error", "failed"))
+        self._update_buttons()
+
+    def _data_changed(self) -> None:
+        self._data_failure = ""
+        self._check_form()
+
+    def _mark_data_field(self, bad: bool) -> None:
+        self.data_edit.setStyleSheet("QLineEdit { border: 2px solid #b00020; }" if bad else "")
+
+    def form_errors(self) -> list[str]:
+        return [text for level, text in self.form_problems().values() if level == "error"]
 
     def _browse_data(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Folder with the IDX files", self.data_edit.text())
@@ -348,6 +495,14 @@ class TrainView(QWidget):
         if not ids:
             self.log.add("warning", "Tick at least one device in the device list, then press Start.")
             return False
+        errors = self.form_errors()
+        if errors:
+            self._check_form()
+            self.log.add("warning", "Not started: " + " ".join(errors))
+            return False
+        warnings = [text for level, text in self.form_problems().values() if level == "warning"]
+        for text in warnings:
+            self.log.add("warning", text)
         parallel = self.is_parallel()
         if parallel:
             problem = self.parallel_problem(ids)
@@ -356,6 +511,10 @@ class TrainView(QWidget):
                 self.log.add("warning", f"{problem} Untick one of them, or untick data-parallel to train a model "
                                         f"on each side by side.")
                 return False
+        if not parallel:
+            for whole, half in self.devices.overlapping(ids):
+                self.log.add("warning", f"{whole} and {half} share the same cores: their runs slow each other "
+                                        f"down, so their speeds do not compare. Tick the whole device or its halves.")
         form = self.read_form()
         self.config = TrainConfig(form.recipe.replace(max_steps=max_steps), form.data_dir, self.loaded_path)
         self.loaded_path = None  # one Start continues from it; load it again to repeat
@@ -393,9 +552,17 @@ class TrainView(QWidget):
         for worker in self.workers.values():
             worker.start()
         self._update_buttons()
+        self.sigStatus.emit(f"Training {recipe.model} on {len(groups)} run(s)… Pause, Stop or Save checkpoint at "
+                            f"any time; zoom a plot with the mouse wheel, Follow the run to see it all again.")
+        self._dirty = True
+        self.redraw()  # the new runs' rows and state now, not when their first step comes (seconds later)
         return True
 
     def _reset(self) -> None:
+        self.error_box.setVisible(False)
+        if self._data_failure:
+            self._data_failure = ""
+            self._check_form()
         for worker in self.workers.values():
             worker.deleteLater()
         self.workers.clear()
@@ -404,13 +571,14 @@ class TrainView(QWidget):
         self.test_sets.clear()
         self.plots.clear()
         self.result_device.clear()
-        self.confusion.clear()
-        self.confusion.setRowCount(0)
+        self.confusion.clear_matrix()
         self.digits.cells = []
         self.digits.update()
         self.summary.setText("Results appear when the first epoch ends.")
         self.digits_caption.setText("")
         self._paused = False
+        self.progress.setValue(0)  # not the last run's "stopped · 1 run(s)" until the first step arrives
+        self.progress.setFormat("starting…")
 
     def toggle_pause(self) -> None:
         if not self.is_running():
@@ -478,10 +646,13 @@ class TrainView(QWidget):
             self.log.add("info", f"Stopped at step {event.steps}.", where)
         elif reason == "diverged":
             lr = self.config.recipe.lr
-            self.log.add("error", f"The loss became NaN or infinite at step {event.steps}, so training stopped. "
-                                  f"Try a lower learning rate (it was {lr:g}). {event.message}", where)
+            text = (f"The loss became NaN or infinite at step {event.steps}, so training stopped. "
+                    f"Try a lower learning rate (it was {lr:g}). {event.message}")
+            self.log.add("error", text, where)
+            self.show_error(text, where)
         elif not getattr(run, "failure_shown", False):
             self.log.add("error", event.message or "Training failed.", where)
+            self.show_error(event.message or "Training failed.", where)
 
     @Slot(str, object)
     def _on_test_set(self, key: str, dataset) -> None:
@@ -499,6 +670,23 @@ class TrainView(QWidget):
             run.failure_shown = True
             run.state = "failed"
         self.log.add("error", message, run.label if run else key)
+        worker = self.workers.get(key)
+        if worker is not None and worker.error_kind == "DatasetNotFoundError":
+            folder = self.data_edit.text().strip()
+            self._data_failure = (f"No {self.dataset_box.currentText()} files in this folder." if folder else
+                                  f"No {self.dataset_box.currentText()} files in the default places: choose "
+                                  f"the folder that holds them.")
+            self._check_form()
+        self.show_error(message, run.label if run else key)
+
+    def show_error(self, message: str, where: str = "") -> None:
+        """A failure above the run table, its line breaks kept, and in the status bar."""
+        head = f"<b>{html.escape(where)}:</b> " if where else ""
+        self.error_text.setText(head + as_html(message))
+        self.error_box.setVisible(True)
+        first = message.split("\n", 1)[0]
+        self.sigStatus.emit(f"Training failed{' on ' + where if where else ''}: {first} "
+                            f"(the whole message is above the run table and in the log)")
 
     @Slot()
     def _on_worker_finished(self) -> None:
@@ -507,9 +695,17 @@ class TrainView(QWidget):
             self._paused = False
             self._update_buttons()
             self.redraw()
+            states = {r.state for r in self.runs.values()}
+            if "failed" not in states:  # a failure's line stays
+                what = "Training finished" if states == {"finished"} else "Training stopped"
+                self.sigStatus.emit(f"{what}. Save checkpoint keeps the model; Start trains again with the form's "
+                                    f"settings.")
             self.sigRunsFinished.emit()
 
     # ----- drawing (timer) -----
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
 
     def _set_x_mode(self, mode: str) -> None:
         self.plots.set_x_mode(mode)
@@ -543,7 +739,9 @@ class TrainView(QWidget):
         lead = max(runs, key=lambda r: r.fraction())
         if all(r.done is not None for r in runs):
             states = sorted({r.state for r in runs})
-            text = f"{' / '.join(states)} · {len(runs)} run(s)"
+            text = f"{' / '.join(states)} at {100 * fraction:.0f}% · {len(runs)} run(s)"
+        elif not any(r.steps for r in runs):
+            text = "starting: loading the data, building the model and its kernels (a big batch takes a while)…"
         else:
             paused = " · paused" if self._paused else ""
             text = (f"epoch {lead.epoch + 1}/{lead.epochs} · batch {lead.batch + 1}/{lead.batches or '?'} · "
@@ -577,13 +775,17 @@ class TrainView(QWidget):
         self._fit_table_height()
 
     def _fit_table_height(self) -> None:
-        """As tall as its rows, plus the horizontal scroll bar when one shows (else it hides the last row)."""
+        """As tall as its rows (up to TABLE_ROWS, then it scrolls), plus the horizontal scroll bar when one shows
+        (else it hides the last row). A fixed height: the plots below, which take all the room they get, would
+        otherwise squeeze it under its rows."""
         table = self.run_table
-        rows = table.verticalHeader().defaultSectionSize() * max(len(self._rows), 1)
+        shown = min(max(len(self._rows), 1), TABLE_ROWS)
+        rows = sum(table.rowHeight(r) for r in range(min(shown, table.rowCount())))
+        rows += table.verticalHeader().defaultSectionSize() * (shown - min(shown, table.rowCount()))
         bar = table.horizontalScrollBar()
         extra = bar.sizeHint().height() if bar.maximum() > 0 else 0
-        table.setMaximumHeight(table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth() + 2
-                               + extra)
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth() + 2
+                             + extra)
 
     def _update_table(self) -> None:
         for row, (run, part) in enumerate(self._rows):
@@ -635,7 +837,11 @@ class TrainView(QWidget):
 
     def _update_buttons(self) -> None:
         running = self.is_running()
-        self.start_button.setEnabled(not running)
+        errors = self.form_errors()
+        self.start_button.setEnabled(not running and not errors)
+        self.start_button.setToolTip("Fix the form first: " + " ".join(errors) if errors else
+                                     "Train the model on each ticked device (or one model on all of them, "
+                                     "data-parallel) with these settings")
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Resume" if self._paused else "Pause")
         self.stop_button.setEnabled(running)
@@ -655,13 +861,18 @@ class TrainView(QWidget):
         if worker is None or worker.model is None:
             self.log.add("warning", "Nothing to save yet: start a training first.")
             return False
+        named_step = None
         if path is None:
-            name = f"{self.config.recipe.model}-{self.config.recipe.dataset}-step{worker.last_step}.safetensors"
+            # Training goes on while the dialog is open, and the save waits for the next pause between steps:
+            # a name the user keeps is renamed then to the step the checkpoint holds (TrainWorker.request_save).
+            step = worker.last_step
+            name = checkpoint_name(self.config.recipe, step)
             path, _ = QFileDialog.getSaveFileName(self, "Save training checkpoint", os.path.join(os.getcwd(), name),
                                                   "Checkpoints (*.safetensors)")
             if not path:
                 return False
-        worker.request_save(path)
+            named_step = step if os.path.basename(path) == name else None
+        worker.request_save(path, named_step)
         return True
 
     def load_checkpoint(self, path: str | None = None) -> bool:

@@ -7,6 +7,7 @@ Qt signal, and Qt queues it to the slots in the GUI thread (the QThread object l
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections.abc import Callable
@@ -118,12 +119,48 @@ def run_training(worker: TrainWorker) -> None:
         T.fit(model, optimizer, train_loader, test_loader, **kwargs)
 
 
+def checkpoint_name(recipe: TrainingRecipe, step: int) -> str:
+    """The file name the save dialog offers: 'lenet5-mnist-step370.safetensors'."""
+    return f"{recipe.model}-{recipe.dataset}-step{step}.safetensors"
+
+
+def step_path(path: str, named_step: int | None, step: int) -> str:
+    """`path` with the step in its name ('-step370.safetensors') made `step`, the one the checkpoint holds;
+    unchanged when its name says no step (the user's own name)."""
+    tail = f"-step{named_step}.safetensors"
+    if named_step is None or named_step == step or not path.endswith(tail):
+        return path
+    return path[: -len(tail)] + f"-step{step}.safetensors"
+
+
+# hetero's messages advise the command line and Python; the app's user has the form
+_GUI_WORDS = (
+    (re.compile(r"then pass --data DIR \(root=DIR in Python\) or set (\w+)=DIR"),
+     r"then choose DIR as the Data folder (the … button beside it), or set \1=DIR before starting the app"),
+    (re.compile(r"an explicit root is the only place looked at; without it hetero looks in"),
+     "the Data folder set in the form is the only place looked at; left empty, the app looks in"),
+    (re.compile(r"^(\s*)root argument:", re.MULTILINE), r"\1Data folder:"),
+)
+
+
+def message_lines(error: BaseException) -> str:
+    """The error's message with each line's spacing tidied and its line breaks (a "Looked in:" list) kept."""
+    lines = []
+    for line in str(error).splitlines():
+        words = " ".join(line.split())
+        if words:
+            lines.append(("  " if line[:1].isspace() else "") + words)
+    return "\n".join(lines)
+
+
 def explain(error: BaseException) -> str:
-    """A failure in words a user understands, with the technical message after it."""
+    """A failure in words a user understands, with the technical message after it (line breaks kept)."""
     name = type(error).__name__
-    text = " ".join(str(error).split()) or name
+    text = message_lines(error) or name
+    for pattern, words in _GUI_WORDS:
+        text = pattern.sub(words, text)
     if name == "DatasetNotFoundError":
-        return f"The data set was not found. Pick the folder that holds the IDX files (Data folder). {text}"
+        return f"The data set was not found. Pick the folder that holds the IDX files (Data folder).\n{text}"
     if name == "OutOfMemoryError":
         return f"The device ran out of memory. Try a smaller batch size or a smaller model. {text}"
     if name == "BuildError":
@@ -170,8 +207,10 @@ class TrainWorker(QThread):
         self.at_pause = False         # fit() has drained its readbacks and waits
         self.done_seen = False
         self._pause_for_save = False
-        self._save_requests: list[str] = []
+        self._save_requests: list[tuple[str, int | None]] = []  # (path, the step its name says, if it does)
         self._save_lock = threading.Lock()
+        self.saved: list[tuple[str, int]] = []  # (path, step) of each checkpoint written
+        self.error_kind = ""  # the exception's class name once the run has failed ("DatasetNotFoundError")
 
     # ----- called in the worker thread -----
 
@@ -179,6 +218,7 @@ class TrainWorker(QThread):
         try:
             self.runner(self)
         except Exception as e:  # a worker never dies silently: the GUI shows why in the log
+            self.error_kind = type(e).__name__
             self.sigFailed.emit(self.key, explain(e))
             self.sigLog.emit(self.key, "debug", traceback.format_exc())
             if not self.done_seen:
@@ -227,12 +267,14 @@ class TrainWorker(QThread):
     def _do_saves(self) -> None:
         with self._save_lock:
             requests, self._save_requests = self._save_requests, []
-        for path in requests:
-            self._save_and_report(path)
+        for path, named_step in requests:
+            self._save_and_report(path, named_step)
 
-    def _save_and_report(self, path: str) -> None:
+    def _save_and_report(self, path: str, named_step: int | None = None) -> None:
+        path = step_path(path, named_step, self.last_step)
         error = self.save_now(path)
         if error is None:
+            self.saved.append((path, self.last_step))
             self.sigLog.emit(self.key, "info", f"Checkpoint saved to {path} (epoch {self.last_epoch + 1}, "
                                                f"step {self.last_step}).")
         else:
@@ -251,13 +293,15 @@ class TrainWorker(QThread):
             return explain(e)
         return None
 
-    def request_save(self, path: str) -> None:
-        """Save now when fit() is not stepping, else at the next pause (asked for here when needed)."""
+    def request_save(self, path: str, named_step: int | None = None) -> None:
+        """Save now when fit() is not stepping, else at the next pause (asked for here when needed).
+        `named_step`: the step that the file name offered ("...-step370.safetensors") says; the file is
+        named after the step it holds when that has moved on by the time the save happens."""
         if not self.isRunning() or self.at_pause:
-            self._save_and_report(path)
+            self._save_and_report(path, named_step)
             return
         with self._save_lock:
-            self._save_requests.append(path)
+            self._save_requests.append((path, named_step))
         if not self.paused:
             self._pause_for_save = True
             self.control.pause()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -105,7 +106,8 @@ def test_save_while_running_pauses_saves_and_goes_on(qtbot, view, tmp_path):
 
 
 def test_missing_data_is_explained(qtbot, view, isolated):
-    view.data_edit.setText(str(isolated / "nowhere"))  # and nothing in $HETERO_DATA_DIR, the cache or mirrors
+    (isolated / "empty").mkdir()  # (a folder that does not exist the form refuses before Start)
+    view.data_edit.setText(str(isolated / "empty"))  # and nothing in $HETERO_DATA_DIR, the cache or mirrors
     view.start()
     finish(qtbot, view)
     (run,) = view.runs.values()
@@ -147,3 +149,27 @@ def test_a_hetero_train_checkpoint_resumes_in_the_app(qtbot, view, tmp_path, tin
     finish(qtbot, view)
     (run,) = view.runs.values()
     assert run.state == "finished" and run.steps[0] == 7 and run.best()[0] == 2
+
+
+def test_the_checkpoint_saved_from_the_dialog_holds_the_step_its_name_says(qtbot, view, tmp_path, monkeypatch):
+    from hetero.gui import train_view as tv
+
+    from hetero.checkpoint import load_training
+
+    def dialog(parent, caption, path, filters):  # training goes on while the user picks the file
+        qtbot.wait(400)
+        return str(tmp_path / os.path.basename(path)), filters
+
+    monkeypatch.setattr(tv.QFileDialog, "getSaveFileName", dialog)
+    view.epochs_box.setValue(500)
+    view.batch_box.setValue(8)
+    view.start()
+    (run,) = view.runs.values()
+    qtbot.waitUntil(lambda: len(run.steps) >= 3, timeout=60000)
+    assert view.save_checkpoint()
+    qtbot.waitUntil(lambda: any(tmp_path.glob("*.safetensors")), timeout=20000)
+    view.stop()
+    finish(qtbot, view)
+    (path,) = tmp_path.glob("*.safetensors")
+    step = int(re.fullmatch(r"lenet5-mnist-step(\d+)\.safetensors", path.name)[1])
+    assert load_training(path)["step"] == step

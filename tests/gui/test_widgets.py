@@ -8,6 +8,7 @@ from hetero.gui.device_panel import DevicePanel
 from hetero.gui.log_panel import LogPanel
 from hetero.gui.main_window import MainWindow
 from hetero.gui.train_view import TrainView
+from PySide6.QtCore import Qt
 
 from hetero.selection import DeviceInfo
 from hetero.train import DoneEvent, StepEvent, TrainingControl
@@ -90,3 +91,57 @@ def test_digit_grid_puts_mistakes_first_and_names_fashion_classes(qtbot):
     grid.show_predictions(images, labels, predictions, ["T-shirt/top", "Trouser"] + ["x"] * 8)
     assert [c[3] for c in grid.cells] == [15, 17] and grid.names[0] == "T-shirt"
     grid.grab()  # paints without error
+
+
+def test_in_the_train_tab_ticking_a_cpu_unticks_its_halves_and_the_other_way_round(qtbot):
+    panel = DevicePanel([GPU, CPU])
+    qtbot.addWidget(panel)
+    panel.show()
+    items = panel._items
+    items["2:0"].setCheckState(0, Qt.CheckState.Checked)
+    items["2:0/2.0"].setCheckState(0, Qt.CheckState.Checked)
+    assert panel.selected_ids() == ["0:0", "2:0", "2:0/2.0"]  # the Compare tab measures them one by one
+    panel.select(["0:0"])
+    panel.exclusive_parts = True  # what the Train view asks for: its runs share the cores at once
+    with qtbot.waitSignal(panel.sigSelectionChanged):
+        items["2:0/2.0"].setCheckState(0, Qt.CheckState.Checked)  # what a click on its box does
+    items["2:0/2.1"].setCheckState(0, Qt.CheckState.Checked)
+    assert panel.selected_ids() == ["0:0", "2:0/2.0", "2:0/2.1"] and not panel.note.isVisible()
+    items["2:0"].setCheckState(0, Qt.CheckState.Checked)
+    assert panel.selected_ids() == ["0:0", "2:0"]
+    assert panel.note.isVisible() and "Unticked 2:0/2.0, 2:0/2.1" in panel.note.text()
+    items["2:0/2.1"].setCheckState(0, Qt.CheckState.Checked)
+    assert panel.selected_ids() == ["0:0", "2:0/2.1"] and "Unticked 2:0:" in panel.note.text()
+    assert panel.overlapping(["2:0", "2:0/2.1", "0:0"]) == [("2:0", "2:0/2.1")]
+
+
+def waiting(worker):
+    while not worker.control.stopped:
+        time.sleep(0.01)
+    worker.on_event(DoneEvent("stopped", "stopped", 0, 0, 0.1))
+
+
+def test_every_run_shows_in_the_run_table_and_overlaps_are_warned(qtbot):
+    window = MainWindow(demo=True, runner=waiting, control_factory=TrainingControl,
+                        infos=[DeviceInfo(id="2:0", platform="R", name="pthread-haswell-AMD EPYC 7B12 64-Core "
+                                          "Processor", vendor="X", type="cpu", compute_units=2, max_sub_devices=2)])
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    view = window.train_view
+    view.devices.select(["2:0", "2:0/2.0", "2:0/2.1"])  # as --device can; a click would untick the others
+    assert view.start()
+    qtbot.wait(50)
+    assert any("2:0 and 2:0/2.0 share the same cores" in m for level, m in view.log.entries if level == "warning")
+    table = view.run_table
+    assert table.rowCount() == 3
+    for row in range(3):  # figures as wide as they get: the columns need a horizontal scroll bar
+        for col in range(2, table.columnCount()):
+            table.item(row, col).setText("99.99% (ep 100) 123,456")
+    qtbot.wait(50)
+    assert table.horizontalScrollBar().maximum() > 0
+    for row in range(3):  # each row whole in sight, none behind the scroll bar
+        rect = table.visualRect(table.model().index(row, 0))
+        assert table.viewport().rect().contains(rect), (row, rect, table.viewport().rect())
+    assert table.verticalScrollBar().maximum() == 0
+    view.stop_all()
