@@ -7,12 +7,20 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+import pytest
 
 
 def oclgrind() -> bool:
     """True when tests use their reduced shapes: under `make oclgrind` (the simulator is ~1000x slower), or with
     HETERO_TEST_REDUCED=1 on a slow driver (scripts/gpu_flavour_tests.sh on Mesa's rusticl)."""
     return os.environ.get("HETERO_OCLGRIND") == "1" or os.environ.get("HETERO_TEST_REDUCED") == "1"
+
+
+# Tests that force the CPU flavour's register-tiled kernels (gemm_cpu*, the direct and implicit convolutions)
+# onto whatever device runs them. A GPU-flavour device never chooses those kernels, and Mesa's llvmpipe takes
+# 25-75 s to compile each of them cold, so the rusticl stage of scripts/gpu_flavour_tests.sh deselects these
+# (-m "not cpu_kernels"); PoCL runs them in both flavours.
+cpu_kernels = pytest.mark.cpu_kernels
 
 
 def shapes(full: list, reduced: list) -> list:

@@ -25,7 +25,7 @@ from hetero.ops.gemm import config as gemm_config
 from hetero.ops.gemm import cpu as gemm_cpu
 from hetero.reference.conv2d import conv2d_backward as ref_backward
 from hetero.reference.conv2d import conv2d_forward as ref_forward
-from tests.helpers import assert_close, numeric_grad, shapes
+from tests.helpers import assert_close, cpu_kernels, numeric_grad, shapes
 
 # float32 vs float64 bound: |err| <= ATOL + RTOL * max|expected| (sums of up to ~10^3 products)
 RTOL, ATOL = 1e-4, 1e-5
@@ -190,7 +190,7 @@ def test_conv2d_matches_reference(dev, rng, case):
     _run_case(dev, rng, case)
 
 
-@pytest.mark.parametrize("cols", ["im2col", "implicit"])
+@pytest.mark.parametrize("cols", ["im2col", pytest.param("implicit", marks=cpu_kernels)])
 @pytest.mark.parametrize("layout_min_p", [0, 10**9], ids=["per-image", "batch-major"])
 @pytest.mark.parametrize("case", shapes([CASES[1], CASES[6], CASES[11], CASES[16]], [REDUCED[1]]), ids=_case_id)
 def test_conv2d_both_layouts_and_chunks(dev, rng, monkeypatch, case, layout_min_p, cols):
@@ -227,6 +227,7 @@ DIRECT_CASES = shapes(
 )
 
 
+@cpu_kernels
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=_case_id)
 def test_conv2d_direct(dev, rng, monkeypatch, case):
     """The direct forward and weight gradient, run on every device (the kernels are plain OpenCL), whichever
@@ -242,6 +243,7 @@ def test_conv2d_direct(dev, rng, monkeypatch, case):
     assert set(calls) == {"launch_conv_direct", "launch_conv_weight_direct"}, calls
 
 
+@cpu_kernels
 @pytest.mark.parametrize("case", shapes([CASES[4], CASES[7], CASES[16], CASES[19]], [REDUCED[3], REDUCED[13]]),
                          ids=_case_id)
 def test_conv2d_direct_weight_gradient(dev, rng, monkeypatch, case):
@@ -273,6 +275,7 @@ def _gemm_case(case) -> bool:
     return not conv2d_geometry(*case[:2], *case[2:6]).depthwise
 
 
+@cpu_kernels
 @pytest.mark.parametrize("case", shapes([c for c in CASES if _gemm_case(c)], REDUCED[1:4] + REDUCED[5:8]),
                          ids=_case_id)
 def test_conv2d_forward_from_the_image(dev, rng, monkeypatch, case):
@@ -305,6 +308,7 @@ def _dx_conv_case(case) -> bool:
             and geo.ow == geo.w + 2 * geo.pad_l - geo.kw + 1 and geo.pad_t < geo.kh and geo.pad_l < geo.kw)
 
 
+@cpu_kernels
 @pytest.mark.parametrize("path", ["flipped-weights conv", "col2im"])
 @pytest.mark.parametrize("case", shapes([c for c in CASES if _dx_conv_case(c)],
                                         [c for c in REDUCED if _dx_conv_case(c)]), ids=_case_id)
@@ -505,6 +509,7 @@ def test_more_planes_than_a_grid_dimension_holds(dev, rng, monkeypatch, planes):
     assert_close(db, gy.sum(axis=(0, 2, 3)), RTOL, ATOL, "bias grad")
 
 
+@cpu_kernels
 @pytest.mark.parametrize("case", shapes([((2, 33000, 1, 12), (2, 33000, 1, 3), 1, (0, 1), 1, 1, True)], []),
                          ids=_case_id)
 def test_direct_convolution_with_more_planes_than_a_grid_dimension_holds(dev, rng, monkeypatch, case):
@@ -531,6 +536,7 @@ def _count_launches(monkeypatch, dev) -> Counter:
 # Work-items that loop long. Mesa's llvmpipe (rusticl) ends every loop of a work-item once it has run 65535 loop
 # iterations in all, silently; an implicit-GEMM strip of 12 tile rows at k = 2304 (a 96-channel 3x3 convolution
 # over 256 channels) came out wrong there (max error 4.1), and so did a single tile at k > 6553.
+@cpu_kernels
 @pytest.mark.parametrize("case", shapes([((2, 256, 12, 12), (96, 256, 3, 3), 1, 1, 1, 1, True)], []), ids=_case_id)
 def test_implicit_gemm_strip_of_many_tile_rows(dev, rng, monkeypatch, case):
     m, k, n = 96, 256 * 9, 2 * 144
@@ -540,6 +546,7 @@ def test_implicit_gemm_strip_of_many_tile_rows(dev, rng, monkeypatch, case):
     _run_case(dev, rng, case)
 
 
+@cpu_kernels
 @pytest.mark.parametrize("forward", ["implicit", "direct"])
 @pytest.mark.parametrize("case", shapes([((1, 7300, 2, 12), (8, 7300, 3, 3), 1, 1, 1, 1, True)], []), ids=_case_id)
 def test_tiles_summing_more_than_65535_steps(dev, rng, monkeypatch, case, forward):
@@ -553,9 +560,12 @@ def test_tiles_summing_more_than_65535_steps(dev, rng, monkeypatch, case, forwar
 # With the loop budget lowered (and no allowance for the loops outside the sums), every path that splits its
 # sums does so at small sizes: (case, forward, weight gradient, a kernel that must run more than once, budget).
 SLICED = [
-    (((1, 30, 2, 2), (8, 30, 3, 3), 1, 1, 1, 1, True), _implicit, "dw_direct", "gemm_cpu", 200),
-    (((1, 30, 1, 12), (8, 30, 3, 3), 1, 1, 1, 1, True), "direct", "dw_direct", "gemm_cpu_direct", 200),
-    (((1, 1, 12, 12), (2, 1, 3, 3), 1, 1, 1, 1, False), "direct", "dw_direct", "gemm_cpu_dw_direct", 100),
+    pytest.param(((1, 30, 2, 2), (8, 30, 3, 3), 1, 1, 1, 1, True), _implicit, "dw_direct", "gemm_cpu", 200,
+                 marks=cpu_kernels),
+    pytest.param(((1, 30, 1, 12), (8, 30, 3, 3), 1, 1, 1, 1, True), "direct", "dw_direct", "gemm_cpu_direct", 200,
+                 marks=cpu_kernels),
+    pytest.param(((1, 1, 12, 12), (2, 1, 3, 3), 1, 1, 1, 1, False), "direct", "dw_direct", "gemm_cpu_dw_direct", 100,
+                 marks=cpu_kernels),
     (((2, 2, 8, 8), (2, 1, 3, 3), 1, 1, 1, 2, True), None, None, "depthwise_bw_weight", 150),
 ]
 BIAS_SLICED = (((1, 1, 190, 190), (2, 1, 1, 1), 1, 0, 1, 1, True), None, None, "bias_grad", 600)
