@@ -1,11 +1,14 @@
-"""GEMM throughput: hetero's launch_gemm vs numpy's float32 matmul (OpenBLAS), square sizes.
+"""GEMM throughput: hetero's launch_gemm vs numpy's float32 matmul (OpenBLAS) and the device's FMA peak.
 
     python benchmarks/gemm.py [--devices SPEC] [--sizes 256,512,1024,2048] [--repeats N] [--trans nn,tn,nt,tt]
-                              [--flavour cpu|gpu] [--kernel auto|xgemm|tiled] [--shapes MxNxK,...]
+                              [--flavour cpu|gpu] [--kernel auto|xgemm|tiled] [--shapes MxNxK,...] [--no-peak]
 
-For each device and size: GFLOP/s of ours and of numpy (median of repeats after a warm-up; each repeat
-times enough back-to-back calls to last ~0.2 s, ours ending with dev.synchronize()), and the ratio.
-Each is timed in its own block after a pause, so neither pays for the other's threads still spinning.
+For each device and size: GFLOP/s of ours, of numpy and of the device's multiply-add peak
+(hetero/bench/fma_peak.py), then ours / numpy and ours / peak. Each repeat times, in turn, enough
+back-to-back calls of numpy, of ours (ending with dev.synchronize()) and of the peak kernel to last ~0.2 s
+each, so the three share whatever else the machine runs at that moment: numpy's block between pauses (none
+pays for another's threads still spinning), ours and the peak's back to back, alternating which goes first.
+Figures are medians over the repeats, the ratios medians of the per-repeat ratios.
 --flavour sets HETERO_KERNEL_FLAVOUR (gpu: the GPU kernels on any device, e.g. PoCL's CPU); --kernel tiled
 runs the previous GPU kernel (gemm_tiled) where the table picks gemm_xgemm; --shapes adds non-square
 problems (e.g. 1000x1000x1000 for the edge handling, 6x25x50176 for split-k).
@@ -21,6 +24,7 @@ import time
 import numpy as np
 
 import hetero
+from hetero.bench.fma_peak import FmaPeak
 from hetero.ops.gemm import Operand, Output, config, launch_gemm
 
 _MIN_TIME = 0.2
@@ -59,9 +63,10 @@ def use_kernel(kernel: str) -> None:
     config.gemm_config = tiled
 
 
-def bench(dev: hetero.Device, shape: tuple[int, int, int], repeats: int, trans_a: bool,
-          trans_b: bool) -> tuple[float, float]:
-    """(our GFLOP/s, numpy GFLOP/s) for C[m, n] = op(A) @ op(B), float32."""
+def bench(dev: hetero.Device, shape: tuple[int, int, int], repeats: int, trans_a: bool, trans_b: bool,
+          peak: FmaPeak | None) -> dict[str, float]:
+    """Medians of our, numpy's and the peak kernel's GFLOP/s ("ours", "numpy", "peak") and of the per-repeat
+    ratios ("vs_numpy", "vs_peak") for C[m, n] = op(A) @ op(B), float32; no peak figures without a kernel."""
     m, n, k = shape
     rng = np.random.default_rng(0)
     ha = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
@@ -81,21 +86,40 @@ def bench(dev: hetero.Device, shape: tuple[int, int, int], repeats: int, trans_a
     def nothing():
         pass
 
-    # Each library is timed in a block of its own, after a pause: OpenBLAS's threads keep spinning for
-    # a while after a call, and PoCL's threads would have to share the cores with them.
-    np_calls = _calls_for(theirs, nothing)
-    t_np = [_seconds_per_call(theirs, nothing, np_calls) for _ in range(repeats)]
-    time.sleep(_PAUSE)
-    ours_calls = _calls_for(ours, dev.synchronize)
-    t_ours = [_seconds_per_call(ours, dev.synchronize, ours_calls) for _ in range(repeats)]
-    time.sleep(_PAUSE)
+    flop = 2 * m * n * k / 1e9
+    # (function, sync, work per call in GFLOP). numpy's block follows a pause and is followed by one: OpenBLAS's
+    # threads keep spinning for a while after a call, and PoCL's threads would have to share the cores with them.
+    # Ours and the peak kernel run back to back, in alternating order, so their ratio sees the same load.
+    blocks = {"numpy": (theirs, nothing, flop), "ours": (ours, dev.synchronize, flop)}
+    if peak is not None:
+        blocks["peak"] = (peak, dev.synchronize, peak.gflop)
+    calls = {}
+    for name, (fn, sync, _) in blocks.items():
+        calls[name] = _calls_for(fn, sync)
+        time.sleep(_PAUSE)
+    rates: dict[str, list[float]] = {name: [] for name in blocks}
+
+    def timed(name: str) -> None:
+        fn, sync, work = blocks[name]
+        rates[name].append(work / _seconds_per_call(fn, sync, calls[name]))
+
+    pocl = [name for name in blocks if name != "numpy"]
+    for r in range(repeats):
+        timed("numpy")
+        time.sleep(_PAUSE)
+        for name in pocl if r % 2 == 0 else pocl[::-1]:
+            timed(name)
+        time.sleep(_PAUSE)
     # a fast wrong kernel must not look good
     want = opa.astype(np.float64) @ opb.astype(np.float64)
     err = float(np.abs(c.numpy() - want).max() / np.abs(want).max())
     if err > 1e-4:
         raise RuntimeError(f"gemm on {dev.label} at {m}x{n}x{k} is wrong: relative error {err:.3g}")
-    flop = 2 * m * n * k / 1e9
-    return flop / statistics.median(t_ours), flop / statistics.median(t_np)
+    result = {name: statistics.median(values) for name, values in rates.items()}
+    result["vs_numpy"] = statistics.median(o / t for o, t in zip(rates["ours"], rates["numpy"]))
+    if peak is not None:
+        result["vs_peak"] = statistics.median(o / p for o, p in zip(rates["ours"], rates["peak"]))
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kernel", choices=("auto", "xgemm", "tiled"), default="auto",
                         help="GPU kernel: the table's (auto, xgemm) or the previous gemm_tiled")
     parser.add_argument("--shapes", default="", help="extra comma-separated MxNxK problems")
+    parser.add_argument("--no-peak", action="store_true", help="skip the FMA peak kernel and its ratio")
     args = parser.parse_args(argv)
     if args.flavour:
         os.environ["HETERO_KERNEL_FLAVOUR"] = args.flavour  # read when a device opens
@@ -115,18 +140,26 @@ def main(argv: list[str] | None = None) -> None:
     shapes = [(int(s), int(s), int(s)) for s in args.sizes.split(",") if s.strip()]
     shapes += [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",") if s.strip()]
     combos = [c.strip().lower() for c in args.trans.split(",") if c.strip()]
-    print(f"{'device':<34} {'op':>3} {'m x n x k':>17} {'variant':>8} {'splits':>6} {'GFLOP/s':>9} {'numpy':>9} "
-          f"{'ratio':>6}")
+    print(f"{'device':<34} {'op':>3} {'m x n x k':>17} {'variant':>8} {'tile':>7} {'splits':>6} {'GFLOP/s':>9} "
+          f"{'numpy':>9} {'peak':>9} {'/numpy':>6} {'/peak':>6}")
     for dev in hetero.select_devices(args.devices):
+        peak = None if args.no_peak else FmaPeak.fastest(dev)
         for combo in combos:
             ta, tb = combo[0] == "t", combo[1] == "t"
             for shape in shapes:
-                ours, ref = bench(dev, shape, args.repeats, ta, tb)
+                r = bench(dev, shape, args.repeats, ta, tb, peak)
                 splits = config.k_splits(dev, *shape)
                 sliced = (shape[0], shape[1], shape[2] // splits)
-                variant = config.gemm_config(dev, *sliced, ta, tb)["variant"]
-                print(f"{dev.label[:34]:<34} {combo:>3} {'x'.join(map(str, shape)):>17} {variant:>8} {splits:>6} "
-                      f"{ours:>9.1f} {ref:>9.1f} {ours / ref:>6.2f}", flush=True)
+                cfg = config.gemm_config(dev, *sliced, ta, tb)
+                tile = "-"
+                if cfg["variant"] == "cpu":  # a second block needs packed B panels (cpu.launch_cpu)
+                    blocks = cfg["PANELS"] if cfg["pack_b"] or cfg["strip"] else 1
+                    tile = f"{cfg['MR']}x{cfg['NR'] * blocks}"
+                peak_gflops = f"{r['peak']:>9.1f}" if peak is not None else f"{'-':>9}"
+                vs_peak = f"{r['vs_peak']:>6.2f}" if peak is not None else f"{'-':>6}"
+                print(f"{dev.label[:34]:<34} {combo:>3} {'x'.join(map(str, shape)):>17} {cfg['variant']:>8} "
+                      f"{tile:>7} {splits:>6} {r['ours']:>9.1f} {r['numpy']:>9.1f} {peak_gflops} "
+                      f"{r['vs_numpy']:>6.2f} {vs_peak}", flush=True)
 
 
 if __name__ == "__main__":

@@ -128,8 +128,8 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
                 const int tap = (t / COL_KW) * COL_DH * geo_w + (t % COL_KW) * COL_DW;
                 const floatNR bv = select(VLOADNR(0, bc + n1 + tap), VLOADNR(0, bc + f1 + tap), m1);
                 const floatNR bv2 = select(VLOADNR(0, bc + n2 + tap), VLOADNR(0, bc + f2 + tap), m2);
-#define ROW_TWO(r) { const floatNR av = (floatNR)(arow[r][p]); acc[r] = fma(av, bv, acc[r]); \
-                     acc2[r] = fma(av, bv2, acc2[r]); }
+#define ROW_TWO(r) { const floatNR av = (floatNR)(arow[r][p]); acc[r] = MADD(av, bv, acc[r]); \
+                     acc2[r] = MADD(av, bv2, acc2[r]); }
                 FOR_EACH_ROW(ROW_TWO)  // no row loop (see gemm_tile.h)
 #undef ROW_TWO
             }
@@ -143,10 +143,10 @@ __kernel void gemm_cpu_direct(const int m, const int n, const int k,
             const floatNR bv = direct_load(b, &d1, tap);
 #if PANELS == 2
             const floatNR bv2 = direct_load(b, &d2, tap);
-#define ROW_FMA(r) { const floatNR av = (floatNR)(arow[r][p]); acc[r] = fma(av, bv, acc[r]); \
-                     acc2[r] = fma(av, bv2, acc2[r]); }
+#define ROW_FMA(r) { const floatNR av = (floatNR)(arow[r][p]); acc[r] = MADD(av, bv, acc[r]); \
+                     acc2[r] = MADD(av, bv2, acc2[r]); }
 #else
-#define ROW_FMA(r) acc[r] = fma((floatNR)(arow[r][p]), bv, acc[r]);
+#define ROW_FMA(r) acc[r] = MADD((floatNR)(arow[r][p]), bv, acc[r]);
 #endif
             FOR_EACH_ROW(ROW_FMA)
 #undef ROW_FMA
@@ -203,10 +203,10 @@ __kernel void gemm_cpu_dw_direct(const int m, const int n, const int k,
             const floatNR bv = VLOADNR(0, bt + (size_t)p * NR);
 #if PANELS == 2
             const floatNR bv2 = VLOADNR(0, bt2 + (size_t)p * NR);
-#define ROW_FMA(r) { const floatNR av = (floatNR)(xa[off[r]]); acc[r] = fma(av, bv, acc[r]); \
-                     acc2[r] = fma(av, bv2, acc2[r]); }
+#define ROW_FMA(r) { const floatNR av = (floatNR)(xa[off[r]]); acc[r] = MADD(av, bv, acc[r]); \
+                     acc2[r] = MADD(av, bv2, acc2[r]); }
 #else
-#define ROW_FMA(r) acc[r] = fma((floatNR)(xa[off[r]]), bv, acc[r]);
+#define ROW_FMA(r) acc[r] = MADD((floatNR)(xa[off[r]]), bv, acc[r]);
 #endif
             FOR_EACH_ROW(ROW_FMA)  // no row loop (see gemm_tile.h)
 #undef ROW_FMA

@@ -79,7 +79,7 @@ __kernel void gemm_naive(const int m, const int n, const int k,
     c += c_offset + (size_t)batch * stride_c;
     bias += bias_offset;
     float acc = 0.0f;
-    for (int p = 0; p < k; ++p) acc = fma(A_AT(i, p), B_AT(p, j), acc);
+    for (int p = 0; p < k; ++p) acc = MADD(A_AT(i, p), B_AT(p, j), acc);
     store_one(c, (size_t)i * ldc + j, acc, alpha, beta, bias, i, j);
 }
 
@@ -256,11 +256,11 @@ inline void cpu_tile(const int m, const int n, const int k, const int it, const 
     __global const float *bt2 = second ? bt + (size_t)k * NR : bt;
 // two B vectors per A broadcast: 2 * MR FMAs for MR + 2 loads (one B vector per MR FMAs left the loads,
 // not the FMAs, as the bound on AVX-512)
-#define FMA_ROW(r, av, p) { const float a_ = (av); acc[r] = fma((floatNR)(a_), bv, acc[r]); \
-                            acc2[r] = fma((floatNR)(a_), bv2, acc2[r]); }
+#define FMA_ROW(r, av, p) { const floatNR a_ = (floatNR)(av); acc[r] = MADD(a_, bv, acc[r]); \
+                            acc2[r] = MADD(a_, bv2, acc2[r]); }
 #define LOAD_B(p) const floatNR bv = VLOADNR(0, B_ROW(p)); const floatNR bv2 = VLOADNR(0, bt2 + (size_t)(p) * NR);
 #else
-#define FMA_ROW(r, av, p) acc[r] = fma((floatNR)(av), bv, acc[r]);
+#define FMA_ROW(r, av, p) acc[r] = MADD((floatNR)(av), bv, acc[r]);
 #define LOAD_B(p) const floatNR bv = VLOADNR(0, B_ROW(p));
 #endif
 #if A_PACKED
@@ -427,7 +427,7 @@ void gemm_tiled(const int m, const int n, const int k,
             for (int q = 0; q < WPTN; ++q) bv[q] = bs[pp][tx + q * RTSN];
             for (int r = 0; r < WPTM; ++r) {
                 const float av = as[pp][ty + r * RTSM];
-                for (int q = 0; q < WPTN; ++q) acc[r][q] = fma(av, bv[q], acc[r][q]);
+                for (int q = 0; q < WPTN; ++q) acc[r][q] = MADD(av, bv[q], acc[r][q]);
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);

@@ -1,15 +1,22 @@
-// The C-tile code gemm.cl's kernels and conv2d_direct.cl's direct-convolution kernels share: the scalar
-// epilogue (store_one) and, with MR, the CPU register tile's vector types, block epilogue (store_block),
-// accumulators and tile order (tile_at).
+// The C-tile code gemm.cl's kernels and conv2d_direct.cl's direct-convolution kernels share: the multiply-add
+// (MADD), the scalar epilogue (store_one) and, with MR, the CPU register tile's vector types, block epilogue
+// (store_block), accumulators and tile order (tile_at).
 //
 // Required defines: BIAS (0: none, 1: bias[i] per row, 2: bias[j] per column). With MR (the tile's rows):
-// NR (8 or 16), A_PACKED, B_PACKED, C_TRANS, C_IMAGES; tuning: PANELS (1 or 2), UNROLL.
+// NR (8 or 16), A_PACKED, B_PACKED, C_TRANS, C_IMAGES; tuning: PANELS (1 or 2), UNROLL. The host picks MR, NR
+// and PANELS from the device's registers (hetero/ops/gemm/config.py, CPU_TILES); every MR from 1 to 16 is
+// correct for any m (rows past m are clamped and not stored).
 #ifndef HETERO_GEMM_TILE_H
 #define HETERO_GEMM_TILE_H
 
 #ifndef BIAS
 #error "BIAS must be defined"
 #endif
+
+// a * b + c: one FMA where the target has one (the compiler contracts it), a multiply and an add where it has
+// none. fma() would be exact there, a library call per lane (PoCL built for SSE2).
+#pragma OPENCL FP_CONTRACT ON
+#define MADD(a, b, c) ((a) * (b) + (c))
 
 // The scalar epilogue every variant shares: scale, beta * C, bias, store.
 inline void store_one(__global float *c, size_t idx, float acc, float alpha, float beta,

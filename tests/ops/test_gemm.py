@@ -10,7 +10,9 @@ import pytest
 import hetero
 from hetero.ops.conv2d.implicit import implicit_cols
 from hetero.ops.gemm import Epilogue, Operand, Output, config, gemm, k_splits, launch, launch_gemm
-from tests.helpers import assert_close, shapes
+from hetero.reference.conv2d import conv2d_backward as ref_conv_backward
+from hetero.reference.conv2d import conv2d_forward as ref_conv_forward
+from tests.helpers import assert_close, cpu_kernels, shapes
 
 SENTINEL = 1234.5  # C elements outside the output window must keep this value
 
@@ -41,6 +43,15 @@ FORCED = {
                                                     "pack_a": False, "strip": True, "local": 2},
     "cpu_packed_a8": lambda dev, m, n, k, ta, tb: {"variant": "cpu", "MR": 4, "NR": 8, "UNROLL": 2, "pack_a": True,
                                                    "local": 3, "band": 2},
+    # every row of the CPU tile table (config.CPU_TILES), whatever the device's registers pick
+    # (B read in place where it needs no transposing)
+    **{f"cpu_tile{width}": lambda dev, m, n, k, ta, tb, _t=tile: {
+        "variant": "cpu", "MR": _t.mr, "NR": _t.nr, "UNROLL": config.CPU_UNROLL, "PANELS": _t.panels, "pack_a": ta,
+        "pack_b": tb} for width, tile in config.CPU_TILES},
+    **{f"cpu_tile{width}_strip": lambda dev, m, n, k, ta, tb, _t=tile: {
+        "variant": "cpu", "MR": _t.mr, "NR": _t.nr, "UNROLL": config.CPU_UNROLL, "PANELS": _t.panels,
+        "pack_a": False, "strip": True, "local": 2}
+       for width, tile in config.CPU_TILES},
     "tiled": lambda dev, m, n, k, ta, tb: {"variant": "tiled", "TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 4,
                                            "WPTN": 2},
     "xgemm": lambda dev, m, n, k, ta, tb: _xgemm(config.GPU_TABLE["generic"].large),
@@ -185,6 +196,9 @@ CASES = [
     ("cpu_strip_wide", False, False, E_NN),               # 0 1 0, a strip packs two panels
     ("cpu_strip_wide", True, False, E_TN),
     ("cpu_packed_a8", False, False, ("m", 0.7, -0.5)),    # 1 1 0, A packed as stored, MR 4 NR 8
+    *[(f"cpu_tile{width}", ta, tb, epi) for width, _ in config.CPU_TILES
+      for ta, tb, epi in ((False, False, E_NN), (True, True, E_TT))],  # 0 0 0 and 1 1 0
+    *[(f"cpu_tile{width}_strip", False, False, E_NN) for width, _ in config.CPU_TILES],  # 0 1 0
     ("tiled", False, False, ("n", 0.7, -0.5)),
     ("tiled", True, True, ("m", 1.0, 0.0)),
     ("tiled", True, False, E_TN), ("tiled", False, True, E_NT),
@@ -196,12 +210,17 @@ CASES = [
 CASE_IDS = [f"{v}-{'t' if ta else 'n'}{'t' if tb else 'n'}" for v, ta, tb, _ in CASES]
 
 
+def _marked(cases: list) -> list:
+    """The cases, those of the CPU flavour's kernels marked cpu_kernels (tests/helpers.py)."""
+    return [pytest.param(*c, marks=cpu_kernels) if c[0].startswith("cpu") else c for c in cases]
+
+
 def _epilogue(epi: tuple) -> dict:
     bias_axis, alpha, beta = epi
     return {"bias_axis": bias_axis, "alpha": alpha, "beta": beta}
 
 
-@pytest.mark.parametrize("variant,ta,tb,epi", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("variant,ta,tb,epi", _marked(CASES), ids=CASE_IDS)
 @pytest.mark.parametrize("m,n,k", SHAPES)
 def test_shapes_transposes_and_epilogues(dev, rng, monkeypatch, variant, ta, tb, epi, m, n, k):
     if variant == "naive" and m * n * k > 20000:
@@ -211,7 +230,7 @@ def test_shapes_transposes_and_epilogues(dev, rng, monkeypatch, variant, ta, tb,
     _run(dev, rng, m, n, k, ta, tb, **_epilogue(epi))
 
 
-@pytest.mark.parametrize("variant,ta,tb,epi", [c for c in CASES if c[0] != "naive"],
+@pytest.mark.parametrize("variant,ta,tb,epi", _marked([c for c in CASES if c[0] != "naive"]),
                          ids=[i for i in CASE_IDS if not i.startswith("naive")])
 def test_batched_strides(dev, rng, monkeypatch, variant, ta, tb, epi):
     _skip_tiled_if_refused(dev, variant, ta, tb, epi)
@@ -317,6 +336,7 @@ IMPLICIT_CASES = shapes(
 
 
 # Under the simulator: one variant per kernel configuration ("auto": two-block tiles), the layouts conv2d uses.
+@cpu_kernels
 @pytest.mark.parametrize("variant", shapes(["auto", "cpu", "cpu_strip", "cpu_wide", "cpu_strip_wide", "cpu_packed_a8"],
                                            ["auto", "cpu_strip", "cpu_strip_wide", "cpu_packed_a8"]))
 @pytest.mark.parametrize("layout", shapes(["per-image", "batch-major", "nchw"], ["per-image", "nchw"]))
@@ -365,6 +385,40 @@ def test_implicit_b_reads_columns_from_the_image(dev, rng, monkeypatch, case, la
         assert_close(got.reshape(expected.shape), expected, what=f"implicit B ({layout}), group {g}")
 
 
+# The direct convolution kernels (conv2d_direct.cl) on every row of the CPU tile table: channel counts no row's
+# MR divides (13 and 7 output channels; 45 and 18 tap rows in the weight gradient), output pixels that fill no
+# whole tile, a strided and dilated window. (input, weight, stride, padding, dilation)
+DIRECT_TILE_CASES = shapes(
+    [((2, 5, 9, 14), (13, 5, 3, 3), 1, 1, 1), ((2, 3, 11, 16), (7, 3, 3, 2), (2, 1), (1, 0), (2, 1))],
+    [((1, 3, 4, 13), (7, 3, 3, 3), 1, 1, 1)],
+)
+
+
+@cpu_kernels
+@pytest.mark.parametrize("width", [width for width, _ in config.CPU_TILES])
+@pytest.mark.parametrize("case", DIRECT_TILE_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
+def test_direct_convolution_on_every_table_tile(dev, rng, monkeypatch, case, width):
+    from hetero.ops.conv2d import conv2d_geometry, direct
+
+    tile = dict(config.CPU_TILES)[width]
+    monkeypatch.setattr(config, "CPU_TILES", ((1, tile),))  # the one row, whatever the device's registers
+    xs, ws, stride, padding, dilation = case
+    geo = conv2d_geometry(xs, ws, stride, padding, dilation)
+    cfg = config.gemm_config(dev, geo.oc, geo.n * geo.p, geo.c * geo.taps, False, False, implicit_b=True)
+    assert (cfg["MR"], cfg["NR"], cfg["PANELS"]) == (tile.mr, tile.nr, tile.panels)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    xt = hetero.tensor(x, device=dev)
+    y = hetero.empty((geo.n, geo.oc, geo.oh, geo.ow), np.float32, dev)
+    direct.forward(xt, hetero.tensor(w, device=dev), hetero.tensor(b, device=dev), geo, y)
+    assert_close(y, ref_conv_forward(x, w, b, stride, padding, dilation), what=f"direct forward, tile {tile}")
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dw = hetero.empty(ws, np.float32, dev)
+    direct.weight_grad(hetero.tensor(g, device=dev), xt, geo, dw)
+    assert_close(dw, ref_conv_backward(g, x, w, stride, padding, dilation)[1], what=f"dw_direct, tile {tile}")
+
+
 def test_image_split_c_needs_an_implicit_b_and_room(dev):
     from hetero.ops.conv2d import conv2d_geometry
 
@@ -405,13 +459,16 @@ def test_split_k(dev, rng, monkeypatch, ta, tb, m, n, k, splits):
 
 def test_when_k_is_split(dev, monkeypatch):
     """Only thin GEMMs with a long k (equal slices on CPUs, any on GPUs); beta, a bias or a strided C keep the
-    GEMM in one piece (they apply to the whole sum)."""
+    GEMM in one piece (they apply to the whole sum). The slice counts follow the device's tile and compute
+    units: tests/unit/test_gemm_config.py has them for fake devices."""
     if dev.flavour == "cpu":
-        assert k_splits(dev, 6, 25, 50176) == 64  # LeNet-5's conv1 weight gradient
-        assert k_splits(dev, 150, 16, 6400) == 5  # 10 tiles: 7 slices wanted, 5 divide k
+        tile = config.cpu_tile(dev)
+        for m, n, k in ((6, 25, 50176), (2 * tile.mr, tile.columns, 6400)):  # LeNet-5's conv1 dW; two tiles
+            splits = k_splits(dev, m, n, k)
+            assert splits > 1 and k % splits == 0
         assert k_splits(dev, 6, 25, 2053) == 1  # prime: no equal slices
-        assert k_splits(dev, 64, 128, 8192) == 1  # enough tiles to keep the cores busy
-    else:  # the slice count follows the device's compute units (tests/unit/test_gemm_config.py has figures)
+        assert k_splits(dev, 64, 128 * dev.info.compute_units, 8192) == 1  # enough tiles to keep the cores busy
+    else:
         assert k_splits(dev, 6, 25, 50176) > 1
         assert k_splits(dev, 6, 25, 2053) > 1  # prime: the rest is one more slice
         assert k_splits(dev, 4096, 4096, 8192) == 1  # enough tiles to keep the device busy

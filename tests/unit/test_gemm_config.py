@@ -112,6 +112,100 @@ def test_rows_that_do_not_fit_the_device_fall_back():
     assert gemm_config(small_local, 512, 512, 512, False, False) == _xgemm(cfg.GPU_FALLBACK[0])
 
 
+MIB = 1 << 20
+
+
+def _cpu(name: str = "pthread-skylake-avx512-Intel(R) Xeon(R)", width: int = 16, compute_units: int = 2,
+         cache_bytes: int = 32 * MIB):
+    """A fake CPU device with what cpu_traits reads of a real one's cl_device."""
+    cl_device = SimpleNamespace(name=name, native_vector_width_float=width, max_compute_units=compute_units,
+                                global_mem_cache_size=cache_bytes)
+    return SimpleNamespace(type="cpu", flavour="cpu", cl_device=cl_device)
+
+
+AVX512 = _cpu()
+AVX2 = _cpu("pthread-haswell-Intel(R) Core(TM) i7-4770", 8, 4, 8 * MIB)
+SSE2 = _cpu("pthread-athlon64-AMD Athlon(tm) 64", 4, 1, 1 * MIB)
+
+
+@pytest.mark.parametrize("device,traits", [
+    (AVX512, cfg.CpuTraits(16, 32, 2, 32 * MIB)),
+    (AVX2, cfg.CpuTraits(8, 16, 4, 8 * MIB)),
+    (SSE2, cfg.CpuTraits(4, 16, 1, 1 * MIB)),
+    # PoCL forced to its avx2 / sse2 kernel library on an AVX-512 host reports the host's width
+    (_cpu("pthread-haswell-AMD EPYC", 16), cfg.CpuTraits(8, 16, 2, 32 * MIB)),
+    (_cpu("pthread-athlon64-AMD EPYC", 16), cfg.CpuTraits(4, 16, 2, 32 * MIB)),
+    (_cpu("cpu-haswell-AMD EPYC", 16), cfg.CpuTraits(8, 16, 2, 32 * MIB)),  # PoCL 4's device names
+    # any other CPU: what it reports
+    (_cpu("pthread-znver3-AMD Ryzen 9 5950X", 8, 16), cfg.CpuTraits(8, 16, 16, 32 * MIB)),
+    (_cpu("pthread-cortex-a72-ARM", 4, 4, 1 * MIB), cfg.CpuTraits(4, 16, 4, 1 * MIB)),
+    (_cpu("Intel(R) Xeon(R) Gold 6248 CPU", 16, 40, 28 * MIB), cfg.CpuTraits(16, 32, 40, 28 * MIB)),
+])
+def test_cpu_traits_come_from_the_device(device, traits):
+    assert cfg.cpu_traits(device) == traits
+
+
+def test_cpu_traits_of_a_device_stating_nothing():
+    assert cfg.cpu_traits("cpu") == cfg.ASSUMED_CPU
+    assert cfg.cpu_traits(SimpleNamespace(type="cpu")) == cfg.ASSUMED_CPU
+    # a GPU-flavoured device runs the CPU kernels only for an implicit B: its vector width is no CPU's
+    gpu = SimpleNamespace(type="gpu", flavour="gpu", cl_device=AVX2.cl_device)
+    assert cfg.cpu_traits(gpu) == cfg.ASSUMED_CPU
+
+
+@pytest.mark.parametrize("device,tile", [
+    (AVX512, cfg.CpuTile(mr=8, nr=16, panels=2)),
+    (AVX2, cfg.CpuTile(mr=6, nr=16, panels=1)),
+    (SSE2, cfg.CpuTile(mr=6, nr=8, panels=1)),
+    (_cpu("pthread-generic", 2), cfg.CPU_TILES[-1][1]),  # narrower than any row: the last one
+    ("cpu", cfg.CPU_TILES[0][1]),
+])
+def test_cpu_tile_by_register_width(device, tile):
+    assert cfg.cpu_tile(device) == tile
+    c = gemm_config(device, 2048, 2048, 2048, False, False)
+    assert (c["MR"], c["NR"], c["PANELS"]) == (tile.mr, tile.nr, tile.panels)
+
+
+@pytest.mark.parametrize("width,tile", cfg.CPU_TILES, ids=lambda v: repr(v))
+def test_every_cpu_tile_fits_its_registers(width, tile):
+    registers = cfg.CPU_REGISTERS_WIDE if width >= 16 else cfg.CPU_REGISTERS
+    assert tile.registers(width) <= registers
+    assert tile.nr in (8, 16) and tile.panels in (1, 2) and 1 <= tile.mr <= 16  # what gemm_tile.h builds
+    assert cfg.cpu_tile(cfg.CpuTraits(width, registers, 2, 32 * MIB)) == tile
+    # every row's tiles are whole within the conv table's per-image tile width
+    from hetero.ops.conv2d import algorithms
+
+    assert algorithms.IMPLICIT_TILE_COLUMNS % tile.columns == 0
+
+
+def test_the_wide_tile_spills_on_16_registers():
+    wide = cfg.CPU_TILES[0][1]
+    assert wide.registers(16) <= cfg.CPU_REGISTERS_WIDE
+    assert wide.registers(8) > cfg.CPU_REGISTERS  # 32 accumulators of 8 floats: the AVX2 spill
+
+
+def test_cpu_band_within_the_cache():
+    k = 2048
+    assert gemm_config(AVX512, 2048, 2048, k, False, False)["band"] == cfg.BAND_BYTES // (8 * k * 4)
+    small = _cpu(cache_bytes=4 * MIB)  # the band takes at most a quarter of a small cache
+    assert gemm_config(small, 2048, 2048, k, False, False)["band"] == (MIB // (8 * k * 4))
+
+
+def test_cpu_strips_need_tile_columns_for_every_core():
+    assert gemm_config(AVX512, 64, 2048, 576, False, False)["strip"]  # 64 strips of 32 columns for 2 cores
+    assert gemm_config(AVX512, 64, 128, 1024, False, False)["strip"]  # 4: two per core
+    assert not gemm_config(AVX512, 64, 96, 1024, False, False)["strip"]  # 3 (B packed: over 256 KiB)
+    assert not gemm_config(_cpu(compute_units=64), 64, 2048, 576, False, False)["strip"]  # 128 wanted
+
+
+def test_cpu_k_splits_follow_the_tile_and_the_compute_units():
+    assert k_splits(AVX512, 6, 25, 50176) == 64  # one 8 x 32 tile: 64 slices for 2 compute units
+    assert k_splits(AVX2, 6, 25, 50176) == 64  # two 6 x 16 tiles: 64 slices for 4 compute units
+    assert k_splits(SSE2, 6, 25, 50176) == 8  # four 6 x 8 tiles, one compute unit: 32 items wanted
+    assert k_splits(AVX2, 64, 128, 8192) == 1  # 88 tiles: over 16 per compute unit
+    assert k_splits(_cpu(compute_units=64), 64, 128, 8192) > 1  # 32 tiles for 64 cores
+
+
 def test_cpu_large_square():
     assert gemm_config("cpu", 2048, 2048, 2048, False, False) == {
         "variant": "cpu", "MR": 8, "NR": 16, "UNROLL": 1, "PANELS": 2, "local": 16,

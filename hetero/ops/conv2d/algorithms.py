@@ -8,12 +8,13 @@ without a device. The tuning constants the predicates and the algorithms read li
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ...limits import STRICT
 from ...validate import INT_MAX
-from ..gemm.config import CPU_NR, flavour_of
+from ..gemm.config import CPU_TILES, flavour_of
 from .geometry import ConvGeometry
 
 # --- tuning constants ------------------------------------------------------------------------------------
@@ -27,9 +28,11 @@ PER_IMAGE_MIN_P_DEFAULT = 64
 # Devices whose GEMMs read a convolution's columns straight from the image (implicit GEMM, the direct
 # kernels) and whose window kernels are the vector "block" variants: the CPU GEMM packs B anyway.
 IMPLICIT_FLAVOURS = ("cpu",)
-# Implicit GEMMs whose output pixels per image are a multiple of the CPU tile width (two NR-wide blocks) run
-# one GEMM per image; the others one GEMM over all images' pixels, so tiles are not left part empty.
-IMPLICIT_TILE_COLUMNS = 2 * CPU_NR
+# Implicit GEMMs whose output pixels per image are a multiple of the CPU tile width run one GEMM per image; the
+# others one GEMM over all images' pixels, so tiles are not left part empty. A multiple of every CPU_TILES row's
+# columns (hetero/ops/gemm/config.py), so that whole tiles per image hold on every device and the choice stays
+# the same for a device and its type string.
+IMPLICIT_TILE_COLUMNS = math.lcm(*(tile.columns for _, tile in CPU_TILES))
 # The direct convolution: at most this many output channels (few tile rows, where packing B costs most),
 # output rows of at least this many pixels (a 16-column block then mostly lies in two rows: two vector
 # loads, else it gathers), and a window over at least DIRECT_MIN_K column rows (channels x taps) unless there

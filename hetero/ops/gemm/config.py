@@ -1,8 +1,8 @@
 """Which GEMM kernel variant and tile defines a shape gets on a device: the per-device decision table.
 
-Everything here is plain data and arithmetic on the device's type string (or anything with a `.type`, and for
-GPUs its `.info`: vendor, name, limits), so the table is unit-tested without a device and an autotuner can
-replace it.
+Everything here is plain data and arithmetic on the device's type string (or anything with a `.type`; for GPUs
+its `.info`: vendor, name, limits; for CPUs what cpu_traits reads of its `.cl_device`: register width, compute
+units, cache), so the table is unit-tested without a device and an autotuner can replace it.
 """
 
 from __future__ import annotations
@@ -13,30 +13,97 @@ from typing import Any
 
 # Problems up to this many multiply-adds run on the naive kernel: packing would cost more than it saves.
 NAIVE_MAX_FLOPS = 16 * 16 * 16
-# The CPU register tile: MR rows by NR-wide vector blocks. MR = 8 fits channel counts (64, 96, 128, ...)
-# exactly and ran a little faster than 6 or 12.
-CPU_MR, CPU_NR = 8, 16
-# UNROLL 1: as fast as 2 or 4, a smaller program, and no "loop not unrolled" remark from PoCL's compiler
-# on every cold build.
+# ---------------------------------------------------------------------------------------------------------
+# CPU: gemm_cpu and the direct convolutions (kernels_cl/gemm_tile.h). The register tile follows the SIMD
+# registers the kernels are compiled for (CpuTraits, read from the device by cpu_traits); the cache and
+# compute-unit figures scale the bands, strips and split-k below.
+
+
+@dataclass(frozen=True)
+class CpuTraits:
+    """What the CPU table reads of a device: its SIMD registers, compute units and last-level cache."""
+
+    vector_width: int  # floats per SIMD register the kernels are compiled for
+    registers: int  # SIMD registers
+    compute_units: int
+    cache_bytes: int  # CL_DEVICE_GLOBAL_MEM_CACHE_SIZE: the last-level cache on PoCL
+
+
+@dataclass(frozen=True)
+class CpuTile:
+    """A register tile: MR rows by PANELS blocks of NR columns, each block an NR-wide OpenCL vector."""
+
+    mr: int
+    nr: int  # 8 or 16 (col_block.h's vector types)
+    panels: int  # 1 or 2; 2 reads the second block from the next packed B panel
+
+    @property
+    def columns(self) -> int:
+        """C columns per tile."""
+        return self.nr * self.panels
+
+    def registers(self, width: int) -> int:
+        """SIMD registers the k loop holds at this register width: the accumulators, one B vector per block
+        and the broadcast A element."""
+        per_vector = -(-self.nr // width)
+        return (self.mr + 1) * self.panels * per_vector + 1
+
+
+# THE CPU tile table, widest registers first: cpu_tile gives the first row whose vectors are no wider than the
+# device's registers and whose k loop fits its register file, else the last row, which fits 16 registers of 4
+# floats (narrower registers get it too: col_block.h's vectors are 8 or 16 floats).
+# - 16 floats (AVX-512, 32 zmm): 8 x 2 blocks of 16. Each A broadcast feeds two FMAs, so the FMA units, not the
+#   loads, set the pace; MR 8 divides the common channel counts (64, 96, 128) and ran a little faster than 6 or
+#   12.
+# - 8 floats (AVX, AVX2, 16 ymm): 6 x 16, BLIS's and OpenBLAS's Haswell shape: 12 accumulators, two B vectors
+#   and the broadcast make 15 registers, and each k step is 6 broadcasts + 2 loads for 12 FMAs, which two load
+#   ports and two FMA units sustain. One 16-wide vector (two ymm) rather than two 8-wide panels: B rows of one
+#   cache line, and the same tile where B is read in place (one block only). The AVX-512 tile needs 32 ymm
+#   there and spills.
+# - 4 floats (SSE, 16 xmm): 6 x 8, the same 15 registers at half the width.
+CPU_TILES: tuple[tuple[int, CpuTile], ...] = (
+    (16, CpuTile(mr=8, nr=16, panels=2)),
+    (8, CpuTile(mr=6, nr=16, panels=1)),
+    (4, CpuTile(mr=6, nr=8, panels=1)),
+)
+# x86's SIMD register files: 32 registers with AVX-512, 16 with SSE and AVX(2). OpenCL reports no register
+# count, so the register width stands for the instruction set; other CPUs get the 16 (NEON has 32: its rows
+# would be the SSE ones, correct and conservative).
+CPU_REGISTERS_WIDE, CPU_REGISTERS = 32, 16
+# What a device stating nothing (a type string, a traits object without a cl_device) is taken to be: the
+# AVX-512 row on two compute units with 32 MiB of cache, the machine the table's figures come from.
+ASSUMED_CPU = CpuTraits(vector_width=16, registers=32, compute_units=2, cache_bytes=32 << 20)
+# PoCL's kernel-library CPUs (POCL_KERNELLIB_NAME: sse2 .. avx512) and their register widths in floats. PoCL
+# names a device "pthread-<llvm cpu>-<model>" and compiles for that CPU, but reports the host's vector width:
+# forced to `avx2` on an AVX-512 host it still reports 16 while its code has 8-float registers.
+POCL_CPU_WIDTHS = {"athlon64": 4, "core2": 4, "penryn": 4, "sandybridge": 8, "ivybridge": 8, "bdver1": 8,
+                   "haswell": 8, "skylake-avx512": 16}
+_POCL_PREFIXES = ("pthread-", "basic-", "cpu-")
+# Tile defines of every CPU row: UNROLL 1 runs as fast as 2 or 4 with a smaller program, and no "loop not
+# unrolled" remark from PoCL's compiler on every cold build.
 CPU_UNROLL = 1
 CPU_WG = 16  # tiles per work-group: one tile per work-group lost much of its time to scheduling
-# op(B) read in place, saving a launch, while it stays in L2.
+# The tile of a device stating nothing (tests/ops/test_conv2d.py reads these).
+CPU_MR, CPU_NR = CPU_TILES[0][1].mr, CPU_TILES[0][1].nr
+# op(B) read in place, saving a launch, while it stays in L2 (which OpenCL does not report).
 CPU_DIRECT_B_BYTES = 256 * 1024
 PACK_COST = 64  # multiply-adds one float copied into a panel costs, in gemm_config's cost model
 # A band of tile rows whose A rows span a few MiB: the current B panel stays in L2 while the band's A
-# rows are read from L3.
+# rows are read from the last-level cache, of which the band takes at most 1 / BAND_CACHE_SHARE.
 BAND_BYTES = 3 << 20
+BAND_CACHE_SHARE = 4
 # Strips (a work-item packs its own B panel and runs the column of tiles on it while it is in cache) pay
-# off with few tile rows, enough tile columns to keep the cores busy, and panels that stay in L2.
+# off with few tile rows, enough tile columns (strips, one per work-item) to keep the cores busy, and panels
+# that stay in L2.
 STRIP_MAX_TILE_ROWS = 16
-STRIP_MIN_TILE_COLUMNS = 8
+STRIP_MIN_TILE_COLUMNS_PER_CU = 2
 STRIP_MAX_PANEL_BYTES = 512 * 1024
-# Split-k on CPUs: a GEMM with fewer C tiles than this (MR x 2NR each) and k of at least SPLIT_K_MIN_K
-# runs as slices of k side by side, then sums them, so that a thin GEMM keeps every core busy.
-SPLIT_K_MAX_TILES = 32
+# Split-k on CPUs: a GEMM with fewer C tiles than SPLIT_K_MAX_TILES_PER_CU per compute unit and k of at least
+# SPLIT_K_MIN_K runs as slices of k side by side, then sums them, so that a thin GEMM keeps every core busy.
+SPLIT_K_MAX_TILES_PER_CU = 16
 SPLIT_K_MIN_K = 2048
 SPLIT_K_MIN_SLICE = 256
-SPLIT_K_WORK_ITEMS = 64
+SPLIT_K_WORK_ITEMS_PER_CU = 32
 # ---------------------------------------------------------------------------------------------------------
 # GPU: gemm_xgemm (kernels_cl/gemm_xgemm.h). CLBlast's database is column-major; hetero's C is row-major, so
 # CLBlast's M (C's contiguous dimension) is our n: a CLBlast entry (MWG, NWG, MDIMC, NDIMC, VWM, VWN, SA, SB)
@@ -218,7 +285,7 @@ def gemm_config(device: Any, m: int, n: int, k: int, trans_a: bool, trans_b: boo
     if not implicit_b and (k == 0 or m * n * k <= NAIVE_MAX_FLOPS):
         return {"variant": "naive"}
     if flavour_of(device) == "cpu" or implicit_b:
-        return _cpu_config(m, n, k, trans_a, trans_b, implicit_b)
+        return _cpu_config(cpu_traits(device), m, n, k, trans_a, trans_b, implicit_b)
     max_threads, local_bytes, _ = gpu_limits(device)
     row = gpu_row(device, m, n)
     if row.threads > max_threads or row.local_bytes > local_bytes:
@@ -285,11 +352,52 @@ def tiled_config(m: int, n: int) -> dict:
     return {"variant": "tiled", **(GPU_SMALL_TILE if min(m, n) <= GPU_SMALL_SIDE else GPU_TILE)}
 
 
-def _cpu_config(m: int, n: int, k: int, trans_a: bool, trans_b: bool, implicit_b: bool) -> dict:
+def cpu_traits(device: Any) -> CpuTraits:
+    """The CpuTraits of a CPU-flavoured device with a .cl_device (read once), else ASSUMED_CPU."""
+    cl_device = getattr(device, "cl_device", None)
+    # A GPU-flavoured device runs the CPU kernels only for an implicit B: its vector width is no CPU's.
+    if cl_device is None or flavour_of(device) != "cpu":
+        return ASSUMED_CPU
+    try:
+        return _traits[cl_device]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable stand-in (a test's fake device): read it each time
+        return _read_traits(cl_device)
+    traits = _traits[cl_device] = _read_traits(cl_device)
+    return traits
+
+
+_traits: dict[Any, CpuTraits] = {}
+
+
+def _read_traits(cl_device: Any) -> CpuTraits:
+    width = max(1, int(cl_device.native_vector_width_float))
+    name = cl_device.name.strip()
+    for prefix in _POCL_PREFIXES:
+        for cpu, cpu_width in POCL_CPU_WIDTHS.items():
+            if name.startswith(f"{prefix}{cpu}-"):
+                width = min(width, cpu_width)
+    return CpuTraits(vector_width=width, registers=CPU_REGISTERS_WIDE if width >= 16 else CPU_REGISTERS,
+                     compute_units=max(1, int(cl_device.max_compute_units)),
+                     cache_bytes=int(cl_device.global_mem_cache_size))
+
+
+def cpu_tile(device: Any) -> CpuTile:
+    """The CPU_TILES row for a device (see cpu_traits): the widest that its registers hold."""
+    traits = device if isinstance(device, CpuTraits) else cpu_traits(device)
+    for width, tile in CPU_TILES:
+        if width <= traits.vector_width and tile.registers(traits.vector_width) <= traits.registers:
+            return tile
+    return CPU_TILES[-1][1]
+
+
+def _cpu_config(traits: CpuTraits, m: int, n: int, k: int, trans_a: bool, trans_b: bool, implicit_b: bool) -> dict:
     # Cost in multiply-adds: the tiles' padded work plus PACK_COST per element copied into panels: B (k x n)
     # always and A (m x k) when it is transposed; swapped, op(A)^T is the packed side, op(B)^T is read in
     # place when B is stored n x k, and C is stored element by element, transposed.
-    mr, nr = CPU_MR, CPU_NR
+    tile = cpu_tile(traits)
+    mr, nr = tile.mr, tile.nr
     cost = up(m, mr) * up(n, nr) * k + PACK_COST * (k * n + (m * k if trans_a else 0))
     cost_swapped = (up(n, mr) * up(m, nr) * k + PACK_COST * (m * k + (0 if trans_b else k * n))
                     + PACK_COST * m * n)
@@ -299,13 +407,13 @@ def _cpu_config(m: int, n: int, k: int, trans_a: bool, trans_b: bool, implicit_b
     # transposing and stays in L2.
     kernel_trans_b = (not trans_a) if swap else trans_b
     pack_b = bool(kernel_trans_b) or k * kn * 4 > CPU_DIRECT_B_BYTES or implicit_b
-    band = max(1, BAND_BYTES // (mr * k * 4))
-    strip = (pack_b and up(km, mr) // mr <= STRIP_MAX_TILE_ROWS and up(kn, nr) // nr >= STRIP_MIN_TILE_COLUMNS
-             and k * nr * 2 * 4 <= STRIP_MAX_PANEL_BYTES)
-    # Two NR-wide blocks per tile when B is packed: 2 * MR FMAs per MR + 2 loads instead of MR per MR + 1,
-    # which left the loads as the bound. One block where there is one panel (a 16-column problem would
-    # compute a discarded second).
-    panels = 2 if up(kn, nr) // nr >= 2 else 1
+    band = max(1, min(BAND_BYTES, traits.cache_bytes // BAND_CACHE_SHARE) // (mr * k * 4))
+    strip = (pack_b and up(km, mr) // mr <= STRIP_MAX_TILE_ROWS
+             and up(kn, tile.columns) // tile.columns >= STRIP_MIN_TILE_COLUMNS_PER_CU * traits.compute_units
+             and k * tile.columns * 4 <= STRIP_MAX_PANEL_BYTES)
+    # The row's blocks per tile where B is packed and has that many panels: a 16-column problem would
+    # compute a discarded second block.
+    panels = tile.panels if up(kn, nr) // nr >= tile.panels else 1
     return {"variant": "cpu", "MR": mr, "NR": nr, "UNROLL": CPU_UNROLL, "PANELS": panels, "local": CPU_WG,
             "band": band, "pack_a": False, "pack_b": pack_b, "swap": swap, "strip": strip}
 
@@ -317,11 +425,13 @@ def k_splits(device: Any, m: int, n: int, k: int) -> int:
         return _gpu_k_splits(device, m, n, k)
     if k < SPLIT_K_MIN_K:
         return 1
-    wide = 2 * CPU_NR  # a tile's two blocks; either orientation
-    tiles = min(-(-m // CPU_MR) * -(-n // wide), -(-n // CPU_MR) * -(-m // wide))
-    if tiles >= SPLIT_K_MAX_TILES:
+    traits = cpu_traits(device)
+    tile = cpu_tile(traits)
+    wide = tile.columns  # either orientation
+    tiles = min(-(-m // tile.mr) * -(-n // wide), -(-n // tile.mr) * -(-m // wide))
+    if tiles >= SPLIT_K_MAX_TILES_PER_CU * traits.compute_units:
         return 1
-    want = min(-(-SPLIT_K_WORK_ITEMS // tiles), k // SPLIT_K_MIN_SLICE)
+    want = min(-(-SPLIT_K_WORK_ITEMS_PER_CU * traits.compute_units // tiles), k // SPLIT_K_MIN_SLICE)
     return next((s for s in range(want, 1, -1) if k % s == 0), 1)
 
 
