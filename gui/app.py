@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import os
+import subprocess
 import sys
+
+# What Qt's X11 platform plugin (libqxcb.so, libQt6XcbQpa.so) loads, with the Debian/Ubuntu package of each.
+# Qt says "xcb-cursor0 is needed" whichever of them is missing; this list lets `hetero gui` name the real ones.
+XCB_LIBRARIES = (
+    ("libxcb.so.1", "libxcb1"), ("libX11.so.6", "libx11-6"), ("libX11-xcb.so.1", "libx11-xcb1"),
+    ("libxcb-cursor.so.0", "libxcb-cursor0"), ("libxcb-icccm.so.4", "libxcb-icccm4"),
+    ("libxcb-util.so.1", "libxcb-util1"), ("libxcb-image.so.0", "libxcb-image0"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1"), ("libxcb-randr.so.0", "libxcb-randr0"),
+    ("libxcb-render.so.0", "libxcb-render0"), ("libxcb-render-util.so.0", "libxcb-render-util0"),
+    ("libxcb-shape.so.0", "libxcb-shape0"), ("libxcb-shm.so.0", "libxcb-shm0"), ("libxcb-sync.so.1", "libxcb-sync1"),
+    ("libxcb-xfixes.so.0", "libxcb-xfixes0"), ("libxcb-xkb.so.1", "libxcb-xkb1"),
+    ("libxkbcommon.so.0", "libxkbcommon0"), ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
+    ("libGL.so.1", "libgl1"), ("libglib-2.0.so.0", "libglib2.0-0"),
+)
 
 
 def _output_file(text: str) -> str:
@@ -53,6 +69,11 @@ def run_app(args: argparse.Namespace) -> int:
                   "or headless with QT_QPA_PLATFORM=offscreen and --screenshot FILE.", file=sys.stderr)
             return 1
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    if not QApplication.instance() and uses_xcb():
+        missing = missing_xcb_libraries()
+        if missing:  # Qt would abort with "xcb-cursor0 is needed" whichever is missing
+            print(xcb_message(missing), file=sys.stderr)
+            return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("hetero")
     if not QApplication.instance().property("hetero_styled"):
@@ -61,7 +82,9 @@ def run_app(args: argparse.Namespace) -> int:
     window = MainWindow(demo=bool(args.demo or args.screenshot))
     # at most the screen's free area: a larger window runs off a 1280x800 screen with its buttons unseen
     free = app.primaryScreen().availableGeometry()
-    window.resize(min(1560, free.width()), min(960, free.height()))
+    restored = window.restore_geometry()  # as the last session left it (never in --demo / --screenshot mode)
+    if not restored:
+        window.resize(min(1560, free.width()), min(960, free.height()))
     view = window.train_view
     if args.data:
         view.data_edit.setText(os.path.abspath(args.data))
@@ -76,7 +99,7 @@ def run_app(args: argparse.Namespace) -> int:
         view.dataset_box.setCurrentText("mnist")
         view.epochs_box.setValue(args.epochs or 3)
         QTimer.singleShot(0, slot(view.start))
-    if free.width() < 1560 or free.height() < 960:
+    if not restored and (free.width() < 1560 or free.height() < 960):
         window.showMaximized()  # the frame fits the screen too: resized, its title bar pushes the status bar off
     else:
         window.show()
@@ -99,6 +122,69 @@ def run_app(args: argparse.Namespace) -> int:
     QApplication.processEvents()
     gc.collect()
     return result["code"]
+
+
+def uses_xcb() -> bool:
+    """Whether Qt will draw through X11 (its xcb plugin): asked for by QT_QPA_PLATFORM, or Linux's default
+    outside a Wayland session."""
+    chosen = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
+    if chosen:
+        return chosen == "xcb"
+    if not sys.platform.startswith("linux"):
+        return False
+    wayland = os.environ.get("WAYLAND_DISPLAY") and os.environ.get("XDG_SESSION_TYPE") == "wayland"
+    return bool(os.environ.get("DISPLAY")) and not wayland
+
+
+def known_libraries() -> set[str] | None:
+    """The shared libraries the dynamic linker's cache lists (`ldconfig -p`), or None where there is no cache."""
+    for ldconfig in ("ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"):
+        try:
+            out = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    return None
+
+
+def library_present(soname: str, cache: set[str] | None) -> bool:
+    """Whether the dynamic linker finds `soname`: in its cache, in $LD_LIBRARY_PATH or beside Qt's own libraries
+    (without a cache, by loading it)."""
+    if cache is not None and soname in cache:
+        return True
+    folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    try:
+        import PySide6
+
+        folders.append(os.path.join(os.path.dirname(PySide6.__file__), "Qt", "lib"))
+    except ImportError:
+        pass
+    if any(os.path.exists(os.path.join(d, soname)) for d in folders):
+        return True
+    if cache is None:
+        try:
+            ctypes.CDLL(soname)
+            return True
+        except OSError:
+            return False
+    return False
+
+
+def missing_xcb_libraries() -> list[tuple[str, str]]:
+    """(library, Debian package) of each library Qt's xcb plugin needs that cannot be found."""
+    libraries = known_libraries()
+    return [(soname, package) for soname, package in XCB_LIBRARIES if not library_present(soname, libraries)]
+
+
+def xcb_message(missing: list[tuple[str, str]]) -> str:
+    """What `hetero gui` says instead of Qt's misleading "xcb-cursor0 is needed" (and its abort)."""
+    names = ", ".join(soname for soname, _ in missing)
+    packages = " ".join(dict.fromkeys(package for _, package in missing))
+    return (f"hetero gui: Qt's X11 platform plugin (xcb) needs libraries this system lacks: {names}.\n"
+            f"  Debian/Ubuntu: sudo apt-get install {packages}\n"
+            f"  Elsewhere: install the packages that provide those files (Fedora: xcb-util-cursor, xcb-util-wm, "
+            f"xcb-util-keysyms, xcb-util-image, xcb-util-renderutil, libxkbcommon-x11).\n"
+            f"  Or run without a display: QT_QPA_PLATFORM=offscreen hetero gui --screenshot FILE")
 
 
 def _display_available() -> bool:

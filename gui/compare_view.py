@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,12 +27,13 @@ from PySide6.QtWidgets import (
 
 from hetero.bench.report import LOWER_IS_BETTER
 
-from . import qtfix
+from . import qtfix, theme
 from .device_panel import DevicePanel
 from .history import COLOURS
 from .log_panel import LogPanel
-from .plots import BarChart, format_value
+from .plots import BarChart, format_value, render_to_file
 from .slots import slot
+from .theme import bold_font
 from .workers import BenchWorker
 
 BENCH_MODELS = ("lenet5", "alexnet_mnist", "resnet18")
@@ -86,6 +87,117 @@ class ReportTable:
         return pick(finite)[1]
 
 
+def cell_text(r: object) -> tuple[str, str | None]:
+    """(text, colour or None) of a result's cell, as the table and the exported image show it."""
+    if r is None:
+        return "", None
+    status = field(r, "status", "ok")
+    if status != "ok":
+        return str(status), "#b00020" if status == "error" else "#888888"
+    text = format_value(field(r, "value"))
+    spread = field(r, "spread")  # (max - min) / median of the repeats, shown as ± half of it, as bench does
+    if isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0:
+        text += f" ± {50 * spread:.0f}%"
+    return text, None
+
+
+def report_rows(model: ReportTable) -> list[list[str]]:
+    """The table as text: a header row, then one row per figure (what the CSV of the table would hold)."""
+    rows = [["figure", "unit", *model.columns]]
+    for key in model.rows:
+        category, test, metric, unit = key
+        rows.append([f"{category} · {test} · {metric}", unit,
+                     *(cell_text(model.cells.get((key, dev)))[0] for dev in model.columns)])
+    return rows
+
+
+class ReportImage:
+    """The whole report drawn from its data, not from the window: a title, the chosen figure's chart, every row and
+    column of the table (each row's best bold on green) and the device names; paint() draws on a PNG or an SVG."""
+
+    PAD = 8
+
+    def __init__(self, model: ReportTable, title: str, names: dict[str, str], chart: BarChart | None = None,
+                 font: QFont | None = None):
+        self.model = model
+        self.title = title
+        self.names = names
+        self.chart = chart
+        self.font = QFont(font or QFont())
+        self.bold = QFont(self.font)
+        self.bold.setBold(True)
+        self.rows = report_rows(model)
+        bold_metrics = QFontMetrics(self.bold)
+        self.widths = [max(bold_metrics.horizontalAdvance(row[c]) for row in self.rows) + 2 * self.PAD
+                       for c in range(len(self.rows[0]))]
+        self.row_height = bold_metrics.height() + self.PAD
+        self.legend = [f"{dev}: {names[dev]}" for dev in model.columns if names.get(dev, dev) != dev]
+        self.width = max(sum(self.widths), 640, *(bold_metrics.horizontalAdvance(t) for t in [title, *self.legend]))
+        self.width += 2 * self.PAD
+        # the chart at its size on screen (scaled, its fonts would stretch), smaller only to fit the width
+        self.chart_rect = QRectF()
+        source = chart.getPlotItem().sceneBoundingRect() if chart is not None else QRectF()
+        if source.width() >= 200 and source.height() >= 100:
+            scale = min(1.0, (self.width - 2 * self.PAD) / source.width())
+            self.chart_rect = QRectF(0, 0, source.width() * scale, source.height() * scale)
+        self.chart_height = self.chart_rect.height()
+        self.height = (2 * self.PAD + self.row_height * (1 + len(self.rows) + len(self.legend)) + self.chart_height
+                       + self.PAD)
+
+    def size(self) -> QSize:
+        return QSize(int(self.width), int(self.height))
+
+    def paint(self, painter: QPainter) -> None:
+        pad, h = self.PAD, self.row_height
+        painter.fillRect(QRectF(0, 0, self.width, self.height), QColor("white"))
+        painter.setPen(QColor("#222222"))
+        painter.setFont(self.bold)
+        y = pad
+        painter.drawText(QRectF(pad, y, self.width - 2 * pad, h), Qt.AlignmentFlag.AlignVCenter, self.title)
+        y += h
+        if self.chart_height:
+            target = QRectF(self.chart_rect)
+            target.moveTo((self.width - target.width()) / 2, y)
+            shown = theme.colours()
+            if shown.dark:  # the image is on white whatever the window's theme
+                self.chart.apply_theme(theme.LIGHT)
+            self.chart.scene().render(painter, target, self.chart.getPlotItem().sceneBoundingRect())
+            if shown.dark:
+                self.chart.apply_theme(shown)
+            y += self.chart_height
+        grid = QPen(QColor("#cccccc"))
+        for k, row in enumerate(self.rows):
+            key = self.model.rows[k - 1] if k else None
+            best = self.model.best(key) if key is not None else None
+            x = pad
+            if k == 0:
+                painter.fillRect(QRectF(pad, y, sum(self.widths), h), QColor("#eeeeee"))
+            for c, text in enumerate(row):
+                rect = QRectF(x, y, self.widths[c], h)
+                is_best = best is not None and c == 2 + best
+                if is_best:
+                    painter.fillRect(rect, QColor("#e3f4e3"))
+                colour = cell_text(self.model.cells.get((key, self.model.columns[c - 2])))[1] if key and c >= 2 \
+                    else None
+                painter.setPen(QColor(colour or "#222222"))
+                painter.setFont(self.bold if k == 0 or is_best else self.font)
+                align = Qt.AlignmentFlag.AlignLeft if c < 2 else Qt.AlignmentFlag.AlignRight
+                painter.drawText(rect.adjusted(pad, 0, -pad, 0), align | Qt.AlignmentFlag.AlignVCenter, text)
+                painter.setPen(grid)
+                painter.drawRect(rect)
+                x += self.widths[c]
+            y += h
+        painter.setPen(QColor("#555555"))
+        painter.setFont(self.font)
+        for line in self.legend:
+            painter.drawText(QRectF(pad, y, self.width - 2 * pad, h), Qt.AlignmentFlag.AlignVCenter, line)
+            y += h
+
+    def save(self, path: str, fmt: str) -> None:
+        """Write a PNG (at twice the size, for sharp text) or an SVG; OSError when the file cannot be written."""
+        render_to_file(path, fmt, self.size(), self.paint, self.title)
+
+
 class CompareView(QWidget):
     """Choose devices and models, run the benchmark in a worker thread, show and export the report."""
 
@@ -99,6 +211,7 @@ class CompareView(QWidget):
         self.worker: BenchWorker | None = None
         self.report = None
         self.table_model: ReportTable | None = None
+        self.names: dict[str, str] = {}  # device id -> name, of the report shown
 
         self.devices = device_panel or DevicePanel()
         self.model_checks = {m: QCheckBox(m) for m in BENCH_MODELS}
@@ -112,10 +225,13 @@ class CompareView(QWidget):
         self.batch_box.setRange(0, 4096)
         self.batch_box.setSpecialValueText("default")
         self.run_button = QPushButton("Run benchmark")
-        self.run_button.setStyleSheet("font-weight: bold;")
+        bold_font(self.run_button)
         self.cancel_button = QPushButton("Cancel")
         self.load_button = QPushButton("Load saved run…")
-        self.export_buttons = {fmt: QPushButton(f"Export {fmt.upper()}…") for fmt in ("csv", "json", "png")}
+        self.export_buttons = {fmt: QPushButton(f"Export {text}…") for fmt, text in
+                               (("csv", "CSV"), ("json", "JSON"), ("image", "PNG/SVG"))}
+        self.export_buttons["image"].setToolTip("The whole report as an image: the chart of the chosen figure and "
+                                                "every row of the table (PNG, or SVG by the file's name)")
         self.run_button.clicked.connect(slot(self.run))
         self.cancel_button.clicked.connect(slot(self.cancel))
         self.load_button.clicked.connect(slot(self.load))
@@ -236,8 +352,17 @@ class CompareView(QWidget):
 
     @Slot(object)
     def _on_done(self, report) -> None:
+        if self.worker is not None and self.worker.cancel.is_set():
+            # a partial run compares nothing fairly: the report shown before stays, as if never started
+            measured = len(getattr(report, "results", []) or [])
+            kept = "the report shown before is kept" if self.report is not None else "no report is shown"
+            self.progress.setValue(0)
+            self.progress.setFormat("cancelled")
+            self.log.add("info", f"Benchmark cancelled: its {measured} figure(s) so far were discarded; {kept}.")
+            self._update_buttons()
+            return
         self.progress.setValue(1000)
-        self.progress.setFormat("done" if not self.worker.cancel.is_set() else "cancelled (partial results)")
+        self.progress.setFormat("done")
         self.show_report(report)
         # "unsupported" (no fp16, no numpy model runner) is in the table with its reason; errors are news
         bad = [r for r in self.table_model.results if field(r, "status", "ok") == "error"]
@@ -266,7 +391,7 @@ class CompareView(QWidget):
     def show_report(self, report) -> None:
         self.report = report
         self.table_model = model = ReportTable(report)
-        names = {}
+        self.names = names = {}
         for d in getattr(report, "devices", []) or []:
             ident = field(d, "id")
             if ident is not None:
@@ -290,6 +415,7 @@ class CompareView(QWidget):
                 if c == best:
                     item.setFont(bold)
                     item.setBackground(QColor("#e3f4e3"))
+                    item.setForeground(QColor("#111111"))  # the light green in either theme
                 self.table.setItem(row, 2 + c, item)
         self.figure_box.blockSignals(True)
         self.figure_box.clear()
@@ -310,20 +436,13 @@ class CompareView(QWidget):
 
     @staticmethod
     def _cell(r, unit: str) -> QTableWidgetItem:
-        if r is None:
-            return QTableWidgetItem("")
-        status = field(r, "status", "ok")
-        if status != "ok":
-            item = QTableWidgetItem(status)
-            item.setForeground(QColor("#b00020" if status == "error" else "#888888"))
-            item.setToolTip(str(field(r, "reason", "") or status))
-            return item
-        text = format_value(field(r, "value"))
-        spread = field(r, "spread")  # (max - min) / median of the repeats, shown as ± half of it, as bench does
-        if isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0:
-            text += f" ± {50 * spread:.0f}%"
+        text, colour = cell_text(r)
         item = QTableWidgetItem(text)
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if colour is not None:
+            item.setForeground(QColor(colour))
+            item.setToolTip(str(field(r, "reason", "") or text))
+        elif r is not None:
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return item
 
     def _row_chosen(self, row: int, *_) -> None:
@@ -352,19 +471,37 @@ class CompareView(QWidget):
 
     # ----- files -----
 
+    def report_image(self) -> ReportImage:
+        """The report as ReportImage draws it (the whole table and the chart of the chosen figure)."""
+        model = self.table_model
+        version = field(self.report, "hetero_version", "") or ""
+        title = (f"hetero {version} bench: {len(model.rows)} figures on {len(model.columns)} devices and "
+                 f"references (best per row in bold)").replace("hetero  ", "hetero ")
+        return ReportImage(model, title, self.names, self.chart, self.table.font())
+
     def export(self, fmt: str, path: str | None = None) -> bool:
+        """Write the report as "csv" (one line per result), "json" (what Load reads back), "png" or "svg" (the
+        whole report drawn from its data); "image" asks for a PNG or SVG file name."""
         if self.report is None:
             self.log.add("warning", "Run or load a benchmark before exporting.")
             return False
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, f"Export the benchmark as {fmt.upper()}",
-                                                  os.path.join(os.getcwd(), f"bench.{fmt}"), f"*.{fmt}")
+            if fmt == "image":
+                path, chosen = QFileDialog.getSaveFileName(self, "Export the benchmark as an image",
+                                                           os.path.join(os.getcwd(), "bench.png"),
+                                                           "PNG image (*.png);;SVG drawing (*.svg)")
+                if path and not path.lower().endswith((".png", ".svg")):
+                    path += ".svg" if "svg" in chosen.lower() else ".png"
+            else:
+                path, _ = QFileDialog.getSaveFileName(self, f"Export the benchmark as {fmt.upper()}",
+                                                      os.path.join(os.getcwd(), f"bench.{fmt}"), f"*.{fmt}")
             if not path:
                 return False
+        if fmt == "image":
+            fmt = "svg" if path.lower().endswith(".svg") else "png"
         try:
-            if fmt == "png":
-                if not self.result_area.grab().save(path):
-                    raise OSError("Qt could not write the image")
+            if fmt in ("png", "svg"):
+                self.report_image().save(path, fmt)
             elif fmt == "csv":
                 self.report.to_csv(path)
             else:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .layout import ColumnFitter
 from .slots import slot
 
 COLUMNS = ("Device", "Type", "CUs", "Memory", "fp16", "Status")
@@ -158,14 +159,15 @@ def shared_results() -> DoctorResults:
 
 
 def doctor_status(state: tuple[str, object] | None) -> tuple[str, str, str | None]:
-    """(status suffix, tooltip addition, colour or None) for a usable device's doctor state."""
+    """(Status text, tooltip addition, colour or None) of a usable device's doctor state; the text is short ("ready",
+    "checking…", "doctor ok", "doctor: 2 ops wrong", "doctor failed") so the column is never cut."""
     if state is None:
-        return "", "", None
+        return "ready", "", None
     kind, value = state
     if kind == "checking":
-        return " · checking…", "\n\nhetero doctor is running on this device", None
+        return "checking…", "\n\nhetero doctor is running on this device", None
     if kind == "failed":
-        return f" · doctor failed: {value}", f"\n\nhetero doctor could not run: {value}", BAD
+        return "doctor failed", f"\n\nhetero doctor could not run: {value}", BAD
     from hetero.doctor import failures, summary, verdict
 
     rows = list(value)
@@ -175,7 +177,7 @@ def doctor_status(state: tuple[str, object] | None) -> tuple[str, str, str | Non
         tip += f"\n  {r.op}: {r.error}"
     if len(bad) > _TIP_FAILURES:
         tip += f"\n  (+{len(bad) - _TIP_FAILURES} more; run `hetero doctor --device ID` for all)"
-    return f" · {verdict(rows)}", tip, BAD if bad else GOOD
+    return verdict(rows), tip, BAD if bad else GOOD
 
 
 class DevicePanel(QWidget):
@@ -196,6 +198,8 @@ class DevicePanel(QWidget):
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
+        # a long name keeps both ends ("pthread-sky…AMD EPYC"); the row's tooltip has it whole
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.message = QLabel(error)
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #b00020;")
@@ -204,6 +208,10 @@ class DevicePanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #b26a00;")
         self.note.setVisible(False)
+        self.unusable_note = QLabel()  # why a greyed device cannot be used, whole: its Status says "unusable"
+        self.unusable_note.setWordWrap(True)
+        self.unusable_note.setStyleSheet(f"color: {BAD};")
+        self.unusable_note.setVisible(False)
         self.check_button = QPushButton("Check devices")
         self.check_button.setToolTip("Run hetero doctor on every usable device: each op at small shapes against "
                                      "the numpy reference, in the background (seconds per device; longer the "
@@ -212,6 +220,7 @@ class DevicePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree)
+        layout.addWidget(self.unusable_note)
         layout.addWidget(self.check_button)
         layout.addWidget(self.note)
         layout.addWidget(self.message)
@@ -229,9 +238,12 @@ class DevicePanel(QWidget):
                 for i in range(2):
                     self._add(info.split(2, i), item)
                 item.setExpanded(True)
-        for k in range(1, len(COLUMNS)):
-            self.tree.resizeColumnToContents(k)
-        self.tree.setColumnWidth(0, 165)  # long names are elided; the tooltip has them whole
+        # Every column as wide as its contents, the name the rest; a narrow panel (the Train tab's, 1280 pixels
+        # wide) drops fp16, CUs, Memory and Type in that order (the tooltip has them) rather than cut the Status.
+        self.columns = ColumnFitter(self.tree, 0, self._name_width, optional=(4, 2, 3, 1))
+        unusable = [f"{info.id} {info.name}: {info.reason}" for info in self.infos if not info.usable]
+        self.unusable_note.setText("Cannot be used: " + "; ".join(unusable) if unusable else "")
+        self.unusable_note.setVisible(bool(unusable))
         self.tree.itemChanged.connect(self._item_changed)
         self.check_button.setEnabled(any(info.usable for info in self.infos))
         self.results.sigChanged.connect(self._show_doctor)
@@ -241,13 +253,13 @@ class DevicePanel(QWidget):
 
     def _add(self, info, parent: QTreeWidgetItem | None) -> QTreeWidgetItem:
         name = info.name if parent is None else f"half {info.id.rsplit('.', 1)[1]} ({info.id})"
-        status = "ready" if info.usable else f"unusable: {info.reason}"
+        status = "ready" if info.usable else "unusable"
         item = QTreeWidgetItem([name, info.type, str(info.compute_units), gib(info.global_mem_bytes),
                                 "yes" if info.fp16 else "no", status])
         item.setData(0, ID_ROLE, info.id)
-        tip = (f"{info.id}  {info.name}\n{info.vendor} · {info.platform}\ndriver {info.driver_version} · "
-               f"{info.opencl_c_version}\n{info.compute_units} compute units at {info.clock_mhz} MHz, "
-               f"{gib(info.global_mem_bytes)}")
+        tip = (f"{info.id}  {info.name}\n{info.type} · {info.vendor} · {info.platform}\ndriver {info.driver_version}"
+               f" · {info.opencl_c_version}\n{info.compute_units} compute units at {info.clock_mhz} MHz, "
+               f"{gib(info.global_mem_bytes)}, fp16 {'yes' if info.fp16 else 'no'}")
         if info.usable:
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Unchecked)
@@ -283,10 +295,10 @@ class DevicePanel(QWidget):
         info = self.info(device_id)
         tip = self._tips[device_id]
         if not info.usable:
-            item.setText(STATUS, f"unusable: {info.reason}")
+            item.setText(STATUS, "unusable")
         else:
-            suffix, extra, colour = doctor_status(self.results.state.get(device_id))
-            item.setText(STATUS, "ready" + suffix)
+            text, extra, colour = doctor_status(self.results.state.get(device_id))
+            item.setText(STATUS, text)
             tip += extra
             if colour is None:
                 item.setData(STATUS, Qt.ItemDataRole.ForegroundRole, None)
@@ -311,6 +323,18 @@ class DevicePanel(QWidget):
         action.setEnabled(not self.results.checking(device_id))
         action.triggered.connect(slot(self.check, [device_id]))
         return menu
+
+    def _name_width(self) -> int:
+        """The least width of the Device column: each sub-device row whole ("half 0 (0:0/2.0)"), and a dozen
+        characters of a device's name beside its tick box."""
+        tree = self.tree
+        metrics = tree.fontMetrics()
+        box = tree.style().pixelMetric(tree.style().PixelMetric.PM_IndicatorWidth) + 8
+        least = tree.indentation() + box + metrics.horizontalAdvance("pthread-skyl…")
+        for item in self._items.values():
+            if item.parent() is not None:
+                least = max(least, 2 * tree.indentation() + box + metrics.horizontalAdvance(item.text(0)) + 8)
+        return least
 
     def _best_id(self) -> str | None:
         from hetero.selection import choose_base

@@ -8,11 +8,70 @@ the hetero.train events that reach it through signals; the plot timer reads it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from hetero.train.events import EpochEndEvent
+
 # One colour per device (matplotlib's tab10, which stays readable on white and in print).
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+SAVED_VERSION = 1
+SAVED_SERIES = ("steps", "seconds", "loss", "accuracy", "images_per_s")
+SAVED_EPOCH = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "step", "at")
+MAX_SAVED_STEPS = 20000  # a checkpoint keeps at most this many points per curve (evenly thinned, the last kept)
+MAX_SAVED_EPOCHS = 100000
+
+
+class SavedHistoryError(ValueError):
+    """A checkpoint's curve history is not one the app wrote (damaged, or from elsewhere)."""
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_saved(saved: object, step: int) -> dict:
+    """A checkpoint's "gui_history" (RunHistory.to_saved) checked as the untrusted input it is, cut at the
+    checkpoint's step; SavedHistoryError says what is wrong."""
+    if not isinstance(saved, dict) or saved.get("version") != SAVED_VERSION:
+        raise SavedHistoryError(f"not a curve history of version {SAVED_VERSION}")
+    out: dict = {}
+    length = None
+    for name in SAVED_SERIES:
+        values = saved.get(name)
+        if not isinstance(values, list) or len(values) > MAX_SAVED_STEPS or not all(_number(v) for v in values):
+            raise SavedHistoryError(f"{name!r} is not a list of at most {MAX_SAVED_STEPS} numbers")
+        if length is not None and len(values) != length:
+            raise SavedHistoryError(f"{name!r} has {len(values)} values, 'steps' {length}")
+        length = len(values)
+        out[name] = [float(v) for v in values]
+    steps = out["steps"]
+    if any(not math.isfinite(v) or v < 1 or v != int(v) for v in steps) or any(
+            b <= a for a, b in zip(steps, steps[1:])):
+        raise SavedHistoryError("'steps' are not increasing step numbers")
+    keep = sum(1 for v in steps if v <= step)  # nothing after the weights the file holds
+    out = {name: values[:keep] for name, values in out.items()}
+    out["steps"] = [int(v) for v in out["steps"]]
+    epochs = saved.get("epochs", [])
+    if not isinstance(epochs, list) or len(epochs) > MAX_SAVED_EPOCHS:
+        raise SavedHistoryError("'epochs' is not a list")
+    out["epochs"] = []
+    for e in epochs:
+        if not isinstance(e, dict) or not all(e.get(k) is None or _number(e.get(k)) for k in SAVED_EPOCH) or not (
+                _number(e.get("epoch")) and _number(e.get("step"))):
+            raise SavedHistoryError("an epoch's figures are not numbers")
+        if e["step"] <= step:
+            out["epochs"].append({k: (None if e.get(k) is None else float(e[k])) for k in SAVED_EPOCH})
+    return out
+
+
+def thinned(n: int, most: int) -> list[int]:
+    """Indices of at most `most` of n points spread evenly, the first and the last among them."""
+    if n <= most:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, most).round().astype(int).tolist()))
 
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
@@ -67,15 +126,70 @@ class RunHistory:
         self.batches = 0
         self.done = None                     # the DoneEvent, once the run has ended
         self.state = "starting"              # starting, running, paused, finished, stopped, failed
+        # a run continued from a checkpoint: the step and epoch it continues at, and the curves' seconds before it
+        # (fit counts from 0 again)
+        self.resumed_step: int | None = None
+        self.resumed_epoch = 0
+        self.resumed_with_history = False
+        self.seconds_offset = 0.0
         self._ema_cache: dict[tuple[str, float], tuple[int, np.ndarray, float, float]] = {}
+
+    # ----- a checkpoint's curves -----
+
+    def to_saved(self) -> dict:
+        """The curves and epoch figures as JSON-able lists, for a checkpoint's extra (check_saved reads them)."""
+        keep = thinned(len(self.steps), MAX_SAVED_STEPS)
+        out: dict = {"version": SAVED_VERSION}
+        for name in SAVED_SERIES:
+            values = getattr(self, name)
+            out[name] = [int(values[k]) if name == "steps" else float(f"{values[k]:.6g}") for k in keep]
+        out["epochs"] = []
+        for ev, (step, sec) in zip(self.epoch_ends, self.epoch_x):
+            figures = {k: getattr(ev, k, None) for k in SAVED_EPOCH[:6]}
+            figures.update(step=step, at=sec)
+            out["epochs"].append({k: None if v is None else float(v) for k, v in figures.items()})
+        return out
+
+    def resume(self, step: int, epoch: int, saved: dict | None = None) -> None:
+        """Continue from a checkpoint at (step, epoch): with its curves (check_saved's result), they come first;
+        without, the curves start at `step` (a line on the plots marks it either way)."""
+        from hetero.train.events import EpochEndEvent
+
+        self.resumed_step, self.resumed_epoch = int(step), int(epoch)
+        self.resumed_with_history = bool(saved and saved["steps"])
+        if saved:
+            for name in SAVED_SERIES:
+                setattr(self, name, list(saved[name]))
+            self.seconds_offset = self.seconds[-1] if self.seconds else 0.0
+            for e in saved["epochs"]:
+                self.epoch_ends.append(EpochEndEvent(int(e["epoch"]), e["train_loss"], e["train_accuracy"],
+                                                     e["test_loss"], e["test_accuracy"], e["seconds"] or 0.0))
+                self.epoch_x.append((int(e["step"]), e["at"] if e["at"] is not None else 0.0))
+            self._ema_cache.clear()
+
+    def resume_x(self, mode: str) -> float | None:
+        """Where the plots mark the checkpoint a resumed run continues from (None for a fresh run)."""
+        if self.resumed_step is None:
+            return None
+        return self.seconds_offset if mode == "seconds" else float(self.resumed_step)
+
+    def partial_epoch(self, event: EpochEndEvent) -> tuple[int, int] | None:
+        """(first, last) batch, counted from 1, that an epoch's train figures cover when the run was resumed in
+        the middle of that epoch (fit counts them from the resume on); None for a whole epoch."""
+        if self.resumed_step is None or event.epoch != self.resumed_epoch or not self.batches:
+            return None
+        start = self.resumed_step - self.resumed_epoch * self.batches
+        return (start + 1, self.batches) if 0 < start < self.batches else None
 
     # ----- feeding -----
 
     def add(self, event) -> None:
         kind = getattr(event, "event", None)
         if kind == "step":
+            if self.steps and int(event.step) <= self.steps[-1]:
+                return  # a checkpoint's curve already has this step
             self.steps.append(int(event.step))
-            self.seconds.append(float(event.seconds))
+            self.seconds.append(self.seconds_offset + float(event.seconds))
             self.loss.append(float(event.loss))
             self.accuracy.append(float(event.accuracy))
             self.images_per_s.append(float(event.images_per_s))
@@ -165,9 +279,14 @@ class RunHistory:
         if self.done is not None:
             return 0.0 if self.state == "finished" else None
         f = self.fraction()
-        if f <= 0 or not self.seconds:
+        before = 0.0  # how much a resumed run had done at its checkpoint: the ETA is this session's pace
+        if self.resumed_step is not None and self.batches:
+            before = min(self.resumed_step / (self.epochs * self.batches), 1.0)
+        done = f - before
+        elapsed = (self.seconds[-1] - self.seconds_offset) if self.seconds else 0.0
+        if done <= 0 or elapsed <= 0:
             return None
-        return self.seconds[-1] * (1 - f) / f
+        return elapsed * (1 - f) / done  # this session's pace: a resumed run's earlier part took its own time
 
     def share(self, device_id: str) -> dict | None:
         """The last reported share of one device of a data-parallel run, or None before its first step."""

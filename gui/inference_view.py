@@ -42,6 +42,7 @@ from .device_panel import BAD, DevicePanel
 from .device_panel import COLUMNS as DEVICE_COLUMNS
 from .log_panel import LogPanel
 from .slots import slot
+from .theme import bold_font
 from .workers import _build_lock
 
 TOP = 5
@@ -392,7 +393,7 @@ class InferenceView(QWidget):
 
         # results
         self.run_button = QPushButton("Run")
-        self.run_button.setStyleSheet("font-weight: bold;")
+        bold_font(self.run_button)  # (a style sheet would keep it light in the dark theme)
         self.run_button.setToolTip("Classify the input on every ticked device")
         self.run_button.clicked.connect(slot(self.run))
         self.auto_box = QCheckBox("Run after each stroke or new image")

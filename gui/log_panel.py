@@ -8,6 +8,8 @@ import time
 
 from PySide6.QtWidgets import QPlainTextEdit
 
+from . import theme
+
 LEVEL_COLOURS = {"info": "#333333", "warning": "#b26a00", "error": "#b00020"}
 
 
@@ -29,6 +31,8 @@ class LogPanel(QPlainTextEdit):
         self.setMaximumBlockCount(5000)
         self.setPlaceholderText("Messages about training and benchmarks appear here.")
         self.entries: list[tuple[str, str]] = []
+        self._lines: list[tuple[str, str, str, str]] = []  # (stamp, level, message, source), to redraw in a theme
+        theme.register(self)
 
     def add(self, level: str, message: str, source: str = "") -> None:
         """Show a message; 'debug' (tracebacks) goes to stderr only, the panel already says what failed."""
@@ -38,11 +42,23 @@ class LogPanel(QPlainTextEdit):
         level = level if level in LEVEL_COLOURS else "info"
         self.entries.append((level, message))
         stamp = time.strftime("%H:%M:%S")
+        self._lines.append((stamp, level, message, source))
+        del self._lines[:-self.maximumBlockCount()]
+        self._append(stamp, level, message, source)
+
+    def apply_theme(self, c: theme.Colours) -> None:
+        """Draw every line again in the theme's colours (an info line's dark grey vanishes on a dark ground)."""
+        self.clear()
+        for line in self._lines:
+            self._append(*line)
+
+    def _append(self, stamp: str, level: str, message: str, source: str) -> None:
         prefix = {"warning": "Warning: ", "error": "Error: "}.get(level, "")
         where = f"[{html.escape(source)}] " if source else ""
         weight = "bold" if level == "error" else "normal"
+        colour = theme.colours().foreground if level == "info" else LEVEL_COLOURS[level]  # readable either theme
         self.appendHtml(f'<span style="color:#888888">{stamp}</span> {where}'
-                        f'<span style="color:{LEVEL_COLOURS[level]}; font-weight:{weight}">'
+                        f'<span style="color:{colour}; font-weight:{weight}">'
                         f"{as_html(prefix + message)}</span>")
 
     def count(self, level: str) -> int:

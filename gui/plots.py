@@ -6,23 +6,30 @@ Plot items are created once per run and updated with setData() from the GUI thre
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetricsF
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPalette
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from . import theme
 from .history import RunHistory
 from .slots import slot
 
-pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
+pg.setConfigOptions(antialias=True, background=theme.colours().background, foreground=theme.colours().foreground)
 
 # What an empty plot shows: a run's first steps, a loss from 0.01 to 10 (cross-entropy of 10 classes starts
 # at 2.3), accuracy in %, images/s. A new run starts from these, not from the last run's zoom.
 EMPTY_X = (0.0, 100.0)
 EMPTY_LOSS = (0.01, 10.0)
 EMPTY_SPEED = (0.0, 1000.0)
+LABEL_GAP = 4  # pixels between a bar's error beam and its value label
+MIN_VIEW_HEIGHT = 80  # pixels of a training plot's view box, at the least
+PLOT_CHROME = 56      # a plot's title and x tick labels around its view box
+PLOT_CHROME_X = 72    # ... and the x axis's name, under the lowest plot
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _LOG_SETS = ((1,), (1, 2, 5), (1, 2, 3, 5), tuple(range(1, 10)))  # mantissas labelled per decade
@@ -194,7 +201,7 @@ def _plot(title: str, y_label: str, legend: tuple[int, int] | None = (-10, 10)) 
     p.setClipToView(True)
     p.setDownsampling(auto=True, mode="peak")
     if legend is not None:
-        p.addLegend(offset=legend, labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
+        p.addLegend(offset=legend, labelTextSize="8pt", brush=pg.mkBrush(*theme.colours().fill))
     return w
 
 
@@ -215,7 +222,7 @@ class _RunItems:
         self.best = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("#ffd400"),
                                        pen=pg.mkPen(colour, width=1.5))
         plots.accuracy.addItem(self.best)
-        self.best_text = pg.TextItem(color=run.colour, anchor=(1.05, -0.1), fill=pg.mkBrush(255, 255, 255, 210))
+        self.best_text = pg.TextItem(color=run.colour, anchor=(1.05, -0.1), fill=pg.mkBrush(*theme.colours().fill))
         # (left of and below the star, on a white ground so the curves under it do not hide it)
         plots.accuracy.addItem(self.best_text, ignoreBounds=True)  # else, empty at (0, 0), it widens the x range
         self.best.setZValue(20)  # above every run's curves, also those of runs added later
@@ -223,6 +230,7 @@ class _RunItems:
         self.speed = plots.speed.plot(pen=pg.mkPen(colour, width=2))
         self.marks: list[pg.InfiniteLine] = []
         self.pen_mark = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
+        self.resume_lines: list[pg.InfiniteLine] = []  # where a run continued from a checkpoint
 
 
 class TrainPlots(QWidget):
@@ -241,6 +249,8 @@ class TrainPlots(QWidget):
         self.loss = _plot("Loss", "cross-entropy (log)")
         self.loss.getPlotItem().setLogMode(y=True)
         self.accuracy = _plot("Accuracy", "%", legend=(-10, -10))  # bottom right: the curves climb to the top
+        # a run's train and test entries side by side: in one column, two runs' four rows covered the whole plot
+        self.accuracy.getPlotItem().legend.setColumnCount(2)
         self.speed = _plot("Throughput", "images/s", legend=None)
         for w in (self.accuracy, self.speed):
             w.getPlotItem().enableAutoRange(y=False)
@@ -264,13 +274,16 @@ class TrainPlots(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.loss, 5)
-        layout.addWidget(self.accuracy, 5)
-        layout.addWidget(self.speed, 3)
+        # Equal shares, and none so short that its labels crowd (the throughput plot, given 3 of 13 parts, had a
+        # view 47 pixels tall at 1280x800): the view boxes keep at least MIN_VIEW_HEIGHT.
+        for w, chrome in ((self.loss, PLOT_CHROME), (self.accuracy, PLOT_CHROME), (self.speed, PLOT_CHROME_X)):
+            w.setMinimumHeight(MIN_VIEW_HEIGHT + chrome)
+            layout.addWidget(w, 1)
         self._items: dict[str, _RunItems] = {}
         self._labelled: str | None = None  # the run whose best epoch gets a text label
         self.set_x_mode("steps")
         self._show_empty()
+        theme.register(self)
 
     # ----- following the run -----
 
@@ -301,7 +314,14 @@ class TrainPlots(QWidget):
     def _show_following(self) -> None:
         self.follow_button.setEnabled(not self.following)
         self.follow_button.setText("Following the run" if self.following else "Follow the run")
-        self.follow_button.setStyleSheet("" if self.following else "font-weight: bold; color: #b26a00;")
+        # bold orange while zoomed, through font and palette (a style sheet would keep it light in the dark theme)
+        font = self.follow_button.font()
+        font.setBold(not self.following)
+        self.follow_button.setFont(font)
+        palette = QPalette()
+        if not self.following:
+            palette.setColor(QPalette.ColorRole.ButtonText, QColor("#b26a00"))
+        self.follow_button.setPalette(palette)
         self.follow_hint.setVisible(not self.following)
         self.sigFollowChanged.emit(self.following)
 
@@ -317,11 +337,14 @@ class TrainPlots(QWidget):
         self.x_mode = mode
         for w in (self.loss, self.accuracy, self.speed):
             w.getPlotItem().setLabel("bottom", "seconds" if mode == "seconds" else "step")
+            # the plots share their x axis: its name under the lowest is enough, the room goes to the curves
+            w.getPlotItem().getAxis("bottom").showLabel(w is self.speed)
         for items in self._items.values():
-            for line in items.marks:
+            for line in items.marks + items.resume_lines:
                 for w in (self.loss, self.accuracy, self.speed):
                     w.removeItem(line)
             items.marks.clear()
+            items.resume_lines.clear()
         if self._items:
             self.follow()  # another x axis: the old zoom means nothing on it
 
@@ -357,6 +380,7 @@ class TrainPlots(QWidget):
             items.test_acc.setData(tx, ty)
             self._update_best(items, run, tx, ty)
             self._update_marks(items, run.epoch_positions(mode))
+            self._update_resume(items, run)
         if self.following:
             self._auto_range()  # also after anything else that switched the auto range off (the menu's View All)
             self._fit_y(runs, smoothing)
@@ -403,6 +427,59 @@ class TrainPlots(QWidget):
                 w.addItem(line, ignoreBounds=True)
                 items.marks.append(line)
 
+    def _update_resume(self, items: _RunItems, run: RunHistory) -> None:
+        """A grey line where a resumed run continues from its checkpoint, labelled in the loss plot."""
+        x = run.resume_x(self.x_mode)
+        if x is None or items.resume_lines:
+            return
+        c = theme.colours()
+        pen = pg.mkPen(c.muted, width=1.5)
+        for w in (self.loss, self.accuracy, self.speed):
+            label = f"continues from checkpoint step {run.resumed_step:,}" if w is self.loss else None
+            line = pg.InfiniteLine(pos=x, angle=90, pen=pen, movable=False, label=label,
+                                   labelOpts={"position": 0.9, "color": c.foreground, "anchors": [(0, 0), (0, 0)],
+                                              "fill": pg.mkBrush(*c.fill)})
+            line.setToolTip(f"the run continued from a checkpoint at step {run.resumed_step:,}" +
+                            ("" if run.resumed_with_history else "; the checkpoint held no earlier curves"))
+            w.addItem(line, ignoreBounds=True)
+            items.resume_lines.append(line)
+
+    def save_image(self, path: str, fmt: str) -> None:
+        """The three plots as shown, one above the other, to a PNG (twice the size, for sharp text) or an SVG;
+        OSError when the file cannot be written."""
+        plots = (self.loss, self.accuracy, self.speed)
+        width = max(w.width() for w in plots)
+        height = sum(w.height() for w in plots)
+
+        def paint(painter: QPainter) -> None:
+            painter.fillRect(QRectF(0, 0, width, height), QColor(theme.colours().background))
+            y = 0.0
+            for w in plots:
+                w.scene().render(painter, QRectF(0, y, w.width(), w.height()), QRectF(w.viewRect()))
+                y += w.height()
+
+        render_to_file(path, fmt, QSize(width, height), paint, "hetero training plots")
+
+    def apply_theme(self, c: theme.Colours) -> None:
+        """Restyle the three plots and the labels drawn over their curves (theme.apply calls this)."""
+        for w in (self.loss, self.accuracy, self.speed):
+            theme.style_plot(w, c)
+        for items in self._items.values():
+            items.best_text.fill = pg.mkBrush(*c.fill)
+            items.best_text.update()
+            for line in items.resume_lines:
+                line.setPen(pg.mkPen(c.muted, width=1.5))
+                if line.label is not None:
+                    line.label.fill = pg.mkBrush(*c.fill)
+                    line.label.setColor(c.foreground)
+
+    def resume_label(self, key: str) -> str:
+        """The text of a run's checkpoint line in the loss plot ('' when it has none)."""
+        items = self._items.get(key)
+        if items is None or not items.resume_lines or items.resume_lines[0].label is None:
+            return ""
+        return items.resume_lines[0].label.toPlainText()
+
     def curve_data(self, key: str) -> dict[str, int]:
         """How many points each curve of a run holds (for tests and the status bar)."""
         items = self._items.get(key)
@@ -423,6 +500,10 @@ class BarChart(pg.PlotWidget):
         self.getPlotItem().showGrid(y=True, alpha=0.25)
         self.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
         self._bars: list = []
+        self.error_bars: pg.ErrorBarItem | None = None
+        self.value_labels: list[pg.TextItem] = []
+        self._beams: list[tuple[float, float]] = []  # (x, top of the error bar) of each value label
+        theme.register(self)
 
     def show_values(self, title: str, unit: str, labels: list[str], values: list[float], spreads: list[float],
                     colours: list[str], best: int | None) -> None:
@@ -433,24 +514,91 @@ class BarChart(pg.PlotWidget):
         x = np.arange(len(values), dtype=np.float64)
         heights = np.nan_to_num(np.asarray(values, dtype=np.float64))
         brushes = [pg.mkBrush(c) for c in colours]
+        ink = theme.colours().foreground
         bars = pg.BarGraphItem(x=x, height=heights, width=0.6, brushes=brushes,
-                               pens=[pg.mkPen("#333333", width=2 if k == best else 0.5) for k in range(len(x))])
+                               pens=[pg.mkPen(ink, width=2 if k == best else 0.5) for k in range(len(x))])
         p.addItem(bars)
         err = np.nan_to_num(np.asarray(spreads, dtype=np.float64))
         if err.any():
-            p.addItem(pg.ErrorBarItem(x=x, y=heights, height=2 * err, beam=0.15, pen=pg.mkPen("#333333")))
+            self.error_bars = pg.ErrorBarItem(x=x, y=heights, height=2 * err, beam=0.15, pen=pg.mkPen(ink))
+            p.addItem(self.error_bars)
+        else:
+            self.error_bars = None
+        # each value above its error bar's top beam (drawn over it, the bar hid the digits), a few pixels clear
+        tops = heights + err
+        self._beams = [(float(x[k]), float(tops[k])) for k in range(len(values))]
+        self.value_labels = []
         for k, v in enumerate(values):
-            text = pg.TextItem(("★ " if k == best else "") + format_value(v), color="#222222", anchor=(0.5, 1.0))
-            text.setPos(x[k], heights[k])
+            text = pg.TextItem(("★ " if k == best else "") + format_value(v), color=ink, anchor=(0.5, 1.0))
+            text.setPos(x[k], tops[k])
             p.addItem(text)
+            self.value_labels.append(text)
         p.getAxis("bottom").setTicks([[(float(k), lab) for k, lab in enumerate(labels)]])
         p.setXRange(-0.6, len(values) - 0.4, padding=0)
-        top = float(heights.max()) if heights.size else 1.0
-        p.setYRange(0, top * 1.18 if top > 0 else 1.0, padding=0)
+        self._fit_labels()
         self._bars = list(values)
+
+    def _fit_labels(self) -> None:
+        """The y range from 0 to the highest beam plus a label's height, each value label LABEL_GAP pixels above
+        its beam (in pixels: redone when the chart is resized)."""
+        vb = self.getPlotItem().getViewBox()
+        height = vb.height()
+        top = max((beam for _, beam in self._beams), default=0.0)
+        label = max((t.boundingRect().height() for t in self.value_labels), default=0.0)
+        share = (label + LABEL_GAP + 2) / height if height > 0 else 0.25
+        vb.setYRange(0, top / (1 - min(share, 0.5)) if top > 0 else 1.0, padding=0)
+        if height <= 0:
+            return
+        per_pixel = (vb.viewRange()[1][1] - vb.viewRange()[1][0]) / height
+        for text, (x, beam) in zip(self.value_labels, self._beams):
+            text.setPos(x, beam + LABEL_GAP * per_pixel)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_beams", None):  # (PlotWidget resizes itself before __init__ has set them)
+            self._fit_labels()
+
+    def apply_theme(self, c: theme.Colours) -> None:
+        """Restyle the chart, its bars' outlines, error bars and value labels."""
+        theme.style_plot(self, c)
+        if self.error_bars is not None:
+            self.error_bars.setData(pen=pg.mkPen(c.foreground))
+        for text in self.value_labels:
+            text.setColor(c.foreground)
+        for item in self.getPlotItem().items:
+            if isinstance(item, pg.BarGraphItem):
+                pens = [pg.mkPen(c.foreground, width=p.widthF()) for p in item.opts["pens"]]
+                item.setOpts(pens=pens)
 
     def bar_count(self) -> int:
         return len(self._bars)
+
+
+def render_to_file(path: str, fmt: str, size: QSize, paint: Callable[[QPainter], None], title: str = "") -> None:
+    """Call paint(painter) on a PNG of twice `size` (sharp text) or on an SVG drawing of it, and write the file;
+    OSError when it cannot be written."""
+    if fmt == "svg":
+        generator = QSvgGenerator()
+        generator.setFileName(path)
+        generator.setSize(size)
+        generator.setViewBox(QRect(QPoint(0, 0), size))
+        generator.setTitle(title)
+        painter = QPainter()
+        if not painter.begin(generator):
+            raise OSError("Qt could not write the SVG file")
+        paint(painter)
+        painter.end()
+        return
+    image = QImage(size * 2, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    painter.scale(2, 2)
+    paint(painter)
+    painter.end()
+    if not image.save(path, "PNG"):
+        raise OSError("Qt could not write the image")
 
 
 def format_value(v) -> str:

@@ -6,6 +6,8 @@ import html
 import math
 import os
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -19,7 +21,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QSplitter,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -35,14 +37,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import qtfix
+from . import qtfix, theme
 from .device_panel import DevicePanel
 from .digits import ConfusionMatrix, DigitGrid
-from .history import COLOURS, RunHistory, format_duration
+from .history import COLOURS, RunHistory, SavedHistoryError, check_saved, format_duration
+from .layout import ColumnFitter
 from .log_panel import LEVEL_COLOURS, LogPanel, as_html
 from .plots import TrainPlots
 from .slots import slot
-from .workers import APP_RECIPE, DATASETS, R, TrainConfig, TrainWorker, checkpoint_name, explain, run_training
+from .summary_view import SummaryDialog, model_summary
+from .theme import bold_font
+from .workers import (
+    APP_RECIPE,
+    DATASETS,
+    HISTORY_KEY,
+    R,
+    TrainConfig,
+    TrainWorker,
+    checkpoint_name,
+    explain,
+    run_training,
+)
+
+if TYPE_CHECKING:
+    from hetero.train.events import EpochEndEvent
 
 TRAIN_IMAGES = 60000  # both data sets (MNIST, Fashion-MNIST): the largest batch there is
 LARGE_BATCH = 8192
@@ -66,9 +84,18 @@ FIELD_TIPS = {
     "seed": "Seeds the initial weights and the shuffling: the same seed, settings and device give the same "
             "run.",
 }
+LEFT_WIDTH = 280
 REDRAW_MS = 100  # plots are redrawn on this timer, not per event: events can come faster than drawing
 TABLE_ROWS = 6  # the run table shows this many rows, then scrolls
-RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train acc", "Test acc", "Best", "Images/s", "ETA")
+# Short headers (their tooltips say the rest): at 1280x800 the centre is some 600 pixels wide, and every column
+# sized to its contents leaves the device name about 110 of them.
+RUN_COLUMNS = ("Device", "State", "Epoch", "Step", "Loss", "Train", "Test", "Best", "img/s", "ETA")
+RUN_TIPS = ("The device (the tooltip of a cell has its whole name)", "starting, running, paused, finished, stopped "
+            "or failed", "The epoch being trained, of all planned", "Optimizer steps done", "Training loss, smoothed "
+            "as the plots'", "Training accuracy of recent batches, smoothed as the plots'", "Test accuracy after the "
+            "last finished epoch", "The best test accuracy so far and its epoch", "Training images per second",
+            "Time left, from the pace so far")
+DEVICE_MIN_CHARS = "0:0/2.0 p…"  # what the Device column shows at least: a sub-device's id whole
 PARALLEL_TIP = ("<p>One model for all the ticked devices: each batch is split across them in proportion to their "
                 "measured speed (images/s), their gradients are summed, and every device applies the same "
                 "update.</p><p>Unticked, each ticked device trains a model of its own, side by side.</p>")
@@ -81,6 +108,36 @@ def _pct(v) -> str:
 def _device_text(run: RunHistory) -> str:
     """A run's Device cell: the device's label, or a data-parallel run's device ids (its rows below name each)."""
     return run.short_label if run.parts else run.label
+
+
+def partial_note(run: RunHistory, event: EpochEndEvent) -> str:
+    """' (batches 401-938 only: resumed mid-epoch)' when an epoch's train figures cover only the part after the
+    checkpoint (fit sums them from the resume on; the checkpoint keeps no sums of the part before), else ''."""
+    part = run.partial_epoch(event)
+    return "" if part is None else f" (batches {part[0]:,}-{part[1]:,} only: resumed mid-epoch)"
+
+
+CSV_COLUMNS = ("run", "step", "seconds", "loss", "train_accuracy", "images_per_s", "epoch_end", "test_loss",
+               "test_accuracy")
+
+
+def write_curves_csv(path: str, runs: list[RunHistory]) -> None:
+    """A line per step of every run (what the plots draw, unsmoothed); the step that ended an epoch also holds
+    its number (from 1) and test figures."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(CSV_COLUMNS)
+        for run in runs:
+            ends = {step: ev for (step, _), ev in zip(run.epoch_x, run.epoch_ends)}
+            for k, step in enumerate(run.steps):
+                ev = ends.get(step)
+                tail = ["", "", ""] if ev is None else [
+                    ev.epoch + 1, "" if ev.test_loss is None else f"{ev.test_loss:.6g}",
+                    "" if ev.test_accuracy is None else f"{ev.test_accuracy:.6g}"]
+                out.writerow([run.label, step, f"{run.seconds[k]:.4f}", f"{run.loss[k]:.6g}",
+                              f"{run.accuracy[k]:.6g}", f"{run.images_per_s[k]:.6g}", *tail])
 
 
 def share_text(share: dict | None) -> str:
@@ -98,6 +155,7 @@ class TrainView(QWidget):
 
     sigRunsFinished = Signal()
     sigStatus = Signal(str)  # a line for the window's status bar: what is going on, what to do next
+    sigButtonsChanged = Signal()  # Start, Pause/Resume, Stop or Load changed: the window's menu follows them
 
     def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, runner=run_training,
                  control_factory=None, parent=None):
@@ -111,6 +169,8 @@ class TrainView(QWidget):
         self._rows: list[tuple[RunHistory, str | None]] = []  # the run table: (run, None) or (run, its device)
         self.test_sets: dict[str, object] = {}
         self.loaded_path: str | None = None  # a checkpoint that the next Start continues from
+        self.loaded_resume: tuple[int, int, dict | None] | None = None  # its (step, epoch, curves or None)
+        self.summary_dialog: SummaryDialog | None = None
         self.config = TrainConfig()
         self.base_recipe = APP_RECIPE  # what the form leaves out (momentum, weight decay, ...) comes from here
         self._dirty = False
@@ -148,10 +208,14 @@ class TrainView(QWidget):
         split.addWidget(left)
         split.addWidget(self.centre)
         split.addWidget(self.results_box)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 3)
-        split.setStretchFactor(2, 1)
-        split.setSizes([280, 840, 380])
+        # 280 pixels is the least the form and the device list need; a wider window gives them some more (the
+        # device list then shows more of its columns), most of it to the plots
+        left.setMinimumWidth(LEFT_WIDTH)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 5)
+        split.setStretchFactor(2, 2)
+        split.setSizes([LEFT_WIDTH, 840, 380])
+        self.splitter = split
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -167,6 +231,16 @@ class TrainView(QWidget):
     def _build_form(self) -> None:
         self.model_box = QComboBox()
         self.model_box.addItems(list(R.MODEL_NAMES))
+        self.summary_button = QToolButton()  # an icon, not words: a wider model row widens the whole left column
+        self.summary_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogDetailedView))
+        self.summary_button.setText("Summary")
+        self.summary_button.setToolTip("The model's layers, output shapes, parameters and FLOPs, and the device "
+                                       "memory a training step at this batch size needs (hetero summary)")
+        self.summary_button.clicked.connect(slot(self.show_summary))
+        model_row = QHBoxLayout()
+        model_row.setContentsMargins(0, 0, 0, 0)
+        model_row.addWidget(self.model_box, 1)
+        model_row.addWidget(self.summary_button)
         self.dataset_box = QComboBox()
         self.dataset_box.addItems(list(DATASETS))
         self.data_edit = QLineEdit()
@@ -205,7 +279,7 @@ class TrainView(QWidget):
         self.form_box = QGroupBox("Training")
         form = QFormLayout(self.form_box)
         self.field_messages: dict[str, QLabel] = {}
-        for key, label, field in (("model", "Model", self.model_box), ("dataset", "Dataset", self.dataset_box),
+        for key, label, field in (("model", "Model", model_row), ("dataset", "Dataset", self.dataset_box),
                                   ("data", "Data folder", data_row), ("epochs", "Epochs", self.epochs_box),
                                   ("batch", "Batch size", self.batch_box),
                                   ("optimizer", "Optimizer", self.optimizer_box),
@@ -229,7 +303,7 @@ class TrainView(QWidget):
         form.addRow(self.parallel_message)
 
         self.start_button = QPushButton("Start")
-        self.start_button.setStyleSheet("font-weight: bold;")
+        bold_font(self.start_button)
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.pause_button.setToolTip("Pause after the current step (the plots stay; Resume goes on)")
@@ -277,10 +351,12 @@ class TrainView(QWidget):
         self.progress.setTextVisible(True)
         self.run_table = QTableWidget(0, len(RUN_COLUMNS))
         self.run_table.setHorizontalHeaderLabels(RUN_COLUMNS)
+        for col, tip in enumerate(RUN_TIPS):
+            self.run_table.horizontalHeaderItem(col).setToolTip(tip)
         self.run_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.run_table.verticalHeader().setVisible(False)
-        self.run_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.run_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # the figures as wide as they are, the device name the rest (elided, never scrolled out of sight)
+        self.run_columns = ColumnFitter(self.run_table, 0, self._device_column_width)
         self._fit_table_height()
         self.run_table.horizontalScrollBar().rangeChanged.connect(slot(self._fit_table_height))
         # a narrow window keeps both ends: "0:0/2.0…0:0/2.1", "NVIDIA…RTX 3080"
@@ -323,7 +399,6 @@ class TrainView(QWidget):
 
     def _build_results(self) -> None:
         self.results_box = QGroupBox("After each epoch")
-        self.results_box.setMinimumWidth(370)  # narrower, the confusion matrix elides its four-digit counts
         self.result_device = QComboBox()
         self.result_device.currentIndexChanged.connect(slot(self._show_results))
         self.summary = QLabel("Results appear when the first epoch ends.")
@@ -331,6 +406,8 @@ class TrainView(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.confusion = ConfusionMatrix()
         self.confusion.setMinimumHeight(220)
+        # narrower, the confusion matrix elides its four-digit counts ("11…" for 1126)
+        self.results_box.setMinimumWidth(self.confusion.least_width() + 24)
         self.digits = DigitGrid(columns=6, rows=6)
         self.digits_caption = QLabel("")
         self.digits_caption.setWordWrap(True)  # a long caption would widen the panel and squeeze the run table
@@ -517,7 +594,8 @@ class TrainView(QWidget):
                                         f"down, so their speeds do not compare. Tick the whole device or its halves.")
         form = self.read_form()
         self.config = TrainConfig(form.recipe.replace(max_steps=max_steps), form.data_dir, self.loaded_path)
-        self.loaded_path = None  # one Start continues from it; load it again to repeat
+        resume = self.loaded_resume if self.loaded_path else None
+        self.loaded_path = self.loaded_resume = None  # one Start continues from it; load it again to repeat
         self._reset()
         groups = [ids] if parallel else [[i] for i in ids]
         for k, group in enumerate(groups):
@@ -533,9 +611,14 @@ class TrainView(QWidget):
             worker.sigLog.connect(self._on_log)
             worker.sigFailed.connect(self._on_failed)
             worker.finished.connect(self._on_worker_finished)
+            if resume is not None:
+                run.resume(*resume)
+                worker.history.resume(*resume)
             self.workers[device_id] = worker
             self.result_device.addItem(label, device_id)
         self._add_table_rows()
+        if resume is not None:
+            self._show_results()  # the checkpoint's last epoch, until this run ends one
         if len(groups) > 1:
             self.x_box.setCurrentText("seconds")  # the same seed gives the same curve per step on every device
         barrier = threading.Barrier(len(groups))
@@ -549,11 +632,23 @@ class TrainView(QWidget):
         self.log.add("info", f"Training {recipe.model} on {recipe.dataset} for {recipe.epochs} epoch(s), batch "
                              f"{recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g} ({recipe.lr_schedule}), "
                              f"seed {recipe.seed} on: {names}")
+        if resume is not None:
+            step, epoch, saved = resume
+            where = f"checkpoint step {step:,} (epoch {epoch + 1})"
+            if saved and saved["steps"]:
+                self.log.add("info", f"Continues from {where}: the curves up to there are the checkpoint's; a grey "
+                                     f"line marks where this run takes over.")
+            else:
+                self.log.add("info", f"Continues from {where}: the checkpoint holds no curves (hetero train and "
+                                     f"older versions of the app write none), so they start at step {step:,}, "
+                                     f"marked by a grey line.")
         for worker in self.workers.values():
             worker.start()
         self._update_buttons()
-        self.sigStatus.emit(f"Training {recipe.model} on {len(groups)} run(s)… Pause, Stop or Save checkpoint at "
-                            f"any time; zoom a plot with the mouse wheel, Follow the run to see it all again.")
+        went_on = f" from checkpoint step {resume[0]:,}" if resume is not None else ""
+        self.sigStatus.emit(f"Training {recipe.model} on {len(groups)} run(s){went_on}… Pause, Stop or Save "
+                            f"checkpoint at any time; zoom a plot with the mouse wheel, Follow the run to see it all "
+                            f"again.")
         self._dirty = True
         self.redraw()  # the new runs' rows and state now, not when their first step comes (seconds later)
         return True
@@ -572,8 +667,7 @@ class TrainView(QWidget):
         self.plots.clear()
         self.result_device.clear()
         self.confusion.clear_matrix()
-        self.digits.cells = []
-        self.digits.update()
+        self.digits.clear()
         self.summary.setText("Results appear when the first epoch ends.")
         self.digits_caption.setText("")
         self._paused = False
@@ -608,6 +702,12 @@ class TrainView(QWidget):
         ok = True
         for worker in self.workers.values():
             ok = worker.wait(wait_ms) and ok
+        dialog = self.summary_dialog
+        if dialog is not None:
+            try:
+                ok = dialog.worker.wait(wait_ms) and ok  # a summary cannot be cut short: it ends within seconds
+            except RuntimeError:
+                self.summary_dialog = None  # closed and deleted already
         return ok
 
     # ----- events (GUI thread) -----
@@ -628,8 +728,9 @@ class TrainView(QWidget):
     def _on_epoch_end(self, run: RunHistory, event) -> None:
         best = run.best_epoch()
         star = " (best so far)" if best == len(run.epoch_ends) - 1 else ""
+        test_loss = "-" if event.test_loss is None else f"{event.test_loss:.4f}"
         self.log.add("info", f"Epoch {event.epoch + 1}: test accuracy {_pct(event.test_accuracy)}{star}, test loss "
-                             f"{event.test_loss:.4f}, train accuracy {_pct(event.train_accuracy)}, "
+                             f"{test_loss}, train accuracy {_pct(event.train_accuracy)}{partial_note(run, event)}, "
                              f"{event.seconds:.1f} s", run.label)
         if self.result_device.currentData() == run.key:
             self._show_results()
@@ -767,12 +868,20 @@ class TrainView(QWidget):
                 if run.parts:
                     first.setToolTip(f"{run.label}: one model; each batch is split across these devices in "
                                      f"proportion to their measured speed")
+                else:
+                    first.setToolTip(run.label)  # the whole name, which a narrow column elides
             else:
                 first.setText(f"   ↳ {part}")
                 first.setToolTip(self.devices.label(part))
                 self.run_table.setSpan(row, 1, 1, len(RUN_COLUMNS) - 1)
-                self.run_table.item(row, 1).setForeground(QColor("#555555"))
+                self.run_table.item(row, 1).setForeground(QColor(theme.colours().muted))
         self._fit_table_height()
+
+    def _device_column_width(self) -> int:
+        """The least width of the run table's Device column: the colour swatch and DEVICE_MIN_CHARS."""
+        table = self.run_table
+        swatch = table.style().pixelMetric(table.style().PixelMetric.PM_SmallIconSize) + 10
+        return swatch + table.fontMetrics().horizontalAdvance(DEVICE_MIN_CHARS)
 
     def _fit_table_height(self) -> None:
         """As tall as its rows (up to TABLE_ROWS, then it scrolls), plus the horizontal scroll bar when one shows
@@ -823,10 +932,11 @@ class TrainView(QWidget):
         ev = run.epoch_ends[-1]
         best = run.best()
         best_text = f"<br>best: epoch {best[0]} with {_pct(best[1])}" if best else ""
+        test_loss = "-" if ev.test_loss is None else f"{ev.test_loss:.4f}"
         self.summary.setText(
             f"<b>Epoch {ev.epoch + 1} of {run.epochs}</b> · test accuracy <b>{_pct(ev.test_accuracy)}</b>"
-            f"<br>test loss {ev.test_loss:.4f} · train loss {ev.train_loss:.4f} · train accuracy "
-            f"{_pct(ev.train_accuracy)} · {ev.seconds:.1f} s{best_text}")
+            f"<br>test loss {test_loss} · train loss {ev.train_loss:.4f} · train accuracy "
+            f"{_pct(ev.train_accuracy)}{html.escape(partial_note(run, ev))} · {ev.seconds:.1f} s{best_text}")
         dataset = self.test_sets.get(key)
         classes = [str(c) for c in getattr(dataset, "classes", [])] if dataset is not None else []
         if ev.confusion is not None:
@@ -848,6 +958,50 @@ class TrainView(QWidget):
         self.load_button.setEnabled(not running)
         self.devices.setEnabled(not running)
         self.form_box.setEnabled(not running)
+        self.sigButtonsChanged.emit()
+
+    # ----- model summary -----
+
+    def show_summary(self, compute: Callable | None = None) -> SummaryDialog:
+        """A window with hetero.summary of the form's model on the first ticked device, computed in the
+        background (`compute` replaces hetero.summary in tests)."""
+        ids = self.devices.selected_ids()
+        device_id = ids[0].split(",")[0] if ids else None
+        recipe = self.read_form().recipe
+        dialog = SummaryDialog(recipe, device_id, compute or model_summary, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.summary_dialog = dialog
+        return dialog
+
+    # ----- exports -----
+
+    def export_plots(self, fmt: str, path: str | None = None) -> bool:
+        """The plots as "png" or "svg" (as shown), or every run's curves and epoch figures as "csv"; asks for a
+        file when path is None."""
+        if fmt not in ("png", "svg", "csv"):
+            raise ValueError(f"export_plots: {fmt!r} is not png, svg or csv")
+        if not self.runs and fmt == "csv":
+            self.log.add("warning", "Nothing to export yet: start a training first.")
+            return False
+        if path is None:
+            kind = {"png": "PNG image", "svg": "SVG drawing", "csv": "CSV table"}[fmt]
+            path, _ = QFileDialog.getSaveFileName(self, f"Export the plots as {fmt.upper()}",
+                                                  os.path.join(os.getcwd(), f"training.{fmt}"),
+                                                  f"{kind} (*.{fmt})")
+            if not path:
+                return False
+        try:
+            if fmt == "csv":
+                write_curves_csv(path, list(self.runs.values()))
+            else:
+                self.redraw()
+                self.plots.save_image(path, fmt)
+        except OSError as e:
+            self.log.add("error", f"Could not export the plots to {path}: {e.strerror or e}")
+            return False
+        self.log.add("info", f"Plots exported to {path}.")
+        return True
 
     # ----- checkpoints -----
 
@@ -896,6 +1050,16 @@ class TrainView(QWidget):
         if self.epochs_box.value() <= state["epoch"]:
             self.epochs_box.setValue(state["epoch"] + 1)
         self.loaded_path = path
-        self.log.add("info", f"Loaded {os.path.basename(path)} (epoch {state['epoch'] + 1}, step {state['step']}). "
-                             f"Start continues training from there, up to the epochs set in the form.")
+        saved = (state.get("extra") or {}).get(HISTORY_KEY)
+        curves = None
+        if saved is not None:
+            try:
+                curves = check_saved(saved, state["step"])
+            except SavedHistoryError as e:
+                self.log.add("warning", f"{os.path.basename(path)}: its curves cannot be shown ({e}); they will "
+                                        f"start at step {state['step']}.")
+        self.loaded_resume = (state["step"], state["epoch"], curves)
+        held = f", with its curves ({len(curves['steps']):,} points)" if curves and curves["steps"] else ""
+        self.log.add("info", f"Loaded {os.path.basename(path)} (epoch {state['epoch'] + 1}, step {state['step']}"
+                             f"{held}). Start continues training from there, up to the epochs set in the form.")
         return True

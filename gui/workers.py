@@ -19,6 +19,8 @@ from hetero import recipe as R
 from hetero import train as T
 from hetero.recipe import TrainingRecipe
 
+from .history import RunHistory
+
 DATASETS = R.DATASET_NAMES
 
 _build_lock = threading.Lock()  # model weights come from one global host generator: build one at a time
@@ -27,6 +29,9 @@ _datasets: dict[tuple, object] = {}
 
 # The form's starting point: a constant learning rate, as the app has always trained by default.
 APP_RECIPE = TrainingRecipe(lr_schedule="constant")
+
+
+HISTORY_KEY = "gui_history"  # the checkpoint's extra entry that holds the curves (RunHistory.to_saved)
 
 
 @dataclass
@@ -210,6 +215,9 @@ class TrainWorker(QThread):
         self._save_requests: list[tuple[str, int | None]] = []  # (path, the step its name says, if it does)
         self._save_lock = threading.Lock()
         self.saved: list[tuple[str, int]] = []  # (path, step) of each checkpoint written
+        # the run's curves, fed in the fit thread and read by save_now (there, or once the thread has ended):
+        # every checkpoint carries them, so a resumed run shows its whole history (a GUI-thread copy may lag)
+        self.history = RunHistory(key, key, "#000000", self.recipe.epochs)
         self.error_kind = ""  # the exception's class name once the run has failed ("DatasetNotFoundError")
 
     # ----- called in the worker thread -----
@@ -244,8 +252,10 @@ class TrainWorker(QThread):
         if isinstance(event, T.StepEvent):
             self.last_step = event.step
             self.last_epoch = event.epoch
+            self.history.add(event)
         elif isinstance(event, T.EpochEndEvent):
             self.last_epoch = event.epoch + 1
+            self.history.add(event)
         elif isinstance(event, T.PausedEvent):
             self._reached_pause()  # fit has read back every queued step and now waits
         elif getattr(event, "event", None) == "done":
@@ -287,8 +297,9 @@ class TrainWorker(QThread):
         if self.model is None:
             return "the model is not built yet"
         try:
+            extra = {**self.config.extra(), HISTORY_KEY: self.history.to_saved()}
             T.save_checkpoint(path, self.model, self.optimizer, self.last_epoch, self.last_step, self.scheduler,
-                              extra=self.config.extra(), recipe=self.recipe)
+                              extra=extra, recipe=self.recipe)
         except Exception as e:
             return explain(e)
         return None

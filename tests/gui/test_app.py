@@ -81,3 +81,44 @@ def test_no_display_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setattr("PySide6.QtWidgets.QApplication.instance", staticmethod(lambda: None))
     assert app.main([]) == 1
     assert "no display" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("platform, checked", [("", True), ("xcb", True), ("offscreen", False), ("wayland", False)])
+def test_missing_xcb_libraries_are_named_with_the_line_that_installs_them(monkeypatch, capsys, platform, checked):
+    from hetero.gui import app
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", platform)
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    monkeypatch.setattr("PySide6.QtWidgets.QApplication.instance", staticmethod(lambda: None))
+    looked = []
+    lacking = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
+
+    def present(soname, cache):
+        looked.append(soname)
+        return soname not in lacking
+
+    monkeypatch.setattr(app, "known_libraries", lambda: set())
+    monkeypatch.setattr(app, "library_present", present)
+    assert app.uses_xcb() == checked
+    if not checked:  # another platform plugin: run_app looks for nothing of X11
+        return
+    assert app.main([]) == 1  # before any QApplication, which would abort the process
+    err = capsys.readouterr().err
+    assert "needs libraries this system lacks: libxcb-icccm.so.4, libxcb-keysyms.so.1." in err
+    assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1\n" in err
+    assert "xcb-cursor0" not in err and "QT_QPA_PLATFORM=offscreen" in err
+    assert "libxcb-cursor.so.0" in looked  # every library the plugin links was looked for
+
+
+def test_the_linker_cache_is_read_and_beside_it_the_library_path(monkeypatch, tmp_path):
+    from hetero.gui import app
+
+    (tmp_path / "libxcb-icccm.so.4").write_bytes(b"")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    assert app.library_present("libxcb-icccm.so.4", set())  # found in $LD_LIBRARY_PATH
+    assert not app.library_present("libnot-a-library.so.7", set())
+    assert app.library_present("libc.so.6", None)  # no cache (musl, NixOS): loaded to see
+    cache = app.known_libraries()
+    assert cache is None or "libc.so.6" in cache

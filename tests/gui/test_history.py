@@ -80,3 +80,24 @@ def test_a_data_parallel_run_keeps_each_devices_last_share():
     run.add(ev)
     assert run.share("0:0/2.0")["share"] == 0.52 and run.share("0:0/2.1")["images_per_s"] is None
     assert run.images_per_s == [100.0, 100.0]  # the run's total, one series
+
+
+def test_a_checkpoint_history_is_checked_cut_at_its_step_and_thinned():
+    import pytest
+    from hetero.gui.history import MAX_SAVED_STEPS, SavedHistoryError, check_saved, thinned
+
+    run = RunHistory("0:0", "0:0", "#000", epochs=2)
+    for k in range(1, 9):
+        run.add(step(k, epoch=(k - 1) // 4))
+        if k % 4 == 0:
+            run.add(epoch_end((k - 1) // 4, 0.9))
+    saved = run.to_saved()
+    back = check_saved(saved, 6)  # a file saved at step 6 keeps nothing after it
+    assert back["steps"] == [1, 2, 3, 4, 5, 6] and len(back["epochs"]) == 1 and back["epochs"][0]["step"] == 4
+    for damage in ({"version": 2}, {**saved, "loss": saved["loss"][:-1]},
+                   {**saved, "steps": [3, 2] + saved["steps"][2:]}, {**saved, "accuracy": ["x"] * 8},
+                   {**saved, "epochs": [{"epoch": "1"}]}, [1, 2], None):
+        with pytest.raises(SavedHistoryError):
+            check_saved(damage, 8)
+    keep = thinned(10 * MAX_SAVED_STEPS, MAX_SAVED_STEPS)
+    assert len(keep) <= MAX_SAVED_STEPS and keep[0] == 0 and keep[-1] == 10 * MAX_SAVED_STEPS - 1

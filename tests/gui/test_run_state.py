@@ -206,3 +206,43 @@ def test_missing_data_is_shown_whole_with_the_form_words_and_the_field_marked(qt
     assert view.start_button.isEnabled()  # files copied there since: Start may look again
     view.data_edit.setText(str(isolated))  # the user picks another folder: the mark goes
     assert view.data_edit.styleSheet() == "" and not message.isVisible()
+
+
+def resumed_mid_epoch(worker) -> None:
+    """fit continuing from a checkpoint at step 4 of a 10-batch epoch: its clock starts at 0 again."""
+    for k in range(5, 11):
+        worker.on_event(StepEvent(k, 0, k - 1, 10, 1.0 / k, 0.9, 500.0, 0.1 * (k - 4)))
+    an_epoch(worker)
+    worker.on_event(DoneEvent("finished", "", 10, 1, 0.6))
+
+
+def test_a_run_resumed_mid_epoch_keeps_its_curves_and_says_what_its_train_accuracy_covers(qtbot):
+    from hetero.gui.history import RunHistory, check_saved
+
+    before = RunHistory("0:0", "0:0", "#000000", 1)
+    for k in range(1, 5):
+        before.add(StepEvent(k, 0, k - 1, 10, 2.0 / k, 0.5, 400.0, 0.25 * k))
+    view = scripted_view(qtbot, resumed_mid_epoch)
+    view.loaded_path = "resumed.safetensors"  # as load_checkpoint leaves it
+    view.loaded_resume = (4, 0, check_saved(before.to_saved(), 4))
+    run_to_end(qtbot, view, resumed_mid_epoch)
+    (run,) = view.runs.values()
+    assert run.steps == list(range(1, 11)) and run.loss[:4] == pytest.approx(before.loss, rel=1e-5)
+    assert run.seconds[3] == 1.0 and run.seconds[4] == pytest.approx(1.1)  # the clock goes on from the checkpoint
+    assert view.plots.curve_data(run.key)["loss_raw"] == 10
+    assert view.plots.resume_label(run.key) == "continues from checkpoint step 4"
+    note = "train accuracy 80.00% (batches 5-10 only: resumed mid-epoch)"
+    assert any(note in m for _, m in view.log.entries)
+    assert note in view.summary.text()
+    assert any("Continues from checkpoint step 4 (epoch 1)" in m for _, m in view.log.entries)
+
+
+def test_the_eta_of_a_resumed_run_is_its_own_pace():
+    from hetero.gui.history import RunHistory
+
+    run = RunHistory("0:0", "0:0", "#000000", 2)
+    run.resume(10, 1)  # half done, no curves in the checkpoint: this session's clock starts at 0
+    run.add(StepEvent(11, 1, 0, 10, 1.0, 0.5, 100.0, 2.0))
+    run.add(StepEvent(15, 1, 4, 10, 1.0, 0.5, 100.0, 10.0))
+    # 5 steps of 20 in 10 s since the resume: 5 left take 10 s (not 10 s * 0.25 / 0.75 from a run half done)
+    assert run.eta() == pytest.approx(10.0)

@@ -44,7 +44,8 @@ def test_training_fills_plots_labels_and_epoch_results(qtbot, view):
     assert re.search(r"\(ep [12]\)", cells[7])               # best epoch
     assert "Epoch 2 of 2" in view.summary.text() and "%" in view.summary.text()
     assert view.confusion.matrix.shape == (10, 10) and view.confusion.matrix.sum() == 40
-    assert len(view.digits.cells) == 36 and "of 40 test images misclassified" in view.digits_caption.text()
+    assert len(view.digits.cells) == view.digits.capacity() >= 20  # as many as fit with readable captions
+    assert "of 40 misclassified" in view.digits_caption.text()
     assert view.progress.value() == 1000
     assert view.log.count("error") == 0
     assert any("Training finished" in m for _, m in view.log.entries)
@@ -86,8 +87,20 @@ def test_save_and_load_checkpoint_continues(qtbot, view, tmp_path):
     view.start()
     finish(qtbot, view)
     (run,) = view.runs.values()
-    assert run.state == "finished" and run.steps[0] == 7  # epoch 2 continues at step 7
+    assert run.state == "finished" and run.resumed_step == 6  # epoch 2 continues at step 7
+    assert run.steps == list(range(1, 13))  # steps 1-6 are the checkpoint's curves, not lost
+    assert len(run.epoch_ends) == 2 and run.test_points("steps")[0].tolist() == [6.0, 12.0]
+    assert run.seconds == sorted(run.seconds) and run.seconds[6] > run.seconds[5]  # its clock goes on
+    assert view.plots.curve_data(run.key)["loss_raw"] == 12
+    assert view.plots.resume_label(run.key) == "continues from checkpoint step 6"
     assert any("continuing from" in m for _, m in view.log.entries)
+    assert any("Continues from checkpoint step 6 (epoch 2): the curves up to there are the checkpoint's" in m
+               for _, m in view.log.entries)
+    # saved again, the file holds all 12 steps: a second resume shows them all too
+    again = tmp_path / "again.safetensors"
+    assert view.save_checkpoint(str(again))
+    assert view.load_checkpoint(str(again))
+    assert view.loaded_resume[0] == 12 and view.loaded_resume[2]["steps"] == list(range(1, 13))
 
 
 def test_save_while_running_pauses_saves_and_goes_on(qtbot, view, tmp_path):
@@ -149,6 +162,9 @@ def test_a_hetero_train_checkpoint_resumes_in_the_app(qtbot, view, tmp_path, tin
     finish(qtbot, view)
     (run,) = view.runs.values()
     assert run.state == "finished" and run.steps[0] == 7 and run.best()[0] == 2
+    assert not run.resumed_with_history  # hetero train writes no curves: they start at step 7, marked
+    assert view.plots.resume_label(run.key) == "continues from checkpoint step 6"
+    assert any("the checkpoint holds no curves" in m for _, m in view.log.entries)
 
 
 def test_the_checkpoint_saved_from_the_dialog_holds_the_step_its_name_says(qtbot, view, tmp_path, monkeypatch):

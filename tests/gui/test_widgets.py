@@ -28,7 +28,8 @@ def test_device_panel_lists_greys_selects_and_splits(qtbot):
     assert [t.text(0) for t in top] == ["Big GPU", "Old CPU", "CPU"]
     assert top[0].text(2) == "40" and top[0].text(3) == "8.0 GiB" and top[0].text(4) == "yes"
     assert not top[1].flags() & top[1].flags().ItemIsEnabled
-    assert "unknown target CPU" in top[1].text(5) and "hetero cannot use" in top[1].toolTip(0)
+    assert top[1].text(5) == "unusable" and "hetero cannot use" in top[1].toolTip(0)  # a short Status, never cut
+    assert "1:0 Old CPU: kernel build fails: unknown target CPU" in panel.unusable_note.text()  # why, whole
     assert top[2].childCount() == 2  # the two halves of the CPU
     assert panel.select_spec("2:0/2") == ["2:0/2.0", "2:0/2.1"]
     assert panel.selected_ids() == ["2:0/2.0", "2:0/2.1"]
@@ -86,7 +87,7 @@ def test_digit_grid_puts_mistakes_first_and_names_fashion_classes(qtbot):
     predictions[[15, 17]] = 0
     grid.show_predictions(images, labels, predictions, [str(k) for k in range(10)])
     assert [c[3] for c in grid.cells] == [0, 1, 2, 3, 4, 5, 15, 17]  # both mistakes shown, in test-set order
-    assert grid.caption == "2 of 20 test images misclassified" and grid.names is None
+    assert grid.caption == "2 of 20 misclassified" and grid.names is None
     grid.mistakes_only = True
     grid.show_predictions(images, labels, predictions, ["T-shirt/top", "Trouser"] + ["x"] * 8)
     assert [c[3] for c in grid.cells] == [15, 17] and grid.names[0] == "T-shirt"
