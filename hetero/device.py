@@ -64,6 +64,25 @@ class HasBuffer(Protocol):
 
 Memory = cl.Buffer | HasBuffer  # what the copy doors take as a source or destination
 
+# pyopencl's enqueue_copy finds out what kind of copy it was asked for on every call (object types, the memory
+# object's type from the driver); for host <-> buffer copies that costs more than the enqueue itself, so the
+# copy doors call the two functions it ends in when this pyopencl has them. Looked up through the module at
+# each call, so a profiler that wraps them sees every copy.
+_DIRECT_COPIES = hasattr(cl._cl, "_enqueue_write_buffer") and hasattr(cl._cl, "_enqueue_read_buffer")
+
+
+def _write_buffer(queue: cl.CommandQueue, buf: cl.Buffer, host: np.ndarray, blocking: bool) -> cl.Event:
+    if _DIRECT_COPIES:
+        return cl._cl._enqueue_write_buffer(queue, buf, host, 0, None, blocking)
+    return cl.enqueue_copy(queue, buf, host, is_blocking=blocking)
+
+
+def _read_buffer(queue: cl.CommandQueue, buf: cl.Buffer, host: np.ndarray, blocking: bool) -> cl.Event:
+    if _DIRECT_COPIES:
+        return cl._cl._enqueue_read_buffer(queue, buf, host, 0, None, blocking)
+    return cl.enqueue_copy(queue, host, buf, is_blocking=blocking)
+
+
 _lock = threading.RLock()
 _listing: list[tuple[DeviceInfo, cl.Device]] | None = None
 _open: dict[str, Device] = {}
@@ -431,9 +450,9 @@ class Device:
         if host.size == 0:
             return
         if blocking:
-            cl.enqueue_copy(self.queue, buf, host, is_blocking=True)
+            _write_buffer(self.queue, buf, host, True)
         else:
-            self.keep(cl.enqueue_copy(self.queue, buf, host.copy() if snapshot else host, is_blocking=False))
+            self.keep(_write_buffer(self.queue, buf, host.copy() if snapshot else host, False))
         if self.trace is not None:
             self.trace.host_written.add(buf.int_ptr)
 
@@ -445,12 +464,12 @@ class Device:
                 "device data on the host; compute on the device instead"
             )
         if out.size:
-            cl.enqueue_copy(self.queue, out, src.buffer if hasattr(src, "buffer") else src, is_blocking=True)
+            _read_buffer(self.queue, src.buffer if hasattr(src, "buffer") else src, out, True)
         return out
 
     def read_async(self, src: Memory, out: np.ndarray) -> cl.Event:
         """Queue a copy of src into out without waiting; out is valid once the returned event completes."""
-        return cl.enqueue_copy(self.queue, out, src.buffer if hasattr(src, "buffer") else src, is_blocking=False)
+        return _read_buffer(self.queue, src.buffer if hasattr(src, "buffer") else src, out, False)
 
     def copy(self, dst: Memory, src: Memory, nbytes: int) -> None:
         """Queue a device-to-device copy of nbytes from src to dst (Tensors or cl.Buffers)."""

@@ -32,11 +32,14 @@ class Plan:
         self.inputs = inputs
         self.launches: list[tuple] = []
         self.host_written: set[int] = set()  # buffers the host wrote during the trace (never shared)
-        self.output: Tensor | None = None
+        self.output: Tensor | tuple[Tensor, ...] | None = None
         self._storages: list = []  # live owners of persistent buffers (params, grads, state), kept alive
         self._temps: list[cl.Buffer] = []  # physical buffers of the intermediates, owned by the plan
         self.unshared_bytes = 0  # what the intermediates would take without sharing
-        self._bound: list[tuple] | None = None  # launches with their own pre-set kernels (see _bind)
+        # (kernel, global size, local size) per launch, each kernel its own object with its arguments set once
+        # (see _bind); None until the first replay
+        self._bound: list[tuple] | None = None
+        self._reset: dict[int, tuple] = {}  # launch index -> args, for launches whose args are set at each replay
 
     def finish(self, trace: Trace) -> None:
         """Take the trace's launches, pin the persistent buffers and pack the intermediates (freed during the
@@ -79,32 +82,68 @@ class Plan:
             self.launches = [(k, g, ls, tuple(mapping.get(a.int_ptr, a) if isinstance(a, cl.Buffer) else a
                                               for a in args)) for k, g, ls, args in self.launches]
 
-    def _bind(self) -> None:
+    def _bind(self) -> list[tuple]:
         """Give every launch a kernel object of its own with its arguments set once, so a replay only
         enqueues (setting a launch's arguments through pyopencl costs more than the enqueue itself). Each launch
         is checked against the launch limits here, once, so replays pay nothing for them."""
         dev = self.device
         bound = []
+        reset = {}
         for kernel, gsize, lsize, args in self.launches:
             if dev.check_limits:
                 check_launch(dev, kernel, gsize, lsize, "compiled plan (Plan._bind)", strict=dev.strict_limits)
+            # sizes as tuples made once: pyopencl converts any sequence at every enqueue
+            gsize = tuple(gsize)
+            lsize = None if lsize is None else tuple(lsize)
             own = cl.Kernel(kernel.program, kernel.function_name)
             try:
                 own.set_args(*args)
             except (cl.LogicError, TypeError):  # an untyped Python scalar: keep setting it at each replay
-                bound.append((kernel, gsize, lsize, args))
-                continue
-            bound.append((own, gsize, lsize, None))
+                own = kernel
+                reset[len(bound)] = args
+            bound.append((own, gsize, lsize))
+        self._reset = reset
         self._bound = bound
+        return bound
 
     def replay(self) -> None:
+        """Enqueue every launch on the device's queue; nothing waits for them."""
+        bound = self._bound
+        if bound is None:
+            bound = self._bind()
         queue = self.device.queue
+        enqueue = cl.enqueue_nd_range_kernel
+        if self._reset:
+            self._replay_resetting(queue)
+            return
+        for kernel, gsize, lsize in bound:
+            enqueue(queue, kernel, gsize, lsize)
+
+    def _replay_resetting(self, queue: cl.CommandQueue) -> None:
+        """replay() for a plan with launches whose arguments are set again each time (the shared kernel objects
+        of dev.run, which other launches change between replays)."""
+        resets = self._reset
+        for i, (kernel, gsize, lsize) in enumerate(self._bound):
+            if i in resets:
+                kernel.set_args(*resets[i])
+            cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize)
+
+    def replay_on(self, queue: cl.CommandQueue) -> list[cl.Event]:
+        """Enqueue every launch on another queue of the device's context (a profiling one) and return their
+        events, in launch order; for measuring where a replay's time goes."""
         if self._bound is None:
             self._bind()
-        for kernel, gsize, lsize, args in self._bound:
-            if args is not None:
-                kernel.set_args(*args)
-            cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize)
+        resets = self._reset
+        events = []
+        for i, (kernel, gsize, lsize) in enumerate(self._bound):
+            if i in resets:
+                kernel.set_args(*resets[i])
+            events.append(cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize))
+        return events
+
+    def launch_sizes(self) -> list[tuple[cl.Kernel, tuple, tuple | None]]:
+        """(kernel, global size, local size) of every launch, in the order replay() enqueues them."""
+        return list(self._bound if self._bound is not None else self._bind())
 
     @property
     def persistent_bytes(self) -> int:
@@ -155,7 +194,7 @@ class _Traced:
     def _plan(self, arrays: list, body: Callable[[list[Tensor]], Tensor]) -> tuple[Plan, bool]:
         """The plan for these input shapes with the inputs copied in, and whether it was just traced
         (a trace has already run the step once; a known plan still has to be replayed)."""
-        key = tuple((a.shape, np.dtype(a.dtype).str) for a in arrays) + (self.model.training,)
+        key = tuple([(a.shape, a.dtype.str) for a in arrays]) + (self.model.training,)
         plan = self._plans.get(key)
         if plan is not None:
             for t, a in zip(plan.inputs, arrays):
@@ -267,12 +306,16 @@ class CompiledUpdate(_Traced):
 class CompiledModel(_Traced):
     """model(x) for inference as a recorded launch list (no autograd graph)."""
 
-    def _body(self, inputs: list[Tensor]) -> Tensor:
+    def _body(self, inputs: list[Tensor]) -> Tensor | tuple[Tensor, ...]:
         with no_grad():
-            return self.model(inputs[0]).detach()
+            out = self.model(inputs[0])
+        if isinstance(out, tuple):  # several outputs (an imported ONNX graph may have them)
+            return tuple(t.detach() for t in out)
+        return out.detach()
 
-    def __call__(self, x) -> Tensor:
-        """Forward x; returns the output as a device tensor (overwritten by the next call)."""
+    def __call__(self, x) -> Tensor | tuple[Tensor, ...]:
+        """Forward x; returns the output as a device tensor, or a tuple of them for a model with several outputs
+        (overwritten by the next call)."""
         plan, traced = self._plan([_as_input(self.device, x, "input")], self._body)
         if not traced:
             plan.replay()

@@ -1,8 +1,10 @@
-"""`hetero bench`: device, op and model figures for each OpenCL device beside numpy and torch-cpu.
+"""`hetero bench`: device, op and model figures for each OpenCL device beside numpy and torch-cpu, and an ONNX
+model's batch-1 latency and batch-32 throughput beside ONNX Runtime.
 
     report = hetero.bench.run(devices="all", quick=True)
     print(report.table())
     report.to_json("bench.json")
+    hetero.bench.run(onnx="model.onnx").table()      # only the "onnx" category, unless categories= says more
 
 run() measures one figure group (a task) at a time: every device's tasks, then each reference's. A task
 that raises is recorded with status "error" and the exception as reason, and the run goes on; after
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +32,7 @@ from .._version import __version__
 from ..device import Device, select_devices
 from . import device_figures, ops
 from . import models as model_figures
+from . import onnx as onnx_figures
 from . import parallel as parallel_figures
 from . import references as refs
 from .device_figures import Unsupported
@@ -36,14 +40,19 @@ from .report import REFERENCES, BenchReport, Result
 from .timing import Settings
 
 DEFAULT_MODELS = ("lenet5", "alexnet_mnist", "resnet18")
-# "parallel": one model trained data-parallel over the benchmarked devices together (two or more)
-CATEGORIES = ("device", "op", "model", "parallel")
+# "parallel": one model trained data-parallel over the benchmarked devices together (two or more);
+# "onnx": a model file's latency and throughput (run(onnx=PATH)), the only category measured by default then
+DEFAULT_CATEGORIES = ("device", "op", "model", "parallel")
+CATEGORIES = (*DEFAULT_CATEGORIES, "onnx")
+# which categories each reference column can measure
+REFERENCE_CATEGORIES = {"numpy": ("device", "op", "model"), "torch-cpu": ("device", "op", "model"),
+                        onnx_figures.REFERENCE: ("onnx",)}
 MAX_DEVICE_ERRORS = 3
 # between columns: OpenBLAS and OpenMP threads keep spinning a while after a call and would share the
 # cores with the next column's threads
 PAUSE_BETWEEN_COLUMNS = 0.5
 
-__all__ = ["BenchReport", "Result", "Settings", "run", "DEFAULT_MODELS", "CATEGORIES"]
+__all__ = ["BenchReport", "Result", "Settings", "run", "DEFAULT_MODELS", "CATEGORIES", "DEFAULT_CATEGORIES"]
 
 
 @dataclass
@@ -112,6 +121,23 @@ def _device_tasks(dev: Device, settings: Settings, categories, model_names) -> l
     return tasks
 
 
+def _onnx_tasks(column: str, case: onnx_figures.OnnxCase, batch: int | None, settings: Settings,
+                dev: Device | None = None) -> list[_Task]:
+    """The latency and throughput tasks of an ONNX file on a device, or on ONNX Runtime when dev is None."""
+    lat = f"{case.name} b{case.latency_batch()}"
+    big = case.throughput_batch(batch)
+    thr = f"{case.name} b{big}"
+    if dev is None:
+        return [_Task(column, "onnx", lat, onnx_figures.LATENCY_METRICS,
+                      lambda out: onnx_figures.ort_latency(case, settings, out)),
+                _Task(column, "onnx", thr, onnx_figures.THROUGHPUT_METRICS,
+                      lambda out: onnx_figures.ort_throughput(case, big, settings, out))]
+    return [_Task(column, "onnx", lat, onnx_figures.LATENCY_METRICS,
+                  lambda out: onnx_figures.hetero_latency(dev, case, settings, out)),
+            _Task(column, "onnx", thr, onnx_figures.THROUGHPUT_METRICS,
+                  lambda out: onnx_figures.hetero_throughput(dev, case, big, settings, out))]
+
+
 def _parallel_tasks(devs: list[Device], settings: Settings, model_names) -> list[_Task]:
     if len(devs) < 2:
         return []  # nothing to train on together
@@ -171,24 +197,44 @@ def _results(task: _Task, out: dict, status: str = "ok", reason: str = "") -> li
 def run(devices: str | Sequence[str | Device] | Device = "all", models: Iterable[str] = DEFAULT_MODELS,
         batch_size: int | None = None, quick: bool = False, references: Iterable[str] = REFERENCES,
         progress: Callable[[str, float], None] | None = None, cancel: threading.Event | None = None, *,
-        categories: Iterable[str] = CATEGORIES, settings: Settings | None = None) -> BenchReport:
+        categories: Iterable[str] | None = None, settings: Settings | None = None,
+        onnx: str | os.PathLike | None = None) -> BenchReport:
     """Measure every device spec (a comma-separated string, a list of specs or Devices; "all" is every
     usable device, sub-devices only when named, e.g. "all,cpu/2") and each reference ("numpy",
-    "torch-cpu"). `settings` overrides the quick/full preset (batch_size still applies to the models)."""
+    "torch-cpu", "onnxruntime"; each only in the categories it can measure). `settings` overrides the
+    quick/full preset (batch_size still applies to the models). `onnx`: a model file measured in the "onnx"
+    category, which is then the default; ValueError with the reason when the file cannot be measured."""
     model_names = [m for m in models]
     for name in model_names:
         model_figures.check_model(name)
+    if categories is None:
+        categories = ("onnx",) if onnx is not None else DEFAULT_CATEGORIES
     categories = tuple(categories)
     bad = [c for c in categories if c not in CATEGORIES]
     if bad:
         raise ValueError(f"bench: unknown categories {bad}; choose from {', '.join(CATEGORIES)}")
+    case = None
+    if onnx is not None:
+        try:
+            case = onnx_figures.inspect(onnx)
+        except ValueError as e:
+            raise ValueError(f"bench: {onnx}: {e}") from None
+        if "onnx" not in categories:
+            categories += ("onnx",)
+    elif "onnx" in categories:
+        raise ValueError("bench: the onnx category measures a model file; pass onnx=PATH")
     ref_names = list(references)
+    unknown = [r for r in ref_names if r not in REFERENCE_CATEGORIES]
+    if unknown:
+        raise ValueError(f"bench: unknown references {unknown}; choose from {', '.join(REFERENCES)}")
     if settings is None:
         settings = Settings.quick(batch_size) if quick else Settings.full(batch_size)
     elif batch_size is not None:
         settings = Settings(**{**asdict(settings), "model_batch": batch_size})
     report = BenchReport(hetero_version=__version__, host=_host(),
                          settings={**asdict(settings), "quick": bool(quick), "categories": list(categories)})
+    if case is not None:
+        report.settings["onnx"] = str(Path(case.path).resolve())
     devs, open_errors = _resolve(devices)
     report.results += open_errors
     for d in devs:
@@ -196,6 +242,8 @@ def run(devices: str | Sequence[str | Device] | Device = "all", models: Iterable
     tasks: list[_Task] = []
     for d in devs:
         tasks += _device_tasks(d, settings, categories, model_names)
+        if case is not None:
+            tasks += _onnx_tasks(d.id, case, batch_size, settings, d)
     if "parallel" in categories:
         together = _parallel_tasks(devs, settings, model_names)
         for name in dict.fromkeys(t.device for t in together):
@@ -203,6 +251,19 @@ def run(devices: str | Sequence[str | Device] | Device = "all", models: Iterable
                                    "kind": "set"})
         tasks += together
     for ref in ref_names:
+        served = [c for c in REFERENCE_CATEGORIES[ref] if c in categories]
+        if not served:
+            continue  # a column with nothing to show
+        if ref == onnx_figures.REFERENCE:
+            entry = onnx_figures.describe_reference()
+            report.devices.append(entry)
+            ort_tasks = _onnx_tasks(ref, case, batch_size, settings)
+            if entry["available"]:
+                tasks += ort_tasks
+            else:  # the column stays, saying why it is empty
+                for task in ort_tasks:
+                    report.results += _results(task, {}, "unsupported", entry["reason"])
+            continue
         entry = refs.describe(ref)
         report.devices.append(entry)
         if entry["available"]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "unsupported", "skipped", "error")
-REFERENCES = ("numpy", "torch-cpu")
+REFERENCES = ("numpy", "torch-cpu", "onnxruntime")
 FIELDS = ("device", "category", "test", "metric", "unit", "value", "spread", "status", "reason")
 # figures where less is better; every other unit (GB/s, GFLOP/s, img/s) is a rate
 LOWER_IS_BETTER = frozenset({"us", "ms", "s", "MiB"})
@@ -19,10 +19,10 @@ _SHORT_STATUS = {"unsupported": "n/a", "skipped": "skip", "error": "ERROR"}
 
 @dataclass
 class Result:
-    """One figure on one device (an OpenCL device id, or a reference: "numpy", "torch-cpu")."""
+    """One figure on one device (an OpenCL device id, or a reference: "numpy", "torch-cpu", "onnxruntime")."""
 
     device: str
-    category: str  # "device", "op" or "model"
+    category: str  # "device", "op", "model", "parallel" or "onnx"
     test: str
     metric: str
     unit: str
@@ -165,7 +165,10 @@ class BenchReport:
         ratio to each reference (>1: ours is better), a legend and the reasons for what did not run."""
         opencl = self.device_ids("opencl")
         sets = self.device_ids("set")  # devices training one model together: shown, not counted as "ours"
-        refs = [d["id"] for d in self.devices if d.get("kind") == "reference" and d.get("available", True)]
+        # an unavailable reference keeps its column where it recorded why it could not run (onnxruntime does)
+        recorded = {r.device for r in self.results}
+        refs = [d["id"] for d in self.devices if d.get("kind") == "reference"
+                and (d.get("available", True) or d["id"] in recorded)]
         columns = opencl + sets + refs
         head = ["category", "test", "metric", "unit"] + columns + [f"ours/{r}" for r in refs]
         rows = [head]

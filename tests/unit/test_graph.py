@@ -92,3 +92,83 @@ def test_host_read_inside_a_traced_step_is_an_error(dev):
     x, y = _batches(1)[0]
     with pytest.raises(hetero.HeteroError, match="host read"):
         step(x, y)
+
+
+class _TwoHeads(hetero.nn.Module):
+    """A model with two outputs, as an imported ONNX graph may have."""
+
+    def __init__(self, dev):
+        super().__init__()
+        self.body = _lenet(dev)
+
+    def forward(self, x):
+        y = self.body(x)
+        return y, F.relu(y)
+
+
+def test_compiled_inference_with_several_outputs(dev):
+    model = _TwoHeads(dev).eval()
+    run = hetero.compile(model)
+    for x, _ in _batches(2, batch=3):
+        with hetero.no_grad():
+            want = [t.numpy() for t in model(hetero.tensor(x, device=dev))]
+        got = run(x)
+        assert isinstance(got, tuple) and len(got) == 2
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+    assert run.num_plans == 1
+
+
+def test_one_inference_asks_pyopencl_for_the_least(dev):
+    """A replayed batch-1 inference: one upload, its launches, one blocking read; no argument setting, no finish."""
+    from hetero.bench.latency import count_calls
+
+    model = _lenet(dev).eval()
+    run = hetero.compile(model)
+    x = _batches(1, batch=1)[0][0]
+    run(x).numpy()  # traced
+    run(x).numpy()  # the first replay sets every launch's arguments, once
+    (plan,) = run.plans()
+    with count_calls() as counts:
+        for _ in range(3):
+            run(x).numpy()
+    assert counts["enqueue_nd_range_kernel"] == 3 * len(plan.launches)
+    assert counts["write"] == 3 and counts["read"] == 3
+    for name in ("set_args", "set_arg", "finish", "wait", "enqueue_copy"):
+        assert counts[name] == 0, (name, counts)
+
+
+def test_launches_with_typed_python_scalars_are_set_at_each_replay(dev):
+    """A kernel whose scalar types were declared takes Python numbers; a plan's own untyped copy of it cannot, so
+    such a launch keeps the shared kernel and sets its arguments at every replay (others may have changed them)."""
+    from hetero.graph import Plan
+
+    kern = dev.kernel("fill.cl", "fill_f32")
+    typed = type(kern)(kern.program, kern.function_name)
+    typed.set_scalar_arg_dtypes([None, np.float32, np.int32])
+    out = hetero.empty((16,), device=dev)
+    plan = Plan(dev, [])
+    plan.launches = [(typed, (16,), None, (out.buffer, 5.0, 16))]
+    plan.replay()
+    np.testing.assert_array_equal(out.numpy(), np.full(16, 5, np.float32))
+    dev.launch(typed, (16,), None, out, 7.0, 16)  # the shared kernel now holds other arguments
+    np.testing.assert_array_equal(out.numpy(), np.full(16, 7, np.float32))
+    plan.replay()
+    np.testing.assert_array_equal(out.numpy(), np.full(16, 5, np.float32))
+    assert plan.launch_sizes() == [(typed, (16,), None)]
+
+
+def test_replay_on_another_queue_gives_each_launch_an_event(dev):
+    import pyopencl as cl
+
+    model = _lenet(dev).eval()
+    run = hetero.compile(model)
+    x = _batches(1, batch=2)[0][0]
+    want = run(x).numpy()
+    (plan,) = run.plans()
+    queue = cl.CommandQueue(dev.context, dev.cl_device)
+    events = plan.replay_on(queue)
+    queue.finish()
+    assert len(events) == len(plan.launches) == len(plan.launch_sizes())
+    assert all(e.command_execution_status == cl.command_execution_status.COMPLETE for e in events)
+    np.testing.assert_array_equal(plan.output.numpy(), want)
