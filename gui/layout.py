@@ -62,6 +62,15 @@ class ColumnFitter(QObject):
         if index != self.column:  # a cell's text grew or shrank: the fitted column takes up the difference
             self.fit()
 
+    def pause(self) -> None:
+        """Stop fitting until resume(): while a table is refilled cell by cell, fitting per cell would hide and show
+        a column back and forth, which leaves Qt's header positions stale."""
+        self._busy = True
+
+    def resume(self) -> None:
+        """Fit again from the next change on (call fit() for one now)."""
+        self._busy = False
+
     def fit(self) -> None:
         """Hide what must go, then give the fitted column the rest of the viewport."""
         if self._busy:

@@ -1,4 +1,4 @@
-"""The main window: Train, Compare and Inference tabs over a shared log panel, a menu bar with the app's keyboard
+"""The main window: Train, Compare, Inference and Runs tabs over a shared log panel, a menu bar with the app's keyboard
 shortcuts, settings remembered between sessions; closing stops the workers."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from .compare_view import CompareView
 from .device_panel import DevicePanel, list_devices
 from .inference_view import InferenceView
 from .log_panel import LogPanel
+from .run_store import RunStore, RunStoreError, session_path
+from .runs_view import RunsView
 from .slots import slot
 from .train_view import TrainView
 from .workers import run_training
@@ -27,12 +29,20 @@ def app_settings() -> QSettings:
     return QSettings("hetero", "hetero")
 
 
+def open_run_store(path: str) -> tuple[RunStore | None, str]:
+    """The run history at path, or None and why it cannot be used (the app then runs without one)."""
+    try:
+        return RunStore(path), ""
+    except RunStoreError as e:
+        return None, str(e)
+
+
 class MainWindow(QMainWindow):
     """`demo=True` (the --demo/--screenshot mode and tests) never opens a dialog and remembers nothing, unless it
-    is given `settings`."""
+    is given `settings` (or, for the run history, $HETERO_RUNS_DB names a file)."""
 
     def __init__(self, demo: bool = False, runner=run_training, control_factory=None, bench_run=None,
-                 infos=None, parent=None, settings: QSettings | None = None):
+                 infos=None, parent=None, settings: QSettings | None = None, runs_db: str | None = None):
         qtfix.apply()
         super().__init__(parent)
         import hetero
@@ -46,13 +56,20 @@ class MainWindow(QMainWindow):
             infos, error = list_devices()
         self.infos = list(infos)
         self.log = LogPanel()
-        self.train_view = TrainView(self.log, DevicePanel(infos, error), runner, control_factory)
+        self.run_store, problem = open_run_store(runs_db or session_path(demo))
+        if problem:
+            self.log.add("warning", f"Run history is off this session: {problem}")
+        self.train_view = TrainView(self.log, DevicePanel(infos, error), runner, control_factory,
+                                    run_store=self.run_store)
         self.compare_view = CompareView(self.log, DevicePanel(infos, error), bench_run)
         self.inference_view = InferenceView(self.log, DevicePanel(infos, error, split=False))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.train_view, "Train")
         self.tabs.addTab(self.compare_view, "Compare devices")
         self.tabs.addTab(self.inference_view, "Inference")
+        self.runs_view = RunsView(self.log, self.run_store, problem)
+        self.tabs.addTab(self.runs_view, "Runs")
+        self.train_view.sigRecorded.connect(slot(self._runs_recorded))
         self.setCentralWidget(self.tabs)
         dock = QDockWidget("Log", self)
         dock.setObjectName("log")
@@ -123,7 +140,7 @@ class MainWindow(QMainWindow):
 
         view_menu = bar.addMenu("&View")
         for k, (key, text) in enumerate((("tab_train", "&Train"), ("tab_compare", "&Compare devices"),
-                                         ("tab_inference", "&Inference"))):
+                                         ("tab_inference", "&Inference"), ("tab_runs", "R&uns"))):
             view_menu.addAction(self._action(key, text, slot(self.tabs.setCurrentIndex, k), f"Ctrl+{k + 1}"))
         view_menu.addSeparator()
         view_menu.addAction(self._action("reset_zoom", "&Reset zoom", train.plots.follow, "Ctrl+0",
@@ -146,6 +163,10 @@ class MainWindow(QMainWindow):
             self.train_view.export_plots(fmt)
 
         return export
+
+    def _runs_recorded(self) -> None:
+        if self.tabs.currentWidget() is self.runs_view:  # else it reads them when shown
+            self.runs_view.refresh()
 
     def _start(self) -> None:
         self.tabs.setCurrentWidget(self.train_view)
@@ -274,5 +295,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(250, self.close)
             return
         self.train_view.timer.stop()
+        self.train_view.finish_records()
+        if self.run_store is not None:
+            self.run_store.close()
+            self.run_store = self.train_view.run_store = self.runs_view.store = None
         self.save_settings()
         event.accept()

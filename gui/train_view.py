@@ -44,6 +44,7 @@ from .history import COLOURS, RunHistory, SavedHistoryError, check_saved, format
 from .layout import ColumnFitter
 from .log_panel import LEVEL_COLOURS, LogPanel, as_html
 from .plots import TrainPlots
+from .run_store import RECORD_SECONDS, RunRecorder, RunStore, RunStoreError
 from .slots import slot
 from .summary_view import SummaryDialog, model_summary
 from .theme import bold_font
@@ -156,9 +157,10 @@ class TrainView(QWidget):
     sigRunsFinished = Signal()
     sigStatus = Signal(str)  # a line for the window's status bar: what is going on, what to do next
     sigButtonsChanged = Signal()  # Start, Pause/Resume, Stop or Load changed: the window's menu follows them
+    sigRecorded = Signal()  # a run was added to the run history, ended an epoch or ended
 
     def __init__(self, log: LogPanel, device_panel: DevicePanel | None = None, runner=run_training,
-                 control_factory=None, parent=None):
+                 control_factory=None, parent=None, run_store: RunStore | None = None):
         qtfix.apply()
         super().__init__(parent)
         self.log = log
@@ -176,6 +178,8 @@ class TrainView(QWidget):
         self._dirty = False
         self._paused = False
         self._data_failure = ""  # why the last run found no data set in the Data folder (marks the field)
+        self.run_store = run_store  # the run history each run is recorded in (None: not kept)
+        self.recorders: dict[str, RunRecorder] = {}
 
         self.devices = device_panel or DevicePanel()
         self.devices.exclusive_parts = True  # runs go at once: a CPU and its halves would share its cores
@@ -224,6 +228,11 @@ class TrainView(QWidget):
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(slot(self.redraw))
         self.timer.start()
+        # a crash loses at most this much of a run's curves; each write is a few milliseconds
+        self.record_timer = QTimer(self)
+        self.record_timer.setInterval(int(RECORD_SECONDS * 1000))
+        self.record_timer.timeout.connect(slot(self.record_runs))
+        self.record_timer.start()
         self._check_form()
 
     # ----- layout -----
@@ -642,6 +651,7 @@ class TrainView(QWidget):
                 self.log.add("info", f"Continues from {where}: the checkpoint holds no curves (hetero train and "
                                      f"older versions of the app write none), so they start at step {step:,}, "
                                      f"marked by a grey line.")
+        self._record_starts()
         for worker in self.workers.values():
             worker.start()
         self._update_buttons()
@@ -734,8 +744,10 @@ class TrainView(QWidget):
                              f"{event.seconds:.1f} s", run.label)
         if self.result_device.currentData() == run.key:
             self._show_results()
+        self._record(run)
 
     def _on_done(self, run: RunHistory, event) -> None:
+        self._record(run, getattr(event, "message", "") if run.state == "failed" else "")
         reason = event.reason
         where = run.label
         if reason in ("finished", "max_steps"):
@@ -754,6 +766,56 @@ class TrainView(QWidget):
         elif not getattr(run, "failure_shown", False):
             self.log.add("error", event.message or "Training failed.", where)
             self.show_error(event.message or "Training failed.", where)
+
+    # ----- the run history -----
+
+    def _record_starts(self) -> None:
+        """Add the new runs to the run history, as running."""
+        self.recorders.clear()
+        if self.run_store is None:
+            return
+        for key, worker in self.workers.items():
+            recorder = self._store_call(self.run_store.start_run, worker.recipe.to_dict(), key, self.runs[key].label,
+                                        self.config.resume_from)
+            if recorder is None:
+                return
+            self.recorders[key] = recorder
+        self.sigRecorded.emit()
+
+    def _record(self, run: RunHistory, message: str = "") -> None:
+        """Write what a run has gained (at its epoch ends and its end)."""
+        recorder = self.recorders.get(run.key)
+        if recorder is not None and not recorder.finished:
+            self._store_call(recorder.write, run, None, message)
+            self.sigRecorded.emit()
+
+    def record_runs(self) -> None:
+        """Write the runs still going (the timer's), so a crash loses only the last seconds of their curves."""
+        for key, recorder in list(self.recorders.items()):
+            run = self.runs.get(key)
+            if run is not None and not recorder.finished and recorder.due():
+                self._store_call(recorder.write, run)
+
+    def finish_records(self) -> None:
+        """The window closes: record how each run ended, from its worker's curves (the GUI's copy may lag a few
+        queued events behind a thread that has just ended)."""
+        for key, recorder in list(self.recorders.items()):
+            run, worker = self.runs.get(key), self.workers.get(key)
+            if recorder.finished or run is None:
+                continue
+            history = worker.history if worker is not None and not worker.isRunning() else run
+            status = run.state if run.done is not None else "stopped"
+            self._store_call(recorder.write, history, status)
+
+    def _store_call(self, action: Callable, *args):
+        """action(*args), a store write; a failure turns the history off with one warning (training goes on)."""
+        try:
+            return action(*args)
+        except RunStoreError as e:
+            self.log.add("warning", f"Run history is off from now on: {e}")
+            self.run_store = None
+            self.recorders.clear()
+            return None
 
     @Slot(str, object)
     def _on_test_set(self, key: str, dataset) -> None:
