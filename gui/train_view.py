@@ -1077,6 +1077,9 @@ class TrainView(QWidget):
         if worker is None or worker.model is None:
             self.log.add("warning", "Nothing to save yet: start a training first.")
             return False
+        run = self.runs.get(key)
+        if run is not None and run.done is not None:
+            worker.wait(5000)  # its end is reported just before its thread returns: a save queued then is never made
         named_step = None
         if path is None:
             # Training goes on while the dialog is open, and the save waits for the next pause between steps:
