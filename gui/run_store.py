@@ -24,7 +24,7 @@ from typing import Any
 
 from hetero.errors import HeteroError
 
-from .history import MAX_SAVED_STEPS, RunHistory
+from .history import MAX_SAVED_STEPS, SAVED_EPOCH, SAVED_SERIES, RunHistory
 
 SCHEMA_VERSION = 1
 DB_NAME = "runs.sqlite3"
@@ -33,8 +33,6 @@ DB_NAME = "runs.sqlite3"
 RECORD_SECONDS = 5.0
 STALE_SECONDS = 120.0
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
-SERIES = ("steps", "seconds", "loss", "accuracy", "images_per_s")
-EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "step", "at")
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -311,18 +309,18 @@ class RunStore:
         rows = self._guard("read", lambda: self.conn.execute(
             "SELECT step, seconds, loss, accuracy, images_per_s FROM points WHERE run_id = ? ORDER BY idx",
             (run_id,)).fetchall())
-        out: dict[str, list] = {name: [] for name in SERIES}
+        out: dict[str, list] = {name: [] for name in SAVED_SERIES}
         for row in rows:
             out["steps"].append(int(row[0]))
-            for name, v in zip(SERIES[1:], row[1:]):
+            for name, v in zip(SAVED_SERIES[1:], row[1:]):
                 out[name].append(_float(v))
         return out
 
     def epochs(self, run_id: int) -> list[dict]:
-        """The figures of each finished epoch (EPOCH_FIELDS; "epoch" counted from 0), in order."""
+        """The figures of each finished epoch (SAVED_EPOCH; "epoch" counted from 0), in order."""
         rows = self._guard("read", lambda: self.conn.execute(
-            f"SELECT {', '.join(EPOCH_FIELDS)} FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall())
-        return [dict(zip(EPOCH_FIELDS, row)) for row in rows]
+            f"SELECT {', '.join(SAVED_EPOCH)} FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall())
+        return [dict(zip(SAVED_EPOCH, row)) for row in rows]
 
     def history(self, run: StoredRun, colour: str) -> RunHistory:
         """A stored run as a RunHistory, which TrainPlots draws (its legend: "#id model")."""

@@ -42,6 +42,7 @@ TIPS = ("When the run started; tick it to draw its curves", "finished, stopped, 
         "The seed of weights and data order", "Epochs finished, of those planned", "The best test accuracy of an "
         "epoch", "How long it ran, from Start to the end")
 DEVICE_COLUMN = 4
+NUMERIC = ("Batch", "LR", "Seed", "Epochs", "Best", "Time")  # right-aligned
 OPTIONAL = (8, 9, 3)  # hidden in this order when the device names would have less than DEVICE_MIN_CHARS
 DEVICE_MIN_CHARS = "0:0/2.0 p…"
 SMOOTHING = 0.9  # the Train view's default
@@ -245,7 +246,7 @@ class RunsView(QWidget):
                 table.setItem(row, col, item)
                 item.setData(SORT_ROLE, key)
                 item.setData(ID_ROLE, run.id)
-                if col >= 5 and col != 6 and col != 8:
+                if COLUMNS[col] in NUMERIC:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             first = table.item(row, 0)
             first.setFlags(first.flags() | Qt.ItemFlag.ItemIsUserCheckable)
