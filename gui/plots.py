@@ -469,16 +469,17 @@ class TrainPlots(QWidget):
             items.best_text.update()
             for line in items.resume_lines:
                 line.setPen(pg.mkPen(c.muted, width=1.5))
-                if line.label is not None:
-                    line.label.fill = pg.mkBrush(*c.fill)
-                    line.label.setColor(c.foreground)
+                label = _label_of(line)
+                if label is not None:
+                    label.fill = pg.mkBrush(*c.fill)
+                    label.setColor(c.foreground)
 
     def resume_label(self, key: str) -> str:
         """The text of a run's checkpoint line in the loss plot ('' when it has none)."""
         items = self._items.get(key)
-        if items is None or not items.resume_lines or items.resume_lines[0].label is None:
+        if items is None or not items.resume_lines or _label_of(items.resume_lines[0]) is None:
             return ""
-        return items.resume_lines[0].label.toPlainText()
+        return _label_of(items.resume_lines[0]).toPlainText()
 
     def curve_data(self, key: str) -> dict[str, int]:
         """How many points each curve of a run holds (for tests and the status bar)."""
@@ -599,6 +600,11 @@ def render_to_file(path: str, fmt: str, size: QSize, paint: Callable[[QPainter],
     painter.end()
     if not image.save(path, "PNG"):
         raise OSError("Qt could not write the image")
+
+
+def _label_of(line: pg.InfiniteLine):
+    """An InfiniteLine's text label, or None: pyqtgraph gives the line a .label only when it was made with one."""
+    return getattr(line, "label", None)
 
 
 def format_value(v) -> str:

@@ -169,3 +169,20 @@ def test_a_double_click_follows_the_run_again(qtbot, plots):
     qtbot.mouseDClick(view, Qt.MouseButton.LeftButton, pos=centre)  # a double-click press and a release
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=centre)
     assert plots.following
+
+
+def test_a_theme_change_restyles_a_resumed_runs_checkpoint_lines(plots):
+    from hetero.gui import theme
+
+    run = RunHistory("0:0", "0:0 cpu", "#1f77b4", epochs=1)
+    run.resume(600, 0)
+    for k in range(601, 611):
+        run.add(step(k, 0.5))
+    plots.update_runs([run], 0.0)
+    assert plots.resume_label("0:0") == "continues from checkpoint step 600"
+    # only the loss plot's line has a label: the accuracy and throughput lines have none to restyle
+    plots.apply_theme(theme.DARK)
+    line = plots._items["0:0"].resume_lines[0]
+    assert line.label.color.name() == theme.DARK.foreground.lower()
+    plots.apply_theme(theme.LIGHT)
+    assert line.label.color.name() == theme.LIGHT.foreground.lower()
